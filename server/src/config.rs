@@ -1,0 +1,180 @@
+//! Command-line and environment configuration. Every flag is also an environment variable;
+//! the doc comment on each field is its `--help` text.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Pairpad server configuration.
+#[derive(Clone, Parser)]
+#[command(name = "pairpad-server", version, about = "Pairpad: real-time pair-programming editor server")]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "PAIRPAD_BIND", default_value = "127.0.0.1:8420")]
+    pub bind: SocketAddr,
+
+    /// Database URL: `postgres://user:pass@host/db` or `sqlite:///path/file.db`.
+    /// Default: a SQLite file `pairpad.db` in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory for the default SQLite database. Default: the platform data directory
+    /// (e.g. `~/.local/share/pairpad`).
+    #[arg(long, env = "PAIRPAD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log format.
+    #[arg(long, env = "PAIRPAD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Public base URL used in room links (e.g. `https://pair.example.com`).
+    /// Default: derived from the request's Host header.
+    #[arg(long, env = "PAIRPAD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Extra Origins allowed to open WebSockets (the server's own host is always allowed).
+    /// Repeat the flag or separate with commas; `*` allows any.
+    #[arg(long, env = "PAIRPAD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Maximum simultaneous WebSocket connections.
+    #[arg(long, env = "PAIRPAD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// How long a room with no one in it stays loaded (e.g. `30s`, `500ms`).
+    #[arg(long, env = "PAIRPAD_ROOM_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub room_idle: Duration,
+
+    /// Fold a room's update log into a snapshot after this many updates.
+    #[arg(long, env = "PAIRPAD_COMPACT_AFTER", default_value_t = 1_000)]
+    pub compact_after: usize,
+
+    /// Largest accepted REST body and WebSocket message, in bytes.
+    #[arg(long, env = "PAIRPAD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    pub max_message_bytes: usize,
+}
+
+impl Config {
+    /// The database URL to use: the configured one, or the default SQLite file.
+    pub fn effective_database_url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => directories::ProjectDirs::from("dev", "pairpad", "pairpad")
+                .ok_or(ConfigError::NoDataDir)?
+                .data_dir()
+                .to_path_buf(),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| ConfigError::DataDir(dir.clone(), e))?;
+        Ok(format!("sqlite://{}", dir.join("pairpad.db").display()))
+    }
+
+    /// Parses a configuration from the given arguments (plus the environment, as `--help`
+    /// describes); used by tests and embedders.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut all = vec![std::ffi::OsString::from("pairpad-server")];
+        all.extend(args.into_iter().map(Into::into));
+        Self::try_parse_from(all)
+    }
+}
+
+/// Configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No home directory to derive the data directory from.
+    #[error("no data directory could be determined; pass --data-dir or --database-url")]
+    NoDataDir,
+    /// The data directory could not be created.
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("data_dir", &self.data_dir)
+            .field("log_format", &self.log_format)
+            .field("public_url", &self.public_url)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_connections", &self.max_connections)
+            .field("room_idle", &self.room_idle)
+            .field("compact_after", &self.compact_after)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
+}
+
+/// Replaces the password in a URL such as `postgres://user:secret@host/db` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{authority}/{path}"),
+        None => format!("{scheme}://{authority}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://ada:s3cret@db:5432/pairpad?sslmode=require"),
+            "postgres://ada:***@db:5432/pairpad?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://ada@db/x"), "postgres://ada@db/x");
+        assert_eq!(redact_url("sqlite:///tmp/p.db"), "sqlite:///tmp/p.db");
+        let config =
+            Config::from_args(["--database-url", "postgres://u:hunter2@h/d"]).expect("parse");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = Config::from_args(Vec::<String>::new()).expect("parse");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8420");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.room_idle, Duration::from_secs(30));
+        assert_eq!(config.max_message_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::from_args(["--data-dir", &dir.path().display().to_string()])
+            .expect("parse");
+        let url = config.effective_database_url().expect("url");
+        assert_eq!(url, format!("sqlite://{}", dir.path().join("pairpad.db").display()));
+    }
+}

@@ -1,0 +1,101 @@
+//! The one error type of the HTTP API. Every error leaves as JSON
+//! `{"error": {"code": "...", "message": "..."}}` with a fitting status.
+
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed input (bad id, invalid JSON).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed JSON with values that are not acceptable.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// No room with this id.
+    #[error("room not found")]
+    RoomNotFound,
+    /// No such route.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is over the size limit.
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// A WebSocket upgrade from an Origin that is not allowed.
+    #[error("origin not allowed")]
+    ForbiddenOrigin,
+    /// Too many connections, or the server is shutting down.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// The store failed; details go to the log, not to the client.
+    #[error("storage error")]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            Self::RoomNotFound => (StatusCode::NOT_FOUND, "room_not_found"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::ForbiddenOrigin => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Store(error) = &self {
+            tracing::error!(%error, "store error while serving a request");
+        }
+        let body = json!({ "error": { "code": code, "message": self.to_string() } });
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<BytesRejection> for AppError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::BadRequest(rejection.body_text())
+        }
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(error: serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Data => Self::Unprocessable(format!("invalid request body: {error}")),
+            Category::Io | Category::Syntax | Category::Eof => {
+                Self::BadRequest(format!("request body is not valid JSON: {error}"))
+            }
+        }
+    }
+}
+
+/// Answer for unknown routes.
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// Answer for known routes called with the wrong method.
+pub async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}

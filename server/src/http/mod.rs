@@ -1,0 +1,44 @@
+//! The HTTP surface: one file per resource, every route built in [`app`].
+
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod rooms;
+pub mod ui;
+pub mod ws;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+
+/// Builds every route of the server.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.max_message_bytes;
+    Router::new()
+        .route("/api/rooms", post(rooms::create))
+        .route("/api/rooms/{room_id}", get(rooms::get))
+        .route("/ws/{room_id}", get(ws::connect))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/", get(ui::landing))
+        .route("/r/{room_id}", get(ui::room))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// A span per request that names the route pattern, never the full path: room ids are
+/// the keys to rooms and stay out of logs.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::debug_span!("request", method = %request.method(), route)
+}

@@ -1,0 +1,190 @@
+//! `POST /api/rooms` and `GET /api/rooms/{roomId}`.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use yrs::{Doc, Map, ReadTxn, StateVector, Transact};
+
+use super::error::AppError;
+use super::json::ApiJson;
+use crate::store::{now_millis, NewRoom};
+use crate::AppState;
+
+/// Longest accepted title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Language used when none is given.
+pub const DEFAULT_LANGUAGE: &str = "plaintext";
+const DEFAULT_TITLE: &str = "Untitled";
+
+/// Body of `POST /api/rooms`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    /// Room title; defaults to "Untitled".
+    pub title: Option<String>,
+    /// Editor language id; defaults to `plaintext`.
+    pub language: Option<String>,
+}
+
+/// Answer of `POST /api/rooms`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    room_id: Uuid,
+    url: String,
+}
+
+/// Answer of `GET /api/rooms/{roomId}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomView {
+    room_id: Uuid,
+    title: String,
+    language: String,
+    code: String,
+    created_at: String,
+    updated_at: String,
+    active_users: usize,
+}
+
+/// Creates a room whose document starts with `meta.title` and `meta.language` set.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateRoom>,
+) -> Result<(StatusCode, Json<Created>), AppError> {
+    let title = validate_title(body.title)?;
+    let language = validate_language(body.language)?;
+    let room = NewRoom {
+        id: Uuid::new_v4(),
+        snapshot: initial_document(&title, &language),
+        title,
+        language,
+        created_at: now_millis(),
+    };
+    state.store.create_room(&room).await?;
+    let url = format!("{}/r/{}", base_url(&state, &headers), room.id);
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            room_id: room.id,
+            url,
+        }),
+    ))
+}
+
+/// Reads a room; the text, title and language are live when the room is loaded.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<RoomView>, AppError> {
+    let id = parse_room_id(&raw_id)?;
+    let record = state.store.get_room(id).await?.ok_or(AppError::RoomNotFound)?;
+    let live = state.registry.describe(id).await;
+    let mut view = RoomView {
+        room_id: id,
+        title: record.title,
+        language: record.language,
+        code: record.code,
+        created_at: rfc3339(record.created_at),
+        updated_at: rfc3339(record.updated_at),
+        active_users: 0,
+    };
+    if let Some(live) = live {
+        view.code = live.code;
+        view.title = live.title.unwrap_or(view.title);
+        view.language = live.language.unwrap_or(view.language);
+        view.active_users = live.active_users;
+    }
+    Ok(Json(view))
+}
+
+/// Parses a room id from a path segment; 400 when it is not a UUID.
+pub fn parse_room_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::try_parse(raw).map_err(|_| AppError::BadRequest("malformed room id: expected a UUID".into()))
+}
+
+fn validate_title(title: Option<String>) -> Result<String, AppError> {
+    let title = title.map(|t| t.trim().to_string()).unwrap_or_default();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(AppError::Unprocessable(format!(
+            "title is longer than {MAX_TITLE_CHARS} characters"
+        )));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(AppError::Unprocessable("title contains control characters".into()));
+    }
+    Ok(if title.is_empty() { DEFAULT_TITLE.into() } else { title })
+}
+
+fn validate_language(language: Option<String>) -> Result<String, AppError> {
+    let Some(language) = language else {
+        return Ok(DEFAULT_LANGUAGE.into());
+    };
+    let valid = (1..=32).contains(&language.len())
+        && language
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+#.-_".contains(&b));
+    if valid {
+        Ok(language)
+    } else {
+        Err(AppError::Unprocessable(
+            "language must be 1-32 characters of a-z, 0-9, + # . - _".into(),
+        ))
+    }
+}
+
+/// A Yjs document holding only the `meta` map, encoded as a v1 update.
+fn initial_document(title: &str, language: &str) -> Vec<u8> {
+    let doc = Doc::new();
+    let meta = doc.get_or_insert_map("meta");
+    let mut txn = doc.transact_mut();
+    meta.insert(&mut txn, "title", title);
+    meta.insert(&mut txn, "language", language);
+    drop(txn);
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    update
+}
+
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(public) = &state.config.public_url {
+        return public.trim_end_matches('/').to_string();
+    }
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|host| format!("http://{host}"))
+        .unwrap_or_default()
+}
+
+fn rfc3339(millis: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_and_languages_are_checked() {
+        assert_eq!(validate_title(None).unwrap(), "Untitled");
+        assert_eq!(validate_title(Some("  Bug bash ".into())).unwrap(), "Bug bash");
+        assert!(validate_title(Some("x".repeat(201))).is_err());
+        assert!(validate_title(Some("a\u{0}b".into())).is_err());
+        assert_eq!(validate_language(None).unwrap(), "plaintext");
+        for ok in ["rust", "c++", "c#", "objective-c", "x86_64"] {
+            assert_eq!(validate_language(Some(ok.into())).unwrap(), ok);
+        }
+        for bad in ["", "Rust", "<script>", "a b", &"x".repeat(33)] {
+            assert!(validate_language(Some(bad.into())).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Prometheus metrics. One registry per server instance, so that several servers in one
+//! process (tests, the desktop app) never mix their figures.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Rooms whose document is in memory.
+    pub rooms_loaded: Gauge,
+    /// Open WebSocket connections.
+    pub connections: Gauge,
+    /// WebSocket messages received from clients.
+    pub messages_in: Counter,
+    /// WebSocket messages queued to clients.
+    pub messages_out: Counter,
+    /// Document updates made durable.
+    pub updates_stored: Counter,
+    /// Connections dropped because their outbound queue was full.
+    pub slow_peers_dropped: Counter,
+    /// Connections closed for sending a malformed, text or oversized frame.
+    pub bad_frames: Counter,
+    /// Failed store writes (each is retried).
+    pub store_errors: Counter,
+    /// Latency of store writes (append batches, mirrors, compactions), in seconds.
+    pub store_write_seconds: Histogram,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under the `pairpad_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("pairpad");
+        let metrics = Self {
+            rooms_loaded: Gauge::default(),
+            connections: Gauge::default(),
+            messages_in: Counter::default(),
+            messages_out: Counter::default(),
+            updates_stored: Counter::default(),
+            slow_peers_dropped: Counter::default(),
+            bad_frames: Counter::default(),
+            store_errors: Counter::default(),
+            store_write_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            registry: Registry::default(),
+        };
+        let m = &metrics;
+        registry.register("rooms_loaded", "Rooms loaded in memory", m.rooms_loaded.clone());
+        registry.register("connections", "Open WebSocket connections", m.connections.clone());
+        registry.register("messages_in", "WebSocket messages received", m.messages_in.clone());
+        registry.register("messages_out", "WebSocket messages sent", m.messages_out.clone());
+        registry.register("updates_stored", "Updates made durable", m.updates_stored.clone());
+        registry.register(
+            "slow_peers_dropped",
+            "Connections dropped for not keeping up",
+            m.slow_peers_dropped.clone(),
+        );
+        registry.register("bad_frames", "Connections closed for bad frames", m.bad_frames.clone());
+        registry.register("store_errors", "Failed store writes", m.store_errors.clone());
+        registry.register(
+            "store_write_seconds",
+            "Latency of store writes",
+            m.store_write_seconds.clone(),
+        );
+        Self { registry, ..metrics }
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

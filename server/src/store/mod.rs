@@ -1,0 +1,158 @@
+//! Persistence: the `Store` trait and its SQLite and PostgreSQL implementations.
+//!
+//! A room is a row in `rooms` (metadata, plain-text mirror, compacted snapshot) plus an
+//! append-only log of Yjs updates in `room_updates`. Loading a room is "snapshot + the
+//! updates since"; compaction folds the log into a new snapshot in one transaction.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use uuid::Uuid;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Errors a store can return. The message never contains the database password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migrations failed on start-up.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL names no supported engine.
+    #[error("unsupported database URL scheme (expected sqlite: or postgres:)")]
+    UnsupportedUrl,
+    /// A row held a value this version cannot read.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// A room about to be created.
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    /// Random UUIDv4.
+    pub id: Uuid,
+    /// Human title shown in the editor.
+    pub title: String,
+    /// Editor language id (`rust`, `python`, …).
+    pub language: String,
+    /// Initial Yjs document (v1 update) holding the `meta` map.
+    pub snapshot: Vec<u8>,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// A room's metadata and plain-text mirror as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// Room id.
+    pub id: Uuid,
+    /// Title as last mirrored from the document.
+    pub title: String,
+    /// Language as last mirrored from the document.
+    pub language: String,
+    /// Plain text as last mirrored from the document.
+    pub code: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+    /// Time of the last stored change, Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// Everything needed to rebuild a room's document.
+#[derive(Debug, Clone, Default)]
+pub struct StoredDoc {
+    /// Compacted snapshot (a Yjs v1 update), if any.
+    pub snapshot: Option<Vec<u8>>,
+    /// Updates appended after the snapshot, oldest first.
+    pub updates: Vec<Vec<u8>>,
+    /// Sequence number of the newest update (0 when there is none).
+    pub last_seq: i64,
+}
+
+/// One Yjs update to append, with who sent it and when.
+#[derive(Debug, Clone)]
+pub struct NewUpdate {
+    /// Yjs v1 update bytes, exactly as received.
+    pub data: Bytes,
+    /// Yjs client id of the sender, when its awareness told us.
+    pub client_id: Option<i64>,
+    /// Display name of the sender, when its awareness told us.
+    pub author: Option<String>,
+    /// Receive time, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// Values mirrored from the live document into the `rooms` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// Plain text of `doc.getText('code')`.
+    pub code: String,
+    /// `meta.title`; `None` keeps the stored title.
+    pub title: Option<String>,
+    /// `meta.language`; `None` keeps the stored language.
+    pub language: Option<String>,
+    /// Time of the change, Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// Durable storage for rooms. Implementations must make a successful `append_updates`
+/// durable before returning: the sync core relays an update only after that.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a new room.
+    async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError>;
+
+    /// Reads a room's metadata and mirror; `None` when it does not exist.
+    async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError>;
+
+    /// Loads snapshot + updates since; `None` when the room does not exist.
+    async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError>;
+
+    /// Appends updates in one transaction and returns the sequence number of the last one.
+    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError>;
+
+    /// Writes the plain-text mirror, title and language.
+    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError>;
+
+    /// In one transaction: stores `snapshot` (which must contain every update up to
+    /// `through_seq`), deletes those updates and writes the mirror.
+    async fn compact(
+        &self,
+        id: Uuid,
+        snapshot: &[u8],
+        through_seq: i64,
+        mirror: &Mirror,
+    ) -> Result<(), StoreError>;
+
+    /// Answers when the database answers; used by `/ready`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection after pending work is done.
+    async fn close(&self);
+}
+
+/// Opens the store named by `url` (`sqlite:…` or `postgres://…`) and runs its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! PostgreSQL store, used when `--database-url postgres://…` is given. Commits wait for the
+//! WAL flush (PostgreSQL's default `synchronous_commit = on`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::{Mirror, NewRoom, NewUpdate, RoomRecord, Store, StoreError, StoredDoc};
+
+/// PostgreSQL-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the server at `url` and migrates the database.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rooms (id, title, language, code, snapshot, created_at, updated_at) \
+             VALUES ($1, $2, $3, '', $4, $5, $6)",
+        )
+        .bind(room.id.to_string())
+        .bind(&room.title)
+        .bind(&room.language)
+        .bind(&room.snapshot)
+        .bind(room.created_at)
+        .bind(room.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, title, language, code, created_at, updated_at FROM rooms WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(RoomRecord {
+                id: row.try_get("id")?,
+                title: row.try_get("title")?,
+                language: row.try_get("language")?,
+                code: row.try_get("code")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("SELECT snapshot FROM rooms WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let snapshot: Option<Vec<u8>> = row.try_get("snapshot")?;
+        let rows = sqlx::query("SELECT seq, data FROM room_updates WHERE room_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut doc = StoredDoc {
+            snapshot,
+            updates: Vec::with_capacity(rows.len()),
+            last_seq: 0,
+        };
+        for row in rows {
+            doc.last_seq = row.try_get("seq")?;
+            doc.updates.push(row.try_get("data")?);
+        }
+        Ok(Some(doc))
+    }
+
+    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
+        let Some(newest) = updates.iter().map(|u| u.created_at).max() else {
+            return Ok(0);
+        };
+        let room = id;
+        let mut tx = self.pool.begin().await?;
+        let mut last_seq = 0;
+        // PostgreSQL allows 65535 bound parameters per statement; 5 per row.
+        for chunk in updates.chunks(1000) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, update| {
+                row.push_bind(&room)
+                    .push_bind(update.data.as_ref())
+                    .push_bind(update.client_id)
+                    .push_bind(&update.author)
+                    .push_bind(update.created_at);
+            });
+            insert.push(" RETURNING seq");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
+            }
+        }
+        sqlx::query("UPDATE rooms SET updated_at = GREATEST(updated_at, $1) WHERE id = $2")
+            .bind(newest)
+            .bind(&room)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(last_seq)
+    }
+
+    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE rooms SET code = $1, title = COALESCE($2, title), language = COALESCE($3, language), \
+             updated_at = GREATEST(updated_at, $4) WHERE id = $5",
+        )
+        .bind(&mirror.code)
+        .bind(&mirror.title)
+        .bind(&mirror.language)
+        .bind(mirror.updated_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn compact(
+        &self,
+        id: Uuid,
+        snapshot: &[u8],
+        through_seq: i64,
+        mirror: &Mirror,
+    ) -> Result<(), StoreError> {
+        let room = id;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE rooms SET snapshot = $1, code = $2, title = COALESCE($3, title), language = COALESCE($4, language), \
+             updated_at = GREATEST(updated_at, $5) WHERE id = $6",
+        )
+        .bind(snapshot)
+        .bind(&mirror.code)
+        .bind(&mirror.title)
+        .bind(&mirror.language)
+        .bind(mirror.updated_at)
+        .bind(&room)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM room_updates WHERE room_id = $1 AND seq <= $2")
+            .bind(&room)
+            .bind(through_seq)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,194 @@
+//! SQLite store: the zero-setup default. One file, WAL journal, `synchronous = FULL` so that
+//! a committed update survives a crash of the process or of the machine.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+use uuid::Uuid;
+
+use super::{Mirror, NewRoom, NewUpdate, RoomRecord, Store, StoreError, StoredDoc};
+
+/// SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and migrates it.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("room id: {e}")))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rooms (id, title, language, code, snapshot, created_at, updated_at) \
+             VALUES (?, ?, ?, '', ?, ?, ?)",
+        )
+        .bind(room.id.to_string())
+        .bind(&room.title)
+        .bind(&room.language)
+        .bind(&room.snapshot)
+        .bind(room.created_at)
+        .bind(room.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, title, language, code, created_at, updated_at FROM rooms WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(RoomRecord {
+                id: parse_id(row.try_get("id")?)?,
+                title: row.try_get("title")?,
+                language: row.try_get("language")?,
+                code: row.try_get("code")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("SELECT snapshot FROM rooms WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let snapshot: Option<Vec<u8>> = row.try_get("snapshot")?;
+        let rows = sqlx::query("SELECT seq, data FROM room_updates WHERE room_id = ? ORDER BY seq")
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut doc = StoredDoc {
+            snapshot,
+            updates: Vec::with_capacity(rows.len()),
+            last_seq: 0,
+        };
+        for row in rows {
+            doc.last_seq = row.try_get("seq")?;
+            doc.updates.push(row.try_get("data")?);
+        }
+        Ok(Some(doc))
+    }
+
+    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
+        let Some(newest) = updates.iter().map(|u| u.created_at).max() else {
+            return Ok(0);
+        };
+        let room = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let mut last_seq = 0;
+        // SQLite allows 32766 bound parameters per statement; 5 per row.
+        for chunk in updates.chunks(1000) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, update| {
+                row.push_bind(&room)
+                    .push_bind(update.data.as_ref())
+                    .push_bind(update.client_id)
+                    .push_bind(&update.author)
+                    .push_bind(update.created_at);
+            });
+            insert.push(" RETURNING seq");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
+            }
+        }
+        sqlx::query("UPDATE rooms SET updated_at = MAX(updated_at, ?) WHERE id = ?")
+            .bind(newest)
+            .bind(&room)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(last_seq)
+    }
+
+    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE rooms SET code = ?, title = COALESCE(?, title), \
+             language = COALESCE(?, language), updated_at = MAX(updated_at, ?) WHERE id = ?",
+        )
+        .bind(&mirror.code)
+        .bind(&mirror.title)
+        .bind(&mirror.language)
+        .bind(mirror.updated_at)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn compact(
+        &self,
+        id: Uuid,
+        snapshot: &[u8],
+        through_seq: i64,
+        mirror: &Mirror,
+    ) -> Result<(), StoreError> {
+        let room = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE rooms SET snapshot = ?, code = ?, title = COALESCE(?, title), language = COALESCE(?, language), \
+             updated_at = MAX(updated_at, ?) WHERE id = ?",
+        )
+        .bind(snapshot)
+        .bind(&mirror.code)
+        .bind(&mirror.title)
+        .bind(&mirror.language)
+        .bind(mirror.updated_at)
+        .bind(&room)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM room_updates WHERE room_id = ? AND seq <= ?")
+            .bind(&room)
+            .bind(through_seq)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,160 @@
+//! One test suite, run against both stores. PostgreSQL comes from `PAIRPAD_TEST_POSTGRES_URL`
+//! (set by `scripts/test`, which starts a throwaway server); under CI its absence fails.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::*;
+
+/// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    (connect(&url).await.expect("open sqlite"), dir)
+}
+
+/// The test PostgreSQL store, or `None` (outside CI only) when none is configured.
+async fn postgres() -> Option<Arc<dyn Store>> {
+    match std::env::var("PAIRPAD_TEST_POSTGRES_URL") {
+        Ok(url) => Some(connect(&url).await.expect("connect to test PostgreSQL")),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("PAIRPAD_TEST_POSTGRES_URL is not set; scripts/test starts PostgreSQL")
+        }
+        Err(_) => {
+            eprintln!("skipping PostgreSQL store tests: PAIRPAD_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+fn new_room(title: &str) -> NewRoom {
+    NewRoom {
+        id: Uuid::new_v4(),
+        title: title.into(),
+        language: "rust".into(),
+        snapshot: vec![0, 0],
+        created_at: 1_000,
+    }
+}
+
+fn update(byte: u8, at: i64) -> NewUpdate {
+    NewUpdate {
+        data: Bytes::from(vec![byte; 3]),
+        client_id: Some(42),
+        author: Some("Ada".into()),
+        created_at: at,
+    }
+}
+
+fn mirror(code: &str, at: i64) -> Mirror {
+    Mirror {
+        code: code.into(),
+        title: Some("Renamed".into()),
+        language: Some("python".into()),
+        updated_at: at,
+    }
+}
+
+async fn create_and_get(store: &dyn Store) {
+    let room = new_room("Pairing");
+    store.create_room(&room).await.unwrap();
+    let got = store.get_room(room.id).await.unwrap().unwrap();
+    assert_eq!(got.id, room.id);
+    assert_eq!(got.title, "Pairing");
+    assert_eq!(got.language, "rust");
+    assert_eq!(got.code, "");
+    assert_eq!((got.created_at, got.updated_at), (1_000, 1_000));
+    assert!(store.get_room(Uuid::new_v4()).await.unwrap().is_none());
+    assert!(store.load(Uuid::new_v4()).await.unwrap().is_none());
+    assert!(store.create_room(&room).await.is_err(), "duplicate id");
+}
+
+async fn append_then_load(store: &dyn Store) {
+    let room = new_room("log");
+    store.create_room(&room).await.unwrap();
+    let first = store.append_updates(room.id, &[update(1, 2_000)]).await.unwrap();
+    let batch: Vec<_> = (2..=4).map(|b| update(b, 3_000)).collect();
+    let last = store.append_updates(room.id, &batch).await.unwrap();
+    assert!(last > first, "sequence numbers grow: {first} then {last}");
+    assert_eq!(store.append_updates(room.id, &[]).await.unwrap(), 0);
+
+    let doc = store.load(room.id).await.unwrap().unwrap();
+    assert_eq!(doc.snapshot.as_deref(), Some(&[0u8, 0][..]));
+    let firsts: Vec<u8> = doc.updates.iter().map(|u| u[0]).collect();
+    assert_eq!(firsts, vec![1, 2, 3, 4], "updates come back in order");
+    assert_eq!(doc.last_seq, last);
+    let record = store.get_room(room.id).await.unwrap().unwrap();
+    assert_eq!(record.updated_at, 3_000);
+}
+
+async fn compact_folds_the_log(store: &dyn Store) {
+    let room = new_room("compact");
+    store.create_room(&room).await.unwrap();
+    let upto = store
+        .append_updates(room.id, &[update(1, 2_000), update(2, 2_000)])
+        .await
+        .unwrap();
+    let after = store.append_updates(room.id, &[update(3, 2_500)]).await.unwrap();
+    store
+        .compact(room.id, b"snapshot", upto, &mirror("fn main() {}", 4_000))
+        .await
+        .unwrap();
+
+    let doc = store.load(room.id).await.unwrap().unwrap();
+    assert_eq!(doc.snapshot.as_deref(), Some(&b"snapshot"[..]));
+    assert_eq!(doc.updates, vec![vec![3u8; 3]], "only updates after the fold remain");
+    assert_eq!(doc.last_seq, after);
+    let record = store.get_room(room.id).await.unwrap().unwrap();
+    assert_eq!(record.code, "fn main() {}");
+    assert_eq!((record.title.as_str(), record.language.as_str()), ("Renamed", "python"));
+    assert_eq!(record.updated_at, 4_000);
+}
+
+async fn mirror_is_saved_and_never_goes_back_in_time(store: &dyn Store) {
+    let room = new_room("mirror");
+    store.create_room(&room).await.unwrap();
+    store.save_mirror(room.id, &mirror("let x = 1;", 5_000)).await.unwrap();
+    let without_meta = Mirror {
+        title: None,
+        language: None,
+        ..mirror("let x = 2;", 4_000)
+    };
+    store.save_mirror(room.id, &without_meta).await.unwrap();
+    let record = store.get_room(room.id).await.unwrap().unwrap();
+    assert_eq!(record.code, "let x = 2;");
+    assert_eq!(record.title, "Renamed", "a missing title keeps the stored one");
+    assert_eq!(record.updated_at, 5_000);
+    store.ping().await.unwrap();
+}
+
+async fn suite(store: Arc<dyn Store>) {
+    create_and_get(store.as_ref()).await;
+    append_then_load(store.as_ref()).await;
+    compact_folds_the_log(store.as_ref()).await;
+    mirror_is_saved_and_never_goes_back_in_time(store.as_ref()).await;
+    store.close().await;
+    assert!(store.ping().await.is_err(), "a closed store stops answering");
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let (store, _dir) = sqlite().await;
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    if let Some(store) = postgres().await {
+        suite(store).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_url_scheme_is_refused() {
+    assert!(matches!(
+        connect("mysql://localhost/x").await,
+        Err(StoreError::UnsupportedUrl)
+    ));
+}

@@ -1,0 +1,153 @@
+//! The Yjs sync core: one actor task per live room owns its document and presence
+//! ([`room`]); each WebSocket connection is a reader loop plus a writer task ([`session`]);
+//! the [`registry`] finds or loads rooms; [`protocol`] is the y-websocket wire format.
+
+pub mod persist;
+pub mod protocol;
+pub mod registry;
+pub mod room;
+pub mod session;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+pub use registry::{RoomHandle, RoomRegistry};
+
+/// Identifies one WebSocket connection within the process.
+pub type ConnId = u64;
+
+/// WebSocket close codes the server sends (RFC 6455 §7.4.1).
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame type the protocol does not use (text frames).
+    pub const UNSUPPORTED: u16 = 1003;
+    /// A binary frame that is not a valid y-websocket message.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// The peer broke a rule (too many presence clients, no pong).
+    pub const POLICY: u16 = 1008;
+    /// A message over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server hit an error it could not recover from for this room.
+    pub const INTERNAL: u16 = 1011;
+    /// The peer could not keep up, or the server is overloaded: reconnect later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Why and how a connection is being closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    /// WebSocket close code.
+    pub code: u16,
+    /// Short human-readable reason (at most 123 bytes on the wire).
+    pub reason: String,
+}
+
+/// Asks a connection to close; the first reason given wins. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Closer {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<CloseReason>>>,
+}
+
+impl Closer {
+    /// Requests closing with `code` and `reason`, unless a reason was already given.
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(CloseReason {
+                code,
+                reason: reason.into(),
+            });
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+
+    /// The reason given to [`Closer::close`], if any.
+    pub fn reason(&self) -> Option<CloseReason> {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Resolves once closing was requested.
+    pub fn closed(&self) -> WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+
+    /// Whether closing was requested.
+    pub fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+/// How a room reaches one connection: its bounded outbound queue and its closer.
+#[derive(Debug, Clone)]
+pub struct PeerLink {
+    /// Outbound frames, drained by the connection's writer task.
+    pub tx: mpsc::Sender<Bytes>,
+    /// Closes the connection (used to drop a peer that cannot keep up).
+    pub closer: Closer,
+}
+
+/// The answer to a join request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// The connection is now a peer of the room.
+    Joined,
+    /// The room was unloading; look it up again.
+    Retry,
+    /// The room does not exist, could not be loaded, or the server is shutting down.
+    Unavailable,
+}
+
+/// A live room's state as shown by `GET /api/rooms/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRoom {
+    /// Current plain text.
+    pub code: String,
+    /// `meta.title`, when set.
+    pub title: Option<String>,
+    /// `meta.language`, when set.
+    pub language: Option<String>,
+    /// Connections in the room.
+    pub active_users: usize,
+}
+
+/// Messages from connections and HTTP handlers to a room actor.
+#[derive(Debug)]
+pub enum RoomCommand {
+    /// A connection wants to join.
+    Join {
+        /// The connection.
+        conn: ConnId,
+        /// Its outbound queue and closer.
+        link: PeerLink,
+        /// Where to answer.
+        reply: oneshot::Sender<JoinOutcome>,
+    },
+    /// Decoded messages from one frame of a joined connection.
+    Messages {
+        /// The sender.
+        conn: ConnId,
+        /// The frame's messages, in order.
+        messages: Vec<protocol::Incoming>,
+    },
+    /// A connection went away.
+    Leave {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Read the live state for the REST API.
+    Describe {
+        /// Where to answer.
+        reply: oneshot::Sender<LiveRoom>,
+    },
+}

@@ -1,0 +1,243 @@
+//! A room's write pipeline: group commit of accepted updates, the plain-text mirror and
+//! compaction, one store write at a time.
+//!
+//! Updates are numbered as the room accepts them (`accepted`); `durable` is the number of
+//! the last one the store has committed. While a write is in flight, newly accepted updates
+//! wait in `pending` and go to the store together in the next transaction.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::store::{Mirror, NewUpdate, Store, StoreError};
+
+/// Bytes of not-yet-durable updates a room holds before it refuses more.
+pub const MAX_PENDING_BYTES: usize = 64 << 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What a finished store write was.
+#[derive(Debug)]
+enum Job {
+    Append { batch: Vec<NewUpdate>, upto: u64 },
+    Mirror,
+    Compact,
+}
+
+/// A finished store write, handed back to the room by [`Persister::finished`].
+#[derive(Debug)]
+pub struct Done {
+    job: Job,
+    result: Result<i64, StoreError>,
+}
+
+/// The room's side of persistence.
+pub struct Persister {
+    id: Uuid,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    pending: Vec<NewUpdate>,
+    pending_bytes: usize,
+    in_flight: Option<BoxFuture<'static, Done>>,
+    in_flight_bytes: usize,
+    accepted: u64,
+    durable: u64,
+    store_seq: i64,
+    since_compaction: usize,
+    mirror_dirty: bool,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Persister {
+    /// A pipeline for room `id` whose log ends at `store_seq` and holds `log_len` updates
+    /// since the last snapshot.
+    pub fn new(
+        id: Uuid,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        store_seq: i64,
+        log_len: usize,
+    ) -> Self {
+        Self {
+            id,
+            store,
+            metrics,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            in_flight: None,
+            in_flight_bytes: 0,
+            accepted: 0,
+            durable: 0,
+            store_seq,
+            since_compaction: log_len,
+            mirror_dirty: false,
+            retry_at: None,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// Whether the room should refuse an update of `len` bytes for now.
+    pub fn is_full(&self, len: usize) -> bool {
+        self.pending_bytes + self.in_flight_bytes + len > MAX_PENDING_BYTES
+    }
+
+    /// Queues an accepted update and returns its number.
+    pub fn accept(&mut self, update: NewUpdate) -> u64 {
+        self.pending_bytes += update.data.len();
+        self.pending.push(update);
+        self.accepted += 1;
+        self.mirror_dirty = true;
+        self.accepted
+    }
+
+    /// Number of the last accepted update.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
+    /// Number of the last durable update.
+    pub fn durable(&self) -> u64 {
+        self.durable
+    }
+
+    /// Whether anything is waiting for, or being written to, the store.
+    pub fn is_busy(&self) -> bool {
+        self.in_flight.is_some() || !self.pending.is_empty()
+    }
+
+    /// Whether the stored state is behind the document (log not folded, or mirror stale).
+    pub fn has_unfolded_changes(&self) -> bool {
+        self.since_compaction > 0 || self.mirror_dirty
+    }
+
+    /// Whether the mirror is stale.
+    pub fn mirror_dirty(&self) -> bool {
+        self.mirror_dirty
+    }
+
+    /// Whether the log has grown past `threshold` updates since the last snapshot.
+    pub fn wants_compaction(&self, threshold: usize) -> bool {
+        self.since_compaction >= threshold
+    }
+
+    /// When a failed write may be retried.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    /// Whether a new write may start now.
+    pub fn can_start(&self, now: Instant) -> bool {
+        self.in_flight.is_none() && self.retry_at.is_none_or(|at| at <= now)
+    }
+
+    /// Sends every pending update to the store in one transaction.
+    pub fn start_append(&mut self) {
+        let batch = std::mem::take(&mut self.pending);
+        self.in_flight_bytes = std::mem::take(&mut self.pending_bytes);
+        let (store, id, upto) = (self.store.clone(), self.id, self.accepted);
+        self.spawn(async move {
+            let result = store.append_updates(id, &batch).await;
+            Done {
+                job: Job::Append { batch, upto },
+                result,
+            }
+        });
+    }
+
+    /// Writes the plain-text mirror.
+    pub fn start_mirror(&mut self, mirror: Mirror) {
+        self.mirror_dirty = false;
+        let (store, id) = (self.store.clone(), self.id);
+        self.spawn(async move {
+            let result = store.save_mirror(id, &mirror).await.map(|()| 0);
+            Done {
+                job: Job::Mirror,
+                result,
+            }
+        });
+    }
+
+    /// Stores `snapshot` (the whole document) and folds every durable update into it.
+    pub fn start_compaction(&mut self, snapshot: Vec<u8>, mirror: Mirror) {
+        self.mirror_dirty = false;
+        let (store, id, through_seq) = (self.store.clone(), self.id, self.store_seq);
+        self.spawn(async move {
+            let result = store
+                .compact(id, &snapshot, through_seq, &mirror)
+                .await
+                .map(|()| 0);
+            Done {
+                job: Job::Compact,
+                result,
+            }
+        });
+    }
+
+    fn spawn(&mut self, write: impl std::future::Future<Output = Done> + Send + 'static) {
+        let metrics = self.metrics.clone();
+        self.in_flight = Some(
+            async move {
+                let started = Instant::now();
+                let done = write.await;
+                metrics
+                    .store_write_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                done
+            }
+            .boxed(),
+        );
+    }
+
+    /// Resolves when the write in flight finishes; pending forever when there is none.
+    pub async fn finished(&mut self) -> Done {
+        match self.in_flight.as_mut() {
+            Some(write) => write.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Records the outcome of a finished write. A failed write is retried with backoff.
+    pub fn complete(&mut self, done: Done) {
+        self.in_flight = None;
+        self.in_flight_bytes = 0;
+        if let Err(error) = &done.result {
+            self.metrics.store_errors.inc();
+            tracing::error!(room = %short_id(self.id), %error, retry_in = ?self.backoff, "store write failed");
+            self.retry_at = Some(Instant::now() + self.backoff);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        } else {
+            self.retry_at = None;
+            self.backoff = FIRST_BACKOFF;
+        }
+        match (done.job, done.result) {
+            (Job::Append { batch, upto }, Ok(seq)) => {
+                self.metrics.updates_stored.inc_by(batch.len() as u64);
+                self.since_compaction += batch.len();
+                self.durable = upto;
+                self.store_seq = seq.max(self.store_seq);
+            }
+            (Job::Append { mut batch, .. }, Err(_)) => {
+                // Put the batch back in front of what arrived meanwhile, in order.
+                self.pending_bytes += batch.iter().map(|u| u.data.len()).sum::<usize>();
+                batch.append(&mut self.pending);
+                self.pending = batch;
+            }
+            // Updates still pending when the snapshot was taken are in it too, and are
+            // counted again once stored: that only brings the next compaction forward.
+            (Job::Compact, Ok(_)) => self.since_compaction = 0,
+            (Job::Mirror | Job::Compact, Err(_)) => self.mirror_dirty = true,
+            (Job::Mirror, Ok(_)) => {}
+        }
+    }
+}
+
+/// The first 8 characters of a room id: enough to follow a room in the logs without
+/// writing its full (secret) id.
+pub fn short_id(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_string()
+}

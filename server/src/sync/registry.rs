@@ -1,0 +1,183 @@
+//! The registry of live rooms: finds a room's actor, or starts one that loads the room.
+//! An actor removes itself when it unloads; a join that reaches an actor which is already
+//! unloading is answered `Retry`, and the caller looks the room up again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use super::room::RoomActor;
+use super::{ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Commands a room may have queued before senders wait.
+const ROOM_QUEUE: usize = 1024;
+/// How often a join is retried while rooms unload under it.
+const JOIN_ATTEMPTS: usize = 8;
+
+/// Tunables for room actors.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    /// How long an empty room stays loaded.
+    pub room_idle: Duration,
+    /// Compact after this many stored updates.
+    pub compact_after: usize,
+}
+
+/// What every room actor shares.
+pub(crate) struct RoomContext {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) settings: RoomSettings,
+    pub(crate) shutdown: CancellationToken,
+    rooms: Mutex<HashMap<Uuid, RoomEntry>>,
+}
+
+struct RoomEntry {
+    tx: mpsc::Sender<RoomCommand>,
+    generation: u64,
+}
+
+impl RoomContext {
+    /// Removes room `id` from the registry if it is still the given incarnation.
+    pub(crate) fn deregister(&self, id: Uuid, generation: u64) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if rooms.get(&id).is_some_and(|e| e.generation == generation) {
+            rooms.remove(&id);
+        }
+    }
+}
+
+/// Finds and starts room actors.
+pub struct RoomRegistry {
+    ctx: Arc<RoomContext>,
+    tracker: TaskTracker,
+    next_generation: AtomicU64,
+}
+
+impl RoomRegistry {
+    /// A registry whose actors run on `tracker` and stop when `shutdown` is cancelled.
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        settings: RoomSettings,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        Self {
+            ctx: Arc::new(RoomContext {
+                store,
+                metrics,
+                settings,
+                shutdown,
+                rooms: Mutex::new(HashMap::new()),
+            }),
+            tracker,
+            next_generation: AtomicU64::new(1),
+        }
+    }
+
+    /// The handle of a room that is loaded now, if it is.
+    pub fn loaded(&self, id: Uuid) -> Option<RoomHandle> {
+        let rooms = self.ctx.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms.get(&id).map(|entry| RoomHandle {
+            tx: entry.tx.clone(),
+        })
+    }
+
+    /// The handle of room `id`, starting its actor if needed; `None` during shutdown.
+    /// The caller must know the room exists (the actor unloads at once otherwise).
+    pub fn open(&self, id: Uuid) -> Option<RoomHandle> {
+        if self.ctx.shutdown.is_cancelled() {
+            return None;
+        }
+        let mut rooms = self.ctx.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = rooms.get(&id) {
+            return Some(RoomHandle {
+                tx: entry.tx.clone(),
+            });
+        }
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        rooms.insert(
+            id,
+            RoomEntry {
+                tx: tx.clone(),
+                generation,
+            },
+        );
+        drop(rooms);
+        self.tracker
+            .spawn(RoomActor::run(id, generation, self.ctx.clone(), rx));
+        Some(RoomHandle { tx })
+    }
+
+    /// Joins connection `conn` to room `id`, following the room through unloads.
+    pub async fn join(&self, id: Uuid, conn: ConnId, link: &PeerLink) -> Option<RoomHandle> {
+        for _ in 0..JOIN_ATTEMPTS {
+            let handle = self.open(id)?;
+            match handle.join(conn, link.clone()).await {
+                JoinOutcome::Joined => return Some(handle),
+                JoinOutcome::Retry => continue,
+                JoinOutcome::Unavailable => return None,
+            }
+        }
+        None
+    }
+
+    /// The live state of room `id` if it is loaded.
+    pub async fn describe(&self, id: Uuid) -> Option<LiveRoom> {
+        let handle = self.loaded(id)?;
+        let (reply, answer) = oneshot::channel();
+        handle.tx.send(RoomCommand::Describe { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Number of rooms loaded now.
+    pub fn len(&self) -> usize {
+        self.ctx
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no room is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A connection's way to one room actor.
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<RoomCommand>,
+}
+
+impl RoomHandle {
+    async fn join(&self, conn: ConnId, link: PeerLink) -> JoinOutcome {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .tx
+            .send(RoomCommand::Join { conn, link, reply })
+            .await
+            .is_err()
+        {
+            return JoinOutcome::Retry;
+        }
+        answer.await.unwrap_or(JoinOutcome::Retry)
+    }
+
+    /// Hands a command to the room, waiting while its queue is full.
+    /// `false` when the room has gone.
+    pub async fn send(&self, command: RoomCommand) -> bool {
+        self.tx.send(command).await.is_ok()
+    }
+}

@@ -1,0 +1,542 @@
+//! The room actor: one task per live room owns its Yjs document, its presence (awareness)
+//! and its peers. Connections talk to it through a bounded channel; nothing here awaits
+//! anything but that channel, the store write in flight and its own timers.
+//!
+//! Durability rule: an update is applied to the document at once, but relayed to other
+//! peers (and any sync reply that could contain it is sent) only after the store has
+//! committed it. So whatever a peer has seen survives a crash of the server.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use uuid::Uuid;
+use yrs::sync::{Awareness, AwarenessUpdate};
+use yrs::updates::decoder::Decode;
+use yrs::{Any, ClientID, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, TextRef, Transact, Update};
+
+use super::persist::{short_id, Persister};
+use super::protocol::{self, Incoming};
+use super::registry::RoomContext;
+use super::{close_code, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
+use crate::store::{now_millis, Mirror, NewUpdate};
+
+/// The plain text mirror is written at most this long after an edit.
+const MIRROR_DELAY: Duration = Duration::from_secs(1);
+/// Presence client ids one connection may speak for.
+const MAX_CLIENTS_PER_PEER: usize = 16;
+/// How long shutdown waits for a failing store before giving up on a room.
+const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
+/// One connection in the room.
+struct Peer {
+    link: PeerLink,
+    /// Awareness client ids this connection has announced.
+    clients: HashSet<u64>,
+    /// Display name from its awareness state, stored with its updates.
+    author: Option<String>,
+}
+
+impl Peer {
+    /// Queues a frame; `false` when the queue is full (the peer is too slow).
+    fn push(&self, frame: Bytes) -> bool {
+        !matches!(
+            self.link.tx.try_send(frame),
+            Err(mpsc::error::TrySendError::Full(_))
+        )
+    }
+}
+
+/// A frame waiting until the update it may contain is durable.
+enum Delivery {
+    /// To everyone but the sender.
+    Relay { from: ConnId, frame: Bytes },
+    /// To one connection.
+    Reply { to: ConnId, frame: Bytes },
+}
+
+/// Why the room is winding down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// Serving peers.
+    No,
+    /// Empty for the idle period: fold the log, then unload unless someone joins.
+    Idle,
+    /// The server is stopping: flush and exit.
+    Shutdown { deadline: Instant },
+    /// The document is unusable (yrs panicked): flush what is durable-safe and exit.
+    Poisoned,
+}
+
+/// State of one live room.
+pub(crate) struct RoomActor {
+    id: Uuid,
+    generation: u64,
+    ctx: Arc<RoomContext>,
+    awareness: Awareness,
+    code: TextRef,
+    meta: MapRef,
+    peers: HashMap<ConnId, Peer>,
+    persist: Persister,
+    held: VecDeque<(u64, Delivery)>,
+    idle_since: Option<Instant>,
+    mirror_due: Option<Instant>,
+    closing: Closing,
+}
+
+impl RoomActor {
+    /// Loads room `id` from the store and serves it until it unloads or the server stops.
+    pub(crate) async fn run(
+        id: Uuid,
+        generation: u64,
+        ctx: Arc<RoomContext>,
+        mut rx: mpsc::Receiver<RoomCommand>,
+    ) {
+        ctx.metrics.rooms_loaded.inc();
+        let late_joiners = match Self::load(id, generation, ctx.clone()).await {
+            Ok(Some(mut room)) => {
+                room.serve(&mut rx).await;
+                JoinOutcome::Retry
+            }
+            Ok(None) => JoinOutcome::Unavailable,
+            Err(error) => {
+                tracing::error!(room = %short_id(id), %error, "loading room failed");
+                JoinOutcome::Unavailable
+            }
+        };
+        ctx.deregister(id, generation);
+        ctx.metrics.rooms_loaded.dec();
+        // Anyone who queued up meanwhile looks the room up again (or learns it is gone).
+        rx.close();
+        while let Some(command) = rx.recv().await {
+            if let RoomCommand::Join { reply, .. } = command {
+                let _ = reply.send(late_joiners);
+            }
+        }
+    }
+
+    async fn load(
+        id: Uuid,
+        generation: u64,
+        ctx: Arc<RoomContext>,
+    ) -> Result<Option<Self>, crate::store::StoreError> {
+        let Some(stored) = ctx.store.load(id).await? else {
+            return Ok(None);
+        };
+        let doc = Doc::new();
+        let code = doc.get_or_insert_text("code");
+        let meta = doc.get_or_insert_map("meta");
+        {
+            let mut txn = doc.transact_mut();
+            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+                let applied = Update::decode_v1(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
+                if let Err(error) = applied {
+                    tracing::error!(room = %short_id(id), %error, "skipping unreadable stored update");
+                }
+            }
+        }
+        let persist = Persister::new(
+            id,
+            ctx.store.clone(),
+            ctx.metrics.clone(),
+            stored.last_seq,
+            stored.updates.len(),
+        );
+        tracing::debug!(room = %short_id(id), log = stored.updates.len(), "room loaded");
+        Ok(Some(Self {
+            id,
+            generation,
+            awareness: Awareness::new(doc),
+            code,
+            meta,
+            peers: HashMap::new(),
+            persist,
+            held: VecDeque::new(),
+            idle_since: Some(Instant::now()),
+            mirror_due: None,
+            closing: Closing::No,
+            ctx,
+        }))
+    }
+
+    async fn serve(&mut self, rx: &mut mpsc::Receiver<RoomCommand>) {
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                done = self.persist.finished() => {
+                    self.persist.complete(done);
+                    self.release_durable();
+                }
+                () = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {}
+                () = shutdown.cancelled(), if !matches!(self.closing, Closing::Shutdown { .. }) => {
+                    self.begin_shutdown();
+                }
+            }
+            self.on_timers();
+            self.start_writes();
+            if self.finished() {
+                break;
+            }
+        }
+    }
+
+    fn handle(&mut self, command: RoomCommand) {
+        match command {
+            RoomCommand::Join { conn, link, reply } => {
+                if !self.admit(conn, link) {
+                    let _ = reply.send(JoinOutcome::Unavailable);
+                } else if reply.send(JoinOutcome::Joined).is_err() {
+                    self.remove_peer(conn);
+                }
+            }
+            RoomCommand::Messages { conn, messages } => {
+                for message in messages {
+                    if !self.peers.contains_key(&conn) || self.closing == Closing::Poisoned {
+                        break;
+                    }
+                    self.on_message(conn, message);
+                }
+            }
+            RoomCommand::Leave { conn } => self.remove_peer(conn),
+            RoomCommand::Describe { reply } => {
+                let _ = reply.send(self.describe());
+            }
+        }
+    }
+
+    /// Adds a peer and sends it the server's state vector and everyone's presence.
+    fn admit(&mut self, conn: ConnId, link: PeerLink) -> bool {
+        match self.closing {
+            Closing::Shutdown { .. } | Closing::Poisoned => return false,
+            Closing::Idle => self.closing = Closing::No,
+            Closing::No => {}
+        }
+        self.idle_since = None;
+        let peer = Peer {
+            link,
+            clients: HashSet::new(),
+            author: None,
+        };
+        let sv = self.awareness.doc().transact().state_vector();
+        peer.push(protocol::sync_step1(&sv));
+        if let Ok(states) = self.awareness.update() {
+            if !states.clients.is_empty() {
+                peer.push(protocol::awareness(states));
+            }
+        }
+        self.peers.insert(conn, peer);
+        true
+    }
+
+    fn on_message(&mut self, conn: ConnId, message: Incoming) {
+        match message {
+            Incoming::SyncStep1(sv) => self.on_sync_step1(conn, &sv),
+            Incoming::Update { update, raw } => self.on_update(conn, update, raw),
+            Incoming::Awareness(update) => self.on_awareness(conn, update),
+            Incoming::AwarenessQuery => {
+                if let Ok(states) = self.awareness.update() {
+                    self.send_to(conn, protocol::awareness(states));
+                }
+            }
+        }
+    }
+
+    /// Answers with everything the client lacks, once all of it is durable.
+    fn on_sync_step1(&mut self, conn: ConnId, sv: &StateVector) {
+        let diff = self.awareness.doc().transact().encode_state_as_update_v1(sv);
+        let frame = protocol::sync_step2(diff);
+        self.hold(self.persist.accepted(), Delivery::Reply { to: conn, frame });
+    }
+
+    fn on_update(&mut self, conn: ConnId, update: Update, raw: Bytes) {
+        if update.is_empty() {
+            return;
+        }
+        if self.persist.is_full(raw.len()) {
+            self.kick(conn, close_code::TRY_AGAIN_LATER, "storage is behind; retry later");
+            return;
+        }
+        let doc = self.awareness.doc();
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            doc.transact_mut().apply_update(update)
+        }));
+        match applied {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::info!(room = %short_id(self.id), %error, "refusing update");
+                self.kick(conn, close_code::INVALID_PAYLOAD, "update could not be applied");
+                return;
+            }
+            Err(_) => {
+                tracing::error!(room = %short_id(self.id), "document panicked applying an update; unloading room");
+                self.poison();
+                return;
+            }
+        }
+        let peer = self.peers.get(&conn);
+        let seq = self.persist.accept(NewUpdate {
+            data: raw.clone(),
+            client_id: peer
+                .and_then(|p| p.clients.iter().min().copied())
+                .and_then(|id| i64::try_from(id).ok()),
+            author: peer.and_then(|p| p.author.clone()),
+            created_at: now_millis(),
+        });
+        self.mirror_due
+            .get_or_insert_with(|| Instant::now() + MIRROR_DELAY);
+        let frame = protocol::update(&raw);
+        self.hold(seq, Delivery::Relay { from: conn, frame });
+    }
+
+    /// Applies presence and relays it to everyone (the sender too, as y-websocket does:
+    /// clients use it as a liveness signal).
+    fn on_awareness(&mut self, conn: ConnId, update: AwarenessUpdate) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        for (client, entry) in &update.clients {
+            if entry.json.as_ref() == "null" {
+                peer.clients.remove(&client.get());
+            } else {
+                peer.clients.insert(client.get());
+                if let Some(name) = display_name(&entry.json) {
+                    peer.author = Some(name);
+                }
+            }
+        }
+        if peer.clients.len() > MAX_CLIENTS_PER_PEER {
+            self.kick(conn, close_code::POLICY, "too many presence clients");
+            return;
+        }
+        let frame = protocol::awareness(update.clone());
+        if let Err(error) = self.awareness.apply_update(update) {
+            tracing::debug!(room = %short_id(self.id), %error, "ignoring awareness update");
+            return;
+        }
+        self.broadcast(None, &frame);
+    }
+
+    fn remove_peer(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.remove(&conn) else {
+            return;
+        };
+        if self.peers.is_empty() {
+            self.idle_since = Some(Instant::now());
+        }
+        // Clear this connection's presence for everyone left.
+        let gone: Vec<_> = peer.clients.iter().map(|&c| ClientID::new(c)).collect();
+        if gone.is_empty() {
+            return;
+        }
+        for client in &gone {
+            self.awareness.remove_state(*client);
+        }
+        if let Ok(update) = self.awareness.update_with_clients(gone) {
+            self.broadcast(None, &protocol::awareness(update));
+        }
+    }
+
+    /// Drops a peer: closes its connection with `code` and forgets its presence.
+    fn kick(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if let Some(peer) = self.peers.get(&conn) {
+            peer.link.closer.close(code, reason);
+        }
+        self.remove_peer(conn);
+    }
+
+    fn send_to(&mut self, conn: ConnId, frame: Bytes) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        self.ctx.metrics.messages_out.inc();
+        if !peer.push(frame) {
+            self.drop_slow(conn);
+        }
+    }
+
+    fn broadcast(&mut self, except: Option<ConnId>, frame: &Bytes) {
+        let mut slow = Vec::new();
+        for (&conn, peer) in &self.peers {
+            if Some(conn) != except {
+                self.ctx.metrics.messages_out.inc();
+                if !peer.push(frame.clone()) {
+                    slow.push(conn);
+                }
+            }
+        }
+        for conn in slow {
+            self.drop_slow(conn);
+        }
+    }
+
+    fn drop_slow(&mut self, conn: ConnId) {
+        self.ctx.metrics.slow_peers_dropped.inc();
+        tracing::info!(room = %short_id(self.id), conn, "dropping peer that cannot keep up");
+        self.kick(conn, close_code::TRY_AGAIN_LATER, "too slow: outbound queue full");
+    }
+
+    /// Sends `delivery` once update `seq` is durable, keeping the order of deliveries.
+    fn hold(&mut self, seq: u64, delivery: Delivery) {
+        if self.held.is_empty() && seq <= self.persist.durable() {
+            self.deliver(delivery);
+        } else {
+            self.held.push_back((seq, delivery));
+        }
+    }
+
+    fn release_durable(&mut self) {
+        while let Some((seq, _)) = self.held.front() {
+            if *seq > self.persist.durable() {
+                break;
+            }
+            if let Some((_, delivery)) = self.held.pop_front() {
+                self.deliver(delivery);
+            }
+        }
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Relay { from, frame } => self.broadcast(Some(from), &frame),
+            Delivery::Reply { to, frame } => self.send_to(to, frame),
+        }
+    }
+
+    fn describe(&self) -> LiveRoom {
+        let txn = self.awareness.doc().transact();
+        LiveRoom {
+            code: self.code.get_string(&txn),
+            title: meta_string(&self.meta, &txn, "title"),
+            language: meta_string(&self.meta, &txn, "language"),
+            active_users: self.peers.len(),
+        }
+    }
+
+    fn mirror(&self) -> Mirror {
+        let live = self.describe();
+        Mirror {
+            code: live.code,
+            title: live.title,
+            language: live.language,
+            updated_at: now_millis(),
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        for peer in self.peers.values() {
+            peer.link.closer.close(close_code::GOING_AWAY, "server shutting down");
+        }
+        self.closing = Closing::Shutdown {
+            deadline: Instant::now() + SHUTDOWN_FLUSH_LIMIT,
+        };
+    }
+
+    fn poison(&mut self) {
+        for peer in self.peers.values() {
+            peer.link.closer.close(close_code::INTERNAL, "room failed; reconnect");
+        }
+        self.peers.clear();
+        self.held.clear();
+        self.closing = Closing::Poisoned;
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let idle = match self.closing {
+            Closing::No => self.idle_since.map(|t| t + self.ctx.settings.room_idle),
+            _ => None,
+        };
+        let retry = self.persist.retry_at().map(Instant::from_std);
+        [idle, self.mirror_due, retry].into_iter().flatten().min()
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        let idle_over = self
+            .idle_since
+            .is_some_and(|t| t + self.ctx.settings.room_idle <= now);
+        if self.closing == Closing::No && self.peers.is_empty() && idle_over {
+            self.closing = Closing::Idle;
+        }
+    }
+
+    /// Starts the next store write, if none is in flight: updates first, then compaction,
+    /// then the mirror.
+    fn start_writes(&mut self) {
+        let now = Instant::now();
+        if !self.persist.can_start(now.into_std()) {
+            return;
+        }
+        if self.persist.is_busy() {
+            self.persist.start_append();
+            return;
+        }
+        let winding_down = !matches!(self.closing, Closing::No | Closing::Poisoned);
+        let fold_now = self.persist.wants_compaction(self.ctx.settings.compact_after)
+            || (winding_down && self.persist.has_unfolded_changes());
+        let mirror_now = self.persist.mirror_dirty()
+            && (winding_down || self.mirror_due.is_some_and(|due| due <= now));
+        if self.closing != Closing::Poisoned && fold_now {
+            let snapshot = self
+                .awareness
+                .doc()
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            self.persist.start_compaction(snapshot, self.mirror());
+            self.mirror_due = None;
+        } else if self.closing != Closing::Poisoned && mirror_now {
+            self.persist.start_mirror(self.mirror());
+            self.mirror_due = None;
+        }
+    }
+
+    /// Whether the room has nothing left to do and may unload.
+    fn finished(&self) -> bool {
+        let settled = !self.persist.is_busy();
+        match self.closing {
+            Closing::No => false,
+            Closing::Idle => self.peers.is_empty() && settled && !self.persist.has_unfolded_changes(),
+            Closing::Shutdown { deadline } => {
+                (settled && !self.persist.has_unfolded_changes()) || Instant::now() >= deadline
+            }
+            Closing::Poisoned => settled || self.persist.retry_at().is_some(),
+        }
+    }
+}
+
+impl Drop for RoomActor {
+    fn drop(&mut self) {
+        if self.persist.is_busy() {
+            tracing::error!(room = %short_id(self.id), generation = self.generation, "room unloaded with unsaved updates; clients resend them on reconnect");
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
+}
+
+/// Reads a string from the `meta` map.
+fn meta_string<T: ReadTxn>(meta: &MapRef, txn: &T, key: &str) -> Option<String> {
+    match meta.get(txn, key)? {
+        Out::Any(Any::String(s)) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// `user.name` from an awareness state's JSON, truncated to 100 characters.
+fn display_name(json: &str) -> Option<String> {
+    let state: serde_json::Value = serde_json::from_str(json).ok()?;
+    let name = state.pointer("/user/name")?.as_str()?;
+    Some(name.chars().take(100).collect())
+}
