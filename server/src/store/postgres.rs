@@ -36,7 +36,7 @@ impl Store for PostgresStore {
             "INSERT INTO rooms (id, title, language, code, snapshot, created_at, updated_at) \
              VALUES ($1, $2, $3, '', $4, $5, $6)",
         )
-        .bind(room.id.to_string())
+        .bind(room.id)
         .bind(&room.title)
         .bind(&room.language)
         .bind(&room.snapshot)

@@ -1,0 +1,402 @@
+//! Test harness: a real server on 127.0.0.1:0 (in-process or as a child process) and a
+//! Yjs client (yrs over tokio-tungstenite) that speaks the y-websocket protocol.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use yrs::sync::{Awareness, Message as YMessage, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{GetString, ReadTxn, StateVector, Text, Transact, Update};
+
+/// Upper bound for any single wait in a test; reaching it is a failure, never a sync point.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Where the store of a test server lives.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(Arc<tempfile::TempDir>),
+    Postgres(String),
+}
+
+impl Db {
+    pub fn sqlite() -> Self {
+        Db::Sqlite(Arc::new(tempfile::tempdir().expect("tempdir")))
+    }
+
+    /// The test PostgreSQL database, or `None` outside CI when none is configured.
+    pub fn postgres() -> Option<Self> {
+        match std::env::var("PAIRPAD_TEST_POSTGRES_URL") {
+            Ok(url) => Some(Db::Postgres(url)),
+            Err(_) if std::env::var_os("CI").is_some() => {
+                panic!("PAIRPAD_TEST_POSTGRES_URL is not set; scripts/test starts PostgreSQL")
+            }
+            Err(_) => {
+                eprintln!("skipping: PAIRPAD_TEST_POSTGRES_URL is not set");
+                None
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Db::Sqlite(dir) => format!("sqlite://{}", dir.path().join("pairpad.db").display()),
+            Db::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+/// An in-process server.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub db: Db,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), pairpad_server::ServerError>>>,
+}
+
+impl TestServer {
+    pub async fn start(db: Db, extra_args: &[&str]) -> Self {
+        let mut args = vec!["--database-url".to_string(), db.url()];
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        let config = pairpad_server::Config::from_args(args).expect("config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(pairpad_server::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            db,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn sqlite() -> Self {
+        Self::start(Db::sqlite(), &[]).await
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn create_room(&self) -> String {
+        create_room(self.addr).await
+    }
+
+    /// Graceful shutdown; waits until the server has flushed and exited.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("server stops in time")
+                .expect("server task")
+                .expect("server exits cleanly");
+        }
+    }
+}
+
+pub async fn create_room(addr: std::net::SocketAddr) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/rooms"))
+        .json(&serde_json::json!({"title": "Test", "language": "rust"}))
+        .send()
+        .await
+        .expect("create room");
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("json");
+    body["roomId"].as_str().expect("roomId").to_string()
+}
+
+pub async fn get_room(addr: std::net::SocketAddr, room: &str) -> Value {
+    let response = reqwest::get(format!("http://{addr}/api/rooms/{room}"))
+        .await
+        .expect("get room");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+/// The server binary as a child process (for SIGKILL tests).
+pub struct ChildServer {
+    pub addr: std::net::SocketAddr,
+    child: tokio::process::Child,
+}
+
+impl ChildServer {
+    pub async fn start(db: &Db) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pairpad-server"))
+            .args(["--bind", "127.0.0.1:0", "--database-url", &db.url()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn pairpad-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(url) = line.strip_prefix("listening on http://") {
+                    return url.parse().expect("address");
+                }
+            }
+            panic!("server exited before listening");
+        })
+        .await
+        .expect("server starts in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { addr, child }
+    }
+
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child.wait().await.expect("wait");
+    }
+
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("pid");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("wait")
+    }
+}
+
+/// How a connection ended, as seen by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Open,
+    Closed { code: u16, reason: String },
+    Dropped,
+}
+
+/// A y-websocket client backed by a yrs document.
+pub struct YClient {
+    pub awareness: Arc<Mutex<Awareness>>,
+    out: mpsc::UnboundedSender<Message>,
+    changes: watch::Receiver<u64>,
+    ended: watch::Receiver<Ended>,
+    task: JoinHandle<()>,
+}
+
+impl YClient {
+    pub async fn connect(addr: std::net::SocketAddr, room: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{room}"))
+            .await
+            .expect("websocket connect");
+        let (mut sink, mut stream) = ws.split();
+        let awareness = Arc::new(Mutex::new(Awareness::new(yrs::Doc::new())));
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (changed, changes) = watch::channel(0u64);
+        let (end_tx, ended) = watch::channel(Ended::Open);
+        {
+            let sv = awareness.lock().unwrap().doc().transact().state_vector();
+            let hello = YMessage::Sync(SyncMessage::SyncStep1(sv)).encode_v1();
+            out.send(Message::Binary(hello.into())).unwrap();
+        }
+        let state = awareness.clone();
+        let replies = out.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    outgoing = out_rx.recv() => match outgoing {
+                        Some(m) => if sink.send(m).await.is_err() { break },
+                        None => break,
+                    },
+                    incoming = stream.next() => match incoming {
+                        Some(Ok(Message::Binary(frame))) => {
+                            handle_frame(&state, &frame, &replies);
+                            changed.send_modify(|n| *n += 1);
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            let ended = frame.map_or(Ended::Closed { code: 1005, reason: String::new() }, |f| Ended::Closed {
+                                code: u16::from(f.code),
+                                reason: f.reason.to_string(),
+                            });
+                            let _ = end_tx.send(ended);
+                            changed.send_modify(|n| *n += 1);
+                            return;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => break,
+                    },
+                }
+            }
+            let _ = end_tx.send(Ended::Dropped);
+            changed.send_modify(|n| *n += 1);
+        });
+        Self {
+            awareness,
+            out,
+            changes,
+            ended,
+            task,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let awareness = self.awareness.lock().unwrap();
+        let doc = awareness.doc();
+        let text = doc.get_or_insert_text("code");
+        let txn = doc.transact();
+        text.get_string(&txn)
+    }
+
+    /// Inserts `chunk` at `index` (clamped to the end) and sends the update.
+    pub fn insert(&self, index: u32, chunk: &str) {
+        let update = {
+            let awareness = self.awareness.lock().unwrap();
+            let doc = awareness.doc();
+            let text = doc.get_or_insert_text("code");
+            let mut txn = doc.transact_mut();
+            let len = text.len(&txn);
+            text.insert(&mut txn, index.min(len), chunk);
+            txn.encode_update_v1()
+        };
+        self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+
+    pub fn append(&self, chunk: &str) {
+        self.insert(u32::MAX, chunk);
+    }
+
+    pub fn set_name(&self, name: &str) {
+        let message = {
+            let mut awareness = self.awareness.lock().unwrap();
+            awareness
+                .set_local_state(serde_json::json!({"user": {"name": name, "color": "#30bced"}}))
+                .unwrap();
+            YMessage::Awareness(awareness.update().unwrap()).encode_v1()
+        };
+        self.send(message);
+    }
+
+    pub fn client_id(&self) -> u64 {
+        self.awareness.lock().unwrap().client_id().get()
+    }
+
+    /// Names of remote clients in this client's presence view.
+    pub fn remote_names(&self) -> Vec<String> {
+        let awareness = self.awareness.lock().unwrap();
+        let me = awareness.client_id();
+        let mut names: Vec<String> = awareness
+            .iter()
+            .filter(|(id, _)| *id != me)
+            .filter_map(|(_, state)| {
+                let json: Value = serde_json::from_str(state.data.as_deref()?).ok()?;
+                Some(json["user"]["name"].as_str()?.to_string())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn send(&self, frame: Vec<u8>) {
+        let _ = self.out.send(Message::Binary(frame.into()));
+    }
+
+    pub fn send_raw(&self, message: Message) {
+        let _ = self.out.send(message);
+    }
+
+    /// Waits until `check` holds for this client (fails the test after [`WAIT`]).
+    pub async fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        let mut changes = self.changes.clone();
+        let result = tokio::time::timeout(WAIT, async {
+            loop {
+                if check(self) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    assert!(check(self), "connection task ended before: {what}");
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(result.is_ok(), "timed out waiting for: {what}; text = {:?}", self.text());
+    }
+
+    pub async fn wait_text(&self, expected: &str) {
+        self.wait_for(&format!("text == {expected:?}"), |c| c.text() == expected)
+            .await;
+    }
+
+    /// Waits until the server ends the connection and returns how.
+    pub async fn wait_closed(&self) -> Ended {
+        let mut ended = self.ended.clone();
+        let result = tokio::time::timeout(WAIT, ended.wait_for(|e| *e != Ended::Open))
+            .await
+            .expect("connection closes in time")
+            .expect("watch")
+            .clone();
+        result
+    }
+
+    pub fn is_open(&self) -> bool {
+        *self.ended.borrow() == Ended::Open
+    }
+
+    /// Closes the connection with a normal close frame.
+    pub async fn close(self) {
+        let _ = self.out.send(Message::Close(Some(
+            tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            },
+        )));
+        let _ = tokio::time::timeout(WAIT, self.task).await;
+    }
+}
+
+fn handle_frame(state: &Mutex<Awareness>, frame: &[u8], replies: &mpsc::UnboundedSender<Message>) {
+    let mut awareness = state.lock().unwrap();
+    let mut decoder = yrs::updates::decoder::DecoderV1::from(frame);
+    for message in yrs::sync::protocol::MessageReader::new(&mut decoder) {
+        match message.expect("server sends well-formed messages") {
+            YMessage::Sync(SyncMessage::SyncStep1(sv)) => {
+                let diff = awareness.doc().transact().encode_state_as_update_v1(&sv);
+                let reply = YMessage::Sync(SyncMessage::SyncStep2(diff)).encode_v1();
+                let _ = replies.send(Message::Binary(reply.into()));
+            }
+            YMessage::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                let update = Update::decode_v1(&update).expect("valid update");
+                awareness
+                    .doc()
+                    .transact_mut()
+                    .apply_update(update)
+                    .expect("applies");
+            }
+            YMessage::Awareness(update) => {
+                let _ = awareness.apply_update(update);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A client's state vector: equal state vectors mean the same set of updates seen.
+pub fn state_vector(client: &YClient) -> StateVector {
+    let awareness = client.awareness.lock().unwrap();
+    let txn = awareness.doc().transact();
+    txn.state_vector()
+}

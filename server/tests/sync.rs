@@ -1,0 +1,147 @@
+//! Yjs sync over real WebSockets with yrs clients: convergence, late joiners, presence,
+//! and bad frames that close only their sender.
+
+mod common;
+
+use common::{state_vector, Ended, TestServer, YClient};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn concurrent_peers_converge_and_a_late_joiner_gets_the_same_document() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let mut peers = Vec::new();
+    for _ in 0..4 {
+        peers.push(YClient::connect(server.addr, &room).await);
+    }
+    // Every peer types at once, at the start and at the end of the text.
+    for round in 0..25 {
+        for (i, peer) in peers.iter().enumerate() {
+            peer.append(&format!("[p{i} r{round}]"));
+            peer.insert(0, &format!("<{i}>"));
+        }
+    }
+    let expected_len = peers
+        .iter()
+        .enumerate()
+        .map(|(i, _)| (0..25).map(|r| format!("[p{i} r{r}]<{i}>").len()).sum::<usize>())
+        .sum::<usize>();
+    for peer in &peers {
+        peer.wait_for("all edits arrived", |c| c.text().len() == expected_len)
+            .await;
+    }
+    let text = peers[0].text();
+    for peer in &peers {
+        assert_eq!(peer.text(), text, "peers converge");
+    }
+    for i in 0..4 {
+        for r in 0..25 {
+            assert!(text.contains(&format!("[p{i} r{r}]")), "edit p{i} r{r} kept");
+        }
+    }
+    let late = YClient::connect(server.addr, &room).await;
+    late.wait_text(&text).await;
+    assert_eq!(state_vector(&late), state_vector(&peers[0]));
+
+    let live = common::get_room(server.addr, &room).await;
+    assert_eq!(live["code"], text.as_str());
+    assert_eq!(live["activeUsers"], 5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn presence_propagates_and_is_removed_on_disconnect() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    ada.set_name("Ada");
+    bob.wait_for("Ada's presence", |c| c.remote_names() == ["Ada"]).await;
+    bob.set_name("Bob");
+    ada.wait_for("Bob's presence", |c| c.remote_names() == ["Bob"]).await;
+
+    // A newcomer gets everyone's presence on join.
+    let cy = YClient::connect(server.addr, &room).await;
+    cy.wait_for("presence of both", |c| c.remote_names() == ["Ada", "Bob"])
+        .await;
+
+    ada.close().await;
+    bob.wait_for("Ada removed", |c| c.remote_names().is_empty()).await;
+    cy.wait_for("Ada removed", |c| c.remote_names() == ["Bob"]).await;
+    server.stop().await;
+}
+
+/// Sends `frame` from a fresh client and checks that it alone is closed with `code`,
+/// while two other peers keep syncing.
+async fn bad_frame_closes_only_its_sender(frame: Message, code: u16) {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    let mallory = YClient::connect(server.addr, &room).await;
+    ada.append("before ");
+    bob.wait_text("before ").await;
+    mallory.wait_text("before ").await;
+
+    mallory.send_raw(frame);
+    match mallory.wait_closed().await {
+        Ended::Closed { code: got, reason } => {
+            assert_eq!(got, code, "close code (reason {reason:?})");
+            assert!(!reason.is_empty(), "a reason is given");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    ada.append("after");
+    bob.wait_text("before after").await;
+    bob.append("!");
+    ada.wait_text("before after!").await;
+    assert!(ada.is_open() && bob.is_open());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_frame() {
+    bad_frame_closes_only_its_sender(Message::Binary(vec![0, 7, 1, 2, 3].into()), 1007).await;
+}
+
+#[tokio::test]
+async fn truncated_update() {
+    use yrs::updates::encoder::Encode;
+    use yrs::{Text, Transact};
+    let doc = yrs::Doc::new();
+    let text = doc.get_or_insert_text("code");
+    let mut txn = doc.transact_mut();
+    text.insert(&mut txn, 0, "a real edit, cut short");
+    let update = txn.encode_update_v1();
+    let mut frame = yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(update)).encode_v1();
+    frame.truncate(frame.len() - 5);
+    bad_frame_closes_only_its_sender(Message::Binary(frame.into()), 1007).await;
+}
+
+#[tokio::test]
+async fn undecodable_update_body() {
+    let frame = vec![0u8, 2, 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    bad_frame_closes_only_its_sender(Message::Binary(frame.into()), 1007).await;
+}
+
+#[tokio::test]
+async fn oversized_frame() {
+    let frame = vec![0u8; (1 << 20) + 1];
+    bad_frame_closes_only_its_sender(Message::Binary(frame.into()), 1009).await;
+}
+
+#[tokio::test]
+async fn text_frame() {
+    bad_frame_closes_only_its_sender(Message::Text("hello".into()), 1003).await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_going_away() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    ada.append("hi");
+    ada.wait_for("synced", |c| c.text() == "hi").await;
+    server.stop().await;
+    assert!(matches!(ada.wait_closed().await, Ended::Closed { code: 1001, .. }));
+}
