@@ -19,7 +19,11 @@ pub enum LogFormat {
 
 /// Pairpad server configuration.
 #[derive(Clone, Parser)]
-#[command(name = "pairpad-server", version, about = "Pairpad: real-time pair-programming editor server")]
+#[command(
+    name = "pairpad-server",
+    version,
+    about = "Pairpad: real-time pair-programming editor server"
+)]
 pub struct Config {
     /// Address and port to listen on.
     #[arg(long, env = "PAIRPAD_BIND", default_value = "127.0.0.1:8420")]
@@ -111,7 +115,10 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("bind", &self.bind)
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("data_dir", &self.data_dir)
             .field("log_format", &self.log_format)
             .field("public_url", &self.public_url)
@@ -129,7 +136,9 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _password)) => format!("{user}:***@{host}"),
@@ -172,9 +181,12 @@ mod tests {
     #[test]
     fn default_database_is_sqlite_in_the_data_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config::from_args(["--data-dir", &dir.path().display().to_string()])
-            .expect("parse");
+        let config =
+            Config::from_args(["--data-dir", &dir.path().display().to_string()]).expect("parse");
         let url = config.effective_database_url().expect("url");
-        assert_eq!(url, format!("sqlite://{}", dir.path().join("pairpad.db").display()));
+        assert_eq!(
+            url,
+            format!("sqlite://{}", dir.path().join("pairpad.db").display())
+        );
     }
 }

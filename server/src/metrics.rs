@@ -48,24 +48,55 @@ impl Metrics {
             registry: Registry::default(),
         };
         let m = &metrics;
-        registry.register("rooms_loaded", "Rooms loaded in memory", m.rooms_loaded.clone());
-        registry.register("connections", "Open WebSocket connections", m.connections.clone());
-        registry.register("messages_in", "WebSocket messages received", m.messages_in.clone());
-        registry.register("messages_out", "WebSocket messages sent", m.messages_out.clone());
-        registry.register("updates_stored", "Updates made durable", m.updates_stored.clone());
+        registry.register(
+            "rooms_loaded",
+            "Rooms loaded in memory",
+            m.rooms_loaded.clone(),
+        );
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            m.connections.clone(),
+        );
+        registry.register(
+            "messages_in",
+            "WebSocket messages received",
+            m.messages_in.clone(),
+        );
+        registry.register(
+            "messages_out",
+            "WebSocket messages sent",
+            m.messages_out.clone(),
+        );
+        registry.register(
+            "updates_stored",
+            "Updates made durable",
+            m.updates_stored.clone(),
+        );
         registry.register(
             "slow_peers_dropped",
             "Connections dropped for not keeping up",
             m.slow_peers_dropped.clone(),
         );
-        registry.register("bad_frames", "Connections closed for bad frames", m.bad_frames.clone());
-        registry.register("store_errors", "Failed store writes", m.store_errors.clone());
+        registry.register(
+            "bad_frames",
+            "Connections closed for bad frames",
+            m.bad_frames.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Failed store writes",
+            m.store_errors.clone(),
+        );
         registry.register(
             "store_write_seconds",
             "Latency of store writes",
             m.store_write_seconds.clone(),
         );
-        Self { registry, ..metrics }
+        Self {
+            registry,
+            ..metrics
+        }
     }
 
     /// Renders every metric in the Prometheus text format.

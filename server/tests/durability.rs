@@ -37,8 +37,10 @@ async fn graceful_restart_keeps_everything(db: Db) {
         bob.insert(0, &format!("b{i} "));
     }
     let expected_len = (0..30).map(|i| format!("a{i} b{i} ").len()).sum::<usize>();
-    ada.wait_for("all edits", |c| c.text().len() == expected_len).await;
-    bob.wait_for("all edits", |c| c.text().len() == expected_len).await;
+    ada.wait_for("all edits", |c| c.text().len() == expected_len)
+        .await;
+    bob.wait_for("all edits", |c| c.text().len() == expected_len)
+        .await;
     let text = ada.text();
     assert_eq!(bob.text(), text);
     server.stop().await;
@@ -46,7 +48,10 @@ async fn graceful_restart_keeps_everything(db: Db) {
     // Shutdown folded the log into a snapshot and wrote the mirror.
     assert_eq!(stored_log_len(&db, &room).await, 0);
     let server = TestServer::start(db.clone(), &[]).await;
-    assert_eq!(common::get_room(server.addr, &room).await["code"], text.as_str());
+    assert_eq!(
+        common::get_room(server.addr, &room).await["code"],
+        text.as_str()
+    );
     let cy = YClient::connect(server.addr, &room).await;
     cy.wait_text(&text).await;
     cy.append("!");
@@ -79,7 +84,10 @@ async fn compaction_folds_the_log_while_people_type() {
     let text: String = (0..200).map(|i| format!("{i},")).collect();
     bob.wait_text(&text).await;
     // 200 updates went in; compaction keeps the log near the threshold.
-    eventually("log compacted", || async { stored_log_len(&db, &room).await < 60 }).await;
+    eventually("log compacted", || async {
+        stored_log_len(&db, &room).await < 60
+    })
+    .await;
     server.stop().await;
     let server = TestServer::start(db, &[]).await;
     let cy = YClient::connect(server.addr, &room).await;
@@ -100,7 +108,12 @@ async fn idle_rooms_unload_and_load_again() {
     bob.close().await;
 
     let metrics = || async {
-        reqwest::get(server.http("/metrics")).await.unwrap().text().await.unwrap()
+        reqwest::get(server.http("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     };
     eventually("room unloaded", || async {
         metrics().await.contains("pairpad_rooms_loaded 0")

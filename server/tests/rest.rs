@@ -9,8 +9,14 @@ use serde_json::{json, Value};
 async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.expect("error body is JSON");
-    let code = body["error"]["code"].as_str().expect("error.code").to_string();
-    assert!(body["error"]["message"].is_string(), "error.message in {body}");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_string();
+    assert!(
+        body["error"]["message"].is_string(),
+        "error.message in {body}"
+    );
     (status, code)
 }
 
@@ -49,7 +55,10 @@ async fn create_then_get_a_room() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let id: Value = response.json().await.unwrap();
     let room = common::get_room(server.addr, id["roomId"].as_str().unwrap()).await;
-    assert_eq!((room["title"].as_str(), room["language"].as_str()), (Some("Untitled"), Some("plaintext")));
+    assert_eq!(
+        (room["title"].as_str(), room["language"].as_str()),
+        (Some("Untitled"), Some("plaintext"))
+    );
     server.stop().await;
 }
 
@@ -67,9 +76,21 @@ async fn bad_requests_get_json_errors() {
 
     let cases = [
         ("{not json", StatusCode::BAD_REQUEST, "bad_request"),
-        (r#"{"title": 42}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (r#"{"colour": "red"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (r#"{"language": "<script>"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (
+            r#"{"title": 42}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            r#"{"colour": "red"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            r#"{"language": "<script>"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
     ];
     for (body, status, code) in cases {
         let got = error_code(post(body.to_string()).await.unwrap()).await;
@@ -81,17 +102,51 @@ async fn bad_requests_get_json_errors() {
 
     let huge = json!({ "title": "x".repeat(2 << 20) }).to_string();
     let got = error_code(post(huge).await.unwrap()).await;
-    assert_eq!(got, (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into()));
+    assert_eq!(
+        got,
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into())
+    );
 
-    let got = error_code(client.get(server.http("/api/rooms/not-a-uuid")).send().await.unwrap()).await;
+    let got = error_code(
+        client
+            .get(server.http("/api/rooms/not-a-uuid"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got, (StatusCode::BAD_REQUEST, "bad_request".into()));
     let unknown = uuid::Uuid::new_v4();
-    let got = error_code(client.get(server.http(&format!("/api/rooms/{unknown}"))).send().await.unwrap()).await;
+    let got = error_code(
+        client
+            .get(server.http(&format!("/api/rooms/{unknown}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got, (StatusCode::NOT_FOUND, "room_not_found".into()));
-    let got = error_code(client.get(server.http("/api/nothing")).send().await.unwrap()).await;
+    let got = error_code(
+        client
+            .get(server.http("/api/nothing"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got, (StatusCode::NOT_FOUND, "not_found".into()));
-    let got = error_code(client.delete(server.http("/api/rooms")).send().await.unwrap()).await;
-    assert_eq!(got, (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into()));
+    let got = error_code(
+        client
+            .delete(server.http("/api/rooms"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        got,
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into())
+    );
     server.stop().await;
 }
 
@@ -117,14 +172,28 @@ async fn websocket_upgrade_is_refused_with_http_statuses() {
     assert_eq!(got, (StatusCode::NOT_FOUND, "room_not_found".into()));
     let got = error_code(upgrade("/ws/12345".into(), None).await.unwrap()).await;
     assert_eq!(got, (StatusCode::BAD_REQUEST, "bad_request".into()));
-    let got = error_code(upgrade(format!("/ws/{room}"), Some("http://evil.example")).await.unwrap()).await;
+    let got = error_code(
+        upgrade(format!("/ws/{room}"), Some("http://evil.example"))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got, (StatusCode::FORBIDDEN, "origin_not_allowed".into()));
     let same_origin: &'static str = Box::leak(format!("http://{}", server.addr).into_boxed_str());
-    let response = upgrade(format!("/ws/{room}"), Some(same_origin)).await.unwrap();
+    let response = upgrade(format!("/ws/{room}"), Some(same_origin))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     drop(response);
     // A plain GET (no upgrade headers) on an existing room is a bad request, not a crash.
-    let got = error_code(client.get(server.http(&format!("/ws/{room}"))).send().await.unwrap()).await;
+    let got = error_code(
+        client
+            .get(server.http(&format!("/ws/{room}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got.0, StatusCode::BAD_REQUEST);
     server.stop().await;
 }
@@ -137,7 +206,10 @@ async fn health_ready_metrics_and_pages() {
     assert_eq!(get("/ready").await.unwrap().status(), StatusCode::OK);
     let metrics = get("/metrics").await.unwrap();
     assert_eq!(metrics.status(), StatusCode::OK);
-    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = metrics.text().await.unwrap();
     for name in [
         "pairpad_rooms_loaded",
@@ -171,7 +243,13 @@ async fn ready_is_503_when_the_store_is_down() {
     store.close().await;
     let got = error_code(ready().await.unwrap()).await;
     assert_eq!(got.0, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(reqwest::get(format!("http://{addr}/health")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        reqwest::get(format!("http://{addr}/health"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

@@ -24,7 +24,11 @@ async fn concurrent_peers_converge_and_a_late_joiner_gets_the_same_document() {
     let expected_len = peers
         .iter()
         .enumerate()
-        .map(|(i, _)| (0..25).map(|r| format!("[p{i} r{r}]<{i}>").len()).sum::<usize>())
+        .map(|(i, _)| {
+            (0..25)
+                .map(|r| format!("[p{i} r{r}]<{i}>").len())
+                .sum::<usize>()
+        })
         .sum::<usize>();
     for peer in &peers {
         peer.wait_for("all edits arrived", |c| c.text().len() == expected_len)
@@ -36,7 +40,10 @@ async fn concurrent_peers_converge_and_a_late_joiner_gets_the_same_document() {
     }
     for i in 0..4 {
         for r in 0..25 {
-            assert!(text.contains(&format!("[p{i} r{r}]")), "edit p{i} r{r} kept");
+            assert!(
+                text.contains(&format!("[p{i} r{r}]")),
+                "edit p{i} r{r} kept"
+            );
         }
     }
     let late = YClient::connect(server.addr, &room).await;
@@ -56,9 +63,11 @@ async fn presence_propagates_and_is_removed_on_disconnect() {
     let ada = YClient::connect(server.addr, &room).await;
     let bob = YClient::connect(server.addr, &room).await;
     ada.set_name("Ada");
-    bob.wait_for("Ada's presence", |c| c.remote_names() == ["Ada"]).await;
+    bob.wait_for("Ada's presence", |c| c.remote_names() == ["Ada"])
+        .await;
     bob.set_name("Bob");
-    ada.wait_for("Bob's presence", |c| c.remote_names() == ["Bob"]).await;
+    ada.wait_for("Bob's presence", |c| c.remote_names() == ["Bob"])
+        .await;
 
     // A newcomer gets everyone's presence on join.
     let cy = YClient::connect(server.addr, &room).await;
@@ -66,8 +75,10 @@ async fn presence_propagates_and_is_removed_on_disconnect() {
         .await;
 
     ada.close().await;
-    bob.wait_for("Ada removed", |c| c.remote_names().is_empty()).await;
-    cy.wait_for("Ada removed", |c| c.remote_names() == ["Bob"]).await;
+    bob.wait_for("Ada removed", |c| c.remote_names().is_empty())
+        .await;
+    cy.wait_for("Ada removed", |c| c.remote_names() == ["Bob"])
+        .await;
     server.stop().await;
 }
 
@@ -143,5 +154,8 @@ async fn shutdown_closes_sockets_with_going_away() {
     ada.append("hi");
     ada.wait_for("synced", |c| c.text() == "hi").await;
     server.stop().await;
-    assert!(matches!(ada.wait_closed().await, Ended::Closed { code: 1001, .. }));
+    assert!(matches!(
+        ada.wait_closed().await,
+        Ended::Closed { code: 1001, .. }
+    ));
 }

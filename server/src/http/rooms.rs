@@ -82,7 +82,11 @@ pub async fn get(
     Path(raw_id): Path<String>,
 ) -> Result<Json<RoomView>, AppError> {
     let id = parse_room_id(&raw_id)?;
-    let record = state.store.get_room(id).await?.ok_or(AppError::RoomNotFound)?;
+    let record = state
+        .store
+        .get_room(id)
+        .await?
+        .ok_or(AppError::RoomNotFound)?;
     let live = state.registry.describe(id).await;
     let mut view = RoomView {
         room_id: id,
@@ -104,7 +108,8 @@ pub async fn get(
 
 /// Parses a room id from a path segment; 400 when it is not a UUID.
 pub fn parse_room_id(raw: &str) -> Result<Uuid, AppError> {
-    Uuid::try_parse(raw).map_err(|_| AppError::BadRequest("malformed room id: expected a UUID".into()))
+    Uuid::try_parse(raw)
+        .map_err(|_| AppError::BadRequest("malformed room id: expected a UUID".into()))
 }
 
 fn validate_title(title: Option<String>) -> Result<String, AppError> {
@@ -115,9 +120,15 @@ fn validate_title(title: Option<String>) -> Result<String, AppError> {
         )));
     }
     if title.chars().any(char::is_control) {
-        return Err(AppError::Unprocessable("title contains control characters".into()));
+        return Err(AppError::Unprocessable(
+            "title contains control characters".into(),
+        ));
     }
-    Ok(if title.is_empty() { DEFAULT_TITLE.into() } else { title })
+    Ok(if title.is_empty() {
+        DEFAULT_TITLE.into()
+    } else {
+        title
+    })
 }
 
 fn validate_language(language: Option<String>) -> Result<String, AppError> {
@@ -176,7 +187,10 @@ mod tests {
     #[test]
     fn titles_and_languages_are_checked() {
         assert_eq!(validate_title(None).unwrap(), "Untitled");
-        assert_eq!(validate_title(Some("  Bug bash ".into())).unwrap(), "Bug bash");
+        assert_eq!(
+            validate_title(Some("  Bug bash ".into())).unwrap(),
+            "Bug bash"
+        );
         assert!(validate_title(Some("x".repeat(201))).is_err());
         assert!(validate_title(Some("a\u{0}b".into())).is_err());
         assert_eq!(validate_language(None).unwrap(), "plaintext");

@@ -63,7 +63,10 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    if allowed.iter().any(|a| a == "*" || a.trim_end_matches('/') == origin) {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/') == origin)
+    {
         return true;
     }
     let origin_host = origin.split_once("://").map(|(_, host)| host);
@@ -90,10 +93,19 @@ mod tests {
         let none: Vec<String> = vec![];
         assert!(origin_allowed(&headers(None, "h:1"), &none));
         assert!(origin_allowed(&headers(Some("http://h:1"), "h:1"), &none));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), "h:1"), &none));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example"), "h:1"),
+            &none
+        ));
         assert!(!origin_allowed(&headers(Some("null"), "h:1"), &none));
         let some = vec!["http://app.example".to_string()];
-        assert!(origin_allowed(&headers(Some("http://app.example"), "h:1"), &some));
-        assert!(origin_allowed(&headers(Some("null"), "h:1"), &["*".to_string()]));
+        assert!(origin_allowed(
+            &headers(Some("http://app.example"), "h:1"),
+            &some
+        ));
+        assert!(origin_allowed(
+            &headers(Some("null"), "h:1"),
+            &["*".to_string()]
+        ));
     }
 }

@@ -77,10 +77,11 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let snapshot: Option<Vec<u8>> = row.try_get("snapshot")?;
-        let rows = sqlx::query("SELECT seq, data FROM room_updates WHERE room_id = $1 ORDER BY seq")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows =
+            sqlx::query("SELECT seq, data FROM room_updates WHERE room_id = $1 ORDER BY seq")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         let mut doc = StoredDoc {
             snapshot,
@@ -98,7 +99,6 @@ impl Store for PostgresStore {
         let Some(newest) = updates.iter().map(|u| u.created_at).max() else {
             return Ok(0);
         };
-        let room = id;
         let mut tx = self.pool.begin().await?;
         let mut last_seq = 0;
         // PostgreSQL allows 65535 bound parameters per statement; 5 per row.
@@ -107,7 +107,7 @@ impl Store for PostgresStore {
                 "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
             );
             insert.push_values(chunk, |mut row, update| {
-                row.push_bind(&room)
+                row.push_bind(id)
                     .push_bind(update.data.as_ref())
                     .push_bind(update.client_id)
                     .push_bind(&update.author)
@@ -120,7 +120,7 @@ impl Store for PostgresStore {
         }
         sqlx::query("UPDATE rooms SET updated_at = GREATEST(updated_at, $1) WHERE id = $2")
             .bind(newest)
-            .bind(&room)
+            .bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -149,7 +149,6 @@ impl Store for PostgresStore {
         through_seq: i64,
         mirror: &Mirror,
     ) -> Result<(), StoreError> {
-        let room = id;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE rooms SET snapshot = $1, code = $2, title = COALESCE($3, title), language = COALESCE($4, language), \
@@ -160,11 +159,11 @@ impl Store for PostgresStore {
         .bind(&mirror.title)
         .bind(&mirror.language)
         .bind(mirror.updated_at)
-        .bind(&room)
+        .bind(id)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM room_updates WHERE room_id = $1 AND seq <= $2")
-            .bind(&room)
+            .bind(id)
             .bind(through_seq)
             .execute(&mut *tx)
             .await?;

@@ -74,7 +74,10 @@ async fn create_and_get(store: &dyn Store) {
 async fn append_then_load(store: &dyn Store) {
     let room = new_room("log");
     store.create_room(&room).await.unwrap();
-    let first = store.append_updates(room.id, &[update(1, 2_000)]).await.unwrap();
+    let first = store
+        .append_updates(room.id, &[update(1, 2_000)])
+        .await
+        .unwrap();
     let batch: Vec<_> = (2..=4).map(|b| update(b, 3_000)).collect();
     let last = store.append_updates(room.id, &batch).await.unwrap();
     assert!(last > first, "sequence numbers grow: {first} then {last}");
@@ -96,7 +99,10 @@ async fn compact_folds_the_log(store: &dyn Store) {
         .append_updates(room.id, &[update(1, 2_000), update(2, 2_000)])
         .await
         .unwrap();
-    let after = store.append_updates(room.id, &[update(3, 2_500)]).await.unwrap();
+    let after = store
+        .append_updates(room.id, &[update(3, 2_500)])
+        .await
+        .unwrap();
     store
         .compact(room.id, b"snapshot", upto, &mirror("fn main() {}", 4_000))
         .await
@@ -104,18 +110,28 @@ async fn compact_folds_the_log(store: &dyn Store) {
 
     let doc = store.load(room.id).await.unwrap().unwrap();
     assert_eq!(doc.snapshot.as_deref(), Some(&b"snapshot"[..]));
-    assert_eq!(doc.updates, vec![vec![3u8; 3]], "only updates after the fold remain");
+    assert_eq!(
+        doc.updates,
+        vec![vec![3u8; 3]],
+        "only updates after the fold remain"
+    );
     assert_eq!(doc.last_seq, after);
     let record = store.get_room(room.id).await.unwrap().unwrap();
     assert_eq!(record.code, "fn main() {}");
-    assert_eq!((record.title.as_str(), record.language.as_str()), ("Renamed", "python"));
+    assert_eq!(
+        (record.title.as_str(), record.language.as_str()),
+        ("Renamed", "python")
+    );
     assert_eq!(record.updated_at, 4_000);
 }
 
 async fn mirror_is_saved_and_never_goes_back_in_time(store: &dyn Store) {
     let room = new_room("mirror");
     store.create_room(&room).await.unwrap();
-    store.save_mirror(room.id, &mirror("let x = 1;", 5_000)).await.unwrap();
+    store
+        .save_mirror(room.id, &mirror("let x = 1;", 5_000))
+        .await
+        .unwrap();
     let without_meta = Mirror {
         title: None,
         language: None,
@@ -124,7 +140,10 @@ async fn mirror_is_saved_and_never_goes_back_in_time(store: &dyn Store) {
     store.save_mirror(room.id, &without_meta).await.unwrap();
     let record = store.get_room(room.id).await.unwrap().unwrap();
     assert_eq!(record.code, "let x = 2;");
-    assert_eq!(record.title, "Renamed", "a missing title keeps the stored one");
+    assert_eq!(
+        record.title, "Renamed",
+        "a missing title keeps the stored one"
+    );
     assert_eq!(record.updated_at, 5_000);
     store.ping().await.unwrap();
 }
@@ -135,7 +154,10 @@ async fn suite(store: Arc<dyn Store>) {
     compact_folds_the_log(store.as_ref()).await;
     mirror_is_saved_and_never_goes_back_in_time(store.as_ref()).await;
     store.close().await;
-    assert!(store.ping().await.is_err(), "a closed store stops answering");
+    assert!(
+        store.ping().await.is_err(),
+        "a closed store stops answering"
+    );
 }
 
 #[tokio::test]

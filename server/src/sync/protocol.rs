@@ -86,7 +86,9 @@ fn decode_sync(cursor: &mut Cursor<'_>) -> Result<Incoming, FrameError> {
             update: Update::decode_v1(payload).map_err(malformed)?,
             raw: Bytes::copy_from_slice(payload),
         }),
-        other => Err(FrameError::Malformed(format!("unknown sync message type {other}"))),
+        other => Err(FrameError::Malformed(format!(
+            "unknown sync message type {other}"
+        ))),
     }
 }
 
@@ -159,7 +161,11 @@ mod tests {
         let incoming = decode_frame(&frame).expect("decodes");
         assert!(matches!(
             incoming.as_slice(),
-            [Incoming::SyncStep1(_), Incoming::Update { .. }, Incoming::AwarenessQuery]
+            [
+                Incoming::SyncStep1(_),
+                Incoming::Update { .. },
+                Incoming::AwarenessQuery
+            ]
         ));
     }
 
@@ -168,10 +174,19 @@ mod tests {
         let valid = update(&edit("hello world"));
         assert!(decode_frame(&[]).is_err());
         assert!(decode_frame(&[0, 2, 200]).is_err(), "length past the end");
-        assert!(decode_frame(&valid[..valid.len() - 3]).is_err(), "truncated");
+        assert!(
+            decode_frame(&valid[..valid.len() - 3]).is_err(),
+            "truncated"
+        );
         assert!(decode_frame(&[0, 9, 1, 2]).is_err(), "unknown sync type");
-        assert!(decode_frame(&[0, 2, 3, 0xff, 0xff, 0xff]).is_err(), "bad update body");
-        assert!(decode_frame(&[1, 5, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err(), "bad awareness");
+        assert!(
+            decode_frame(&[0, 2, 3, 0xff, 0xff, 0xff]).is_err(),
+            "bad update body"
+        );
+        assert!(
+            decode_frame(&[1, 5, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err(),
+            "bad awareness"
+        );
         // Arbitrary bytes: any answer but a panic is fine.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for len in 0..2_000 {

@@ -86,7 +86,11 @@ impl RoomRegistry {
 
     /// The handle of a room that is loaded now, if it is.
     pub fn loaded(&self, id: Uuid) -> Option<RoomHandle> {
-        let rooms = self.ctx.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let rooms = self
+            .ctx
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         rooms.get(&id).map(|entry| RoomHandle {
             tx: entry.tx.clone(),
         })
@@ -98,7 +102,11 @@ impl RoomRegistry {
         if self.ctx.shutdown.is_cancelled() {
             return None;
         }
-        let mut rooms = self.ctx.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rooms = self
+            .ctx
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = rooms.get(&id) {
             return Some(RoomHandle {
                 tx: entry.tx.clone(),

@@ -17,7 +17,10 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use yrs::sync::{Awareness, AwarenessUpdate};
 use yrs::updates::decoder::Decode;
-use yrs::{Any, ClientID, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, TextRef, Transact, Update};
+use yrs::{
+    Any, ClientID, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, TextRef, Transact,
+    Update,
+};
 
 use super::persist::{short_id, Persister};
 use super::protocol::{self, Incoming};
@@ -254,7 +257,11 @@ impl RoomActor {
 
     /// Answers with everything the client lacks, once all of it is durable.
     fn on_sync_step1(&mut self, conn: ConnId, sv: &StateVector) {
-        let diff = self.awareness.doc().transact().encode_state_as_update_v1(sv);
+        let diff = self
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(sv);
         let frame = protocol::sync_step2(diff);
         self.hold(self.persist.accepted(), Delivery::Reply { to: conn, frame });
     }
@@ -264,18 +271,25 @@ impl RoomActor {
             return;
         }
         if self.persist.is_full(raw.len()) {
-            self.kick(conn, close_code::TRY_AGAIN_LATER, "storage is behind; retry later");
+            self.kick(
+                conn,
+                close_code::TRY_AGAIN_LATER,
+                "storage is behind; retry later",
+            );
             return;
         }
         let doc = self.awareness.doc();
-        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            doc.transact_mut().apply_update(update)
-        }));
+        let applied =
+            std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
         match applied {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::info!(room = %short_id(self.id), %error, "refusing update");
-                self.kick(conn, close_code::INVALID_PAYLOAD, "update could not be applied");
+                self.kick(
+                    conn,
+                    close_code::INVALID_PAYLOAD,
+                    "update could not be applied",
+                );
                 return;
             }
             Err(_) => {
@@ -383,7 +397,11 @@ impl RoomActor {
     fn drop_slow(&mut self, conn: ConnId) {
         self.ctx.metrics.slow_peers_dropped.inc();
         tracing::info!(room = %short_id(self.id), conn, "dropping peer that cannot keep up");
-        self.kick(conn, close_code::TRY_AGAIN_LATER, "too slow: outbound queue full");
+        self.kick(
+            conn,
+            close_code::TRY_AGAIN_LATER,
+            "too slow: outbound queue full",
+        );
     }
 
     /// Sends `delivery` once update `seq` is durable, keeping the order of deliveries.
@@ -435,7 +453,9 @@ impl RoomActor {
 
     fn begin_shutdown(&mut self) {
         for peer in self.peers.values() {
-            peer.link.closer.close(close_code::GOING_AWAY, "server shutting down");
+            peer.link
+                .closer
+                .close(close_code::GOING_AWAY, "server shutting down");
         }
         self.closing = Closing::Shutdown {
             deadline: Instant::now() + SHUTDOWN_FLUSH_LIMIT,
@@ -444,7 +464,9 @@ impl RoomActor {
 
     fn poison(&mut self) {
         for peer in self.peers.values() {
-            peer.link.closer.close(close_code::INTERNAL, "room failed; reconnect");
+            peer.link
+                .closer
+                .close(close_code::INTERNAL, "room failed; reconnect");
         }
         self.peers.clear();
         self.held.clear();
@@ -482,7 +504,9 @@ impl RoomActor {
             return;
         }
         let winding_down = !matches!(self.closing, Closing::No | Closing::Poisoned);
-        let fold_now = self.persist.wants_compaction(self.ctx.settings.compact_after)
+        let fold_now = self
+            .persist
+            .wants_compaction(self.ctx.settings.compact_after)
             || (winding_down && self.persist.has_unfolded_changes());
         let mirror_now = self.persist.mirror_dirty()
             && (winding_down || self.mirror_due.is_some_and(|due| due <= now));
@@ -505,7 +529,9 @@ impl RoomActor {
         let settled = !self.persist.is_busy();
         match self.closing {
             Closing::No => false,
-            Closing::Idle => self.peers.is_empty() && settled && !self.persist.has_unfolded_changes(),
+            Closing::Idle => {
+                self.peers.is_empty() && settled && !self.persist.has_unfolded_changes()
+            }
             Closing::Shutdown { deadline } => {
                 (settled && !self.persist.has_unfolded_changes()) || Instant::now() >= deadline
             }

@@ -333,7 +333,11 @@ impl YClient {
             }
         })
         .await;
-        assert!(result.is_ok(), "timed out waiting for: {what}; text = {:?}", self.text());
+        assert!(
+            result.is_ok(),
+            "timed out waiting for: {what}; text = {:?}",
+            self.text()
+        );
     }
 
     pub async fn wait_text(&self, expected: &str) {
