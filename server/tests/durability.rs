@@ -161,3 +161,99 @@ async fn sigkill_postgres() {
         sigkill_loses_nothing_seen(db).await;
     }
 }
+
+/// A real SQLite store whose appends wait at a gate the test opens.
+struct GatedStore {
+    inner: std::sync::Arc<dyn pairpad_server::store::Store>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    appends: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+#[async_trait::async_trait]
+impl pairpad_server::store::Store for GatedStore {
+    async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
+        self.inner.create_room(room).await
+    }
+    async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
+        self.inner.get_room(id).await
+    }
+    async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
+        let _ = self.appends.send(());
+        let _permit = self.gate.acquire().await.expect("gate");
+        self.inner.append_updates(id, updates).await
+    }
+    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
+        self.inner.save_mirror(id, mirror).await
+    }
+    async fn compact(
+        &self,
+        id: Uuid,
+        snapshot: &[u8],
+        through: i64,
+        mirror: &Mirror,
+    ) -> Result<(), StoreError> {
+        self.inner.compact(id, snapshot, through, mirror).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+use pairpad_server::store::{Mirror, NewRoom, NewUpdate, RoomRecord, StoreError, StoredDoc};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn updates_are_relayed_only_after_the_store_commits_them() {
+    let db = Db::sqlite();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let (appends_tx, mut appends) = tokio::sync::mpsc::unbounded_channel();
+    let store = std::sync::Arc::new(GatedStore {
+        inner: pairpad_server::store::connect(&db.url()).await.unwrap(),
+        gate: gate.clone(),
+        appends: appends_tx,
+    });
+    let config = pairpad_server::Config::from_args(["--database-url", &db.url()]).unwrap();
+    let state = pairpad_server::AppState::new(config, store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pairpad_server::serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+
+    let room = common::create_room(addr).await;
+    let ada = YClient::connect(addr, &room).await;
+    let bob = YClient::connect(addr, &room).await;
+    ada.append("durable");
+    tokio::time::timeout(WAIT, appends.recv())
+        .await
+        .expect("append starts")
+        .unwrap();
+    // Presence is not held back; the room handles Ada's messages in order, so when Bob
+    // sees her presence, an unheld relay of her edit would already have reached him.
+    ada.set_name("Ada");
+    bob.wait_for("Ada's presence", |c| c.remote_names() == ["Ada"])
+        .await;
+    assert_eq!(bob.text(), "", "an edit is not relayed before it is stored");
+    // A newcomer's initial sync waits too.
+    let cy = YClient::connect(addr, &room).await;
+    cy.wait_for("Ada's presence", |c| c.remote_names() == ["Ada"])
+        .await;
+    assert_eq!(
+        cy.text(),
+        "",
+        "initial sync holds back what is not stored yet"
+    );
+
+    gate.add_permits(1_000);
+    bob.wait_text("durable").await;
+    cy.wait_text("durable").await;
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

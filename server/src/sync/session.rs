@@ -45,7 +45,7 @@ pub struct SessionContext {
 /// Serves one upgraded connection to room `room` until either side closes it.
 pub async fn serve(socket: WebSocket, room: Uuid, conn: ConnId, ctx: SessionContext) {
     ctx.metrics.connections.inc();
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     let closer = Closer::default();
     let writer = tokio::spawn(write_loop(sink, rx, closer.clone()));
@@ -58,7 +58,7 @@ pub async fn serve(socket: WebSocket, room: Uuid, conn: ConnId, ctx: SessionCont
     drop(link);
     match handle {
         Some(handle) => {
-            read_loop(stream, &handle, conn, &closer, &ctx).await;
+            read_loop(&mut stream, &handle, conn, &closer, &ctx).await;
             handle.send(RoomCommand::Leave { conn }).await;
         }
         None if ctx.shutdown.is_cancelled() => {
@@ -68,11 +68,21 @@ pub async fn serve(socket: WebSocket, room: Uuid, conn: ConnId, ctx: SessionCont
     }
     closer.close(close_code::NORMAL, "");
     let _ = writer.await;
+    // Complete the close handshake: read until the peer's close frame, so that closing our
+    // socket cannot reset the connection before the peer has read our close frame.
+    let _ = timeout(CLOSE_LIMIT, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
     ctx.metrics.connections.dec();
 }
 
 async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+    stream: &mut SplitStream<WebSocket>,
     room: &RoomHandle,
     conn: ConnId,
     closer: &Closer,
@@ -171,7 +181,6 @@ async fn write_loop(
         reason: truncate_reason(&reason.reason).into(),
     };
     let _ = timeout(CLOSE_LIMIT, sink.send(Message::Close(Some(frame)))).await;
-    let _ = timeout(CLOSE_LIMIT, sink.close()).await;
 }
 
 /// A close reason must fit in 123 bytes; cut at a character boundary.
