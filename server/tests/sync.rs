@@ -159,3 +159,46 @@ async fn shutdown_closes_sockets_with_going_away() {
         Ended::Closed { code: 1001, .. }
     ));
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_dropped_and_the_room_keeps_going() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    // Connects, then never reads a byte: its (small) socket buffers fill, then its queue.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/ws/{room}", server.addr);
+    let (stalled, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    // Presence is relayed at once and never merged: a flood of large cursor states.
+    let padding = "p".repeat(8 * 1024);
+    let mut expected = String::new();
+    for i in 0..1500 {
+        ada.set_name(&format!("Ada {i} {padding}"));
+        if i % 10 == 0 {
+            ada.append("x");
+            expected.push('x');
+        }
+    }
+    bob.wait_text(&expected).await;
+    bob.wait_for("Ada's last presence", |c| {
+        c.remote_names().iter().any(|n| n.starts_with("Ada 1499 "))
+    })
+    .await;
+    let metrics = reqwest::get(server.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("pairpad_slow_peers_dropped_total 1"),
+        "the stalled peer was dropped:\n{metrics}"
+    );
+    let live = common::get_room(server.addr, &room).await;
+    assert_eq!(live["activeUsers"], 2);
+    drop(stalled);
+    server.stop().await;
+}

@@ -56,8 +56,8 @@ impl Peer {
 
 /// A frame waiting until the update it may contain is durable.
 enum Delivery {
-    /// To everyone but the sender.
-    Relay { from: ConnId, frame: Bytes },
+    /// An update (v1 bytes) to everyone but its sender.
+    Relay { from: ConnId, update: Bytes },
     /// To one connection.
     Reply { to: ConnId, frame: Bytes },
 }
@@ -309,8 +309,13 @@ impl RoomActor {
         });
         self.mirror_due
             .get_or_insert_with(|| Instant::now() + MIRROR_DELAY);
-        let frame = protocol::update(&raw);
-        self.hold(seq, Delivery::Relay { from: conn, frame });
+        self.hold(
+            seq,
+            Delivery::Relay {
+                from: conn,
+                update: raw,
+            },
+        );
     }
 
     /// Applies presence and relays it to everyone (the sender too, as y-websocket does:
@@ -347,6 +352,10 @@ impl RoomActor {
         };
         if self.peers.is_empty() {
             self.idle_since = Some(Instant::now());
+            // The last person left: bring the stored mirror up to date now.
+            if self.persist.mirror_dirty() {
+                self.mirror_due = Some(Instant::now());
+            }
         }
         // Clear this connection's presence for everyone left.
         let gone: Vec<_> = peer.clients.iter().map(|&c| ClientID::new(c)).collect();
@@ -413,20 +422,59 @@ impl RoomActor {
         }
     }
 
+    /// Delivers everything that is durable now. Consecutive updates from one sender are
+    /// merged into one message, so that a group commit releasing many updates at once does
+    /// not flood the peers' queues.
     fn release_durable(&mut self) {
-        while let Some((seq, _)) = self.held.front() {
-            if *seq > self.persist.durable() {
+        let durable = self.persist.durable();
+        let mut run: Vec<Bytes> = Vec::new();
+        let mut run_from = None;
+        while self.held.front().is_some_and(|(seq, _)| *seq <= durable) {
+            let Some((_, delivery)) = self.held.pop_front() else {
                 break;
-            }
-            if let Some((_, delivery)) = self.held.pop_front() {
-                self.deliver(delivery);
+            };
+            match delivery {
+                Delivery::Relay { from, update } if run_from.is_none_or(|f| f == from) => {
+                    run_from = Some(from);
+                    run.push(update);
+                }
+                other => {
+                    self.relay_run(run_from.take(), std::mem::take(&mut run));
+                    if let Delivery::Relay { from, update } = other {
+                        run_from = Some(from);
+                        run.push(update);
+                    } else {
+                        self.deliver(other);
+                    }
+                }
             }
         }
+        self.relay_run(run_from, run);
+    }
+
+    fn relay_run(&mut self, from: Option<ConnId>, mut updates: Vec<Bytes>) {
+        let update = match updates.len() {
+            0 => return,
+            1 => updates.pop().unwrap_or_default(),
+            _ => match yrs::merge_updates_v1(&updates) {
+                Ok(merged) => Bytes::from(merged),
+                Err(error) => {
+                    tracing::warn!(room = %short_id(self.id), %error, "relaying unmerged updates");
+                    for update in updates {
+                        self.broadcast(from, &protocol::update(&update));
+                    }
+                    return;
+                }
+            },
+        };
+        self.broadcast(from, &protocol::update(&update));
     }
 
     fn deliver(&mut self, delivery: Delivery) {
         match delivery {
-            Delivery::Relay { from, frame } => self.broadcast(Some(from), &frame),
+            Delivery::Relay { from, update } => {
+                self.broadcast(Some(from), &protocol::update(&update));
+            }
             Delivery::Reply { to, frame } => self.send_to(to, frame),
         }
     }
@@ -560,8 +608,12 @@ fn meta_string<T: ReadTxn>(meta: &MapRef, txn: &T, key: &str) -> Option<String> 
     }
 }
 
-/// `user.name` from an awareness state's JSON, truncated to 100 characters.
+/// `user.name` from an awareness state's JSON, truncated to 100 characters. States over
+/// 4 KiB are not parsed (a cursor state is a few hundred bytes).
 fn display_name(json: &str) -> Option<String> {
+    if json.len() > 4096 {
+        return None;
+    }
     let state: serde_json::Value = serde_json::from_str(json).ok()?;
     let name = state.pointer("/user/name")?.as_str()?;
     Some(name.chars().take(100).collect())

@@ -48,7 +48,7 @@ pub async fn serve(socket: WebSocket, room: Uuid, conn: ConnId, ctx: SessionCont
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     let closer = Closer::default();
-    let writer = tokio::spawn(write_loop(sink, rx, closer.clone()));
+    let writer = tokio::spawn(write_loop(sink, rx, closer.clone(), ctx.metrics.clone()));
     let link = PeerLink {
         tx,
         closer: closer.clone(),
@@ -150,6 +150,7 @@ async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Bytes>,
     closer: Closer,
+    metrics: Arc<Metrics>,
 ) {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -167,7 +168,8 @@ async fn write_loop(
             Ok(Ok(())) => {}
             Ok(Err(_)) => return closer.close(close_code::GOING_AWAY, ""),
             Err(_) => {
-                closer.close(close_code::TRY_AGAIN_LATER, "too slow");
+                metrics.slow_peers_dropped.inc();
+                closer.close(close_code::TRY_AGAIN_LATER, "too slow: send timed out");
                 break;
             }
         }
