@@ -68,6 +68,24 @@ pub struct Config {
     /// Largest accepted REST body and WebSocket message, in bytes.
     #[arg(long, env = "PAIRPAD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
     pub max_message_bytes: usize,
+
+    /// Base URL of an OpenAI-compatible API for AI suggestions, e.g.
+    /// `http://127.0.0.1:8080/v1` (llama.cpp) or `http://127.0.0.1:11434/v1` (Ollama).
+    /// AI suggestions are off when unset.
+    #[arg(long, env = "PAIRPAD_AI_ENDPOINT")]
+    pub ai_endpoint: Option<String>,
+
+    /// Model name sent to the AI endpoint.
+    #[arg(long, env = "PAIRPAD_AI_MODEL", default_value = "default")]
+    pub ai_model: String,
+
+    /// Time budget for one AI suggestion; local suggestions are returned without it after.
+    #[arg(long, env = "PAIRPAD_AI_TIMEOUT", default_value = "1500ms", value_parser = humantime::parse_duration)]
+    pub ai_timeout: Duration,
+
+    /// API key for the AI endpoint. Prefer the environment variable: a flag shows in `ps`.
+    #[arg(long, env = "PAIRPAD_AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<String>,
 }
 
 impl Config {
@@ -127,6 +145,10 @@ impl fmt::Debug for Config {
             .field("room_idle", &self.room_idle)
             .field("compact_after", &self.compact_after)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("ai_endpoint", &self.ai_endpoint)
+            .field("ai_model", &self.ai_model)
+            .field("ai_timeout", &self.ai_timeout)
+            .field("ai_api_key", &self.ai_api_key.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -164,9 +186,18 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://ada@db/x"), "postgres://ada@db/x");
         assert_eq!(redact_url("sqlite:///tmp/p.db"), "sqlite:///tmp/p.db");
-        let config =
-            Config::from_args(["--database-url", "postgres://u:hunter2@h/d"]).expect("parse");
-        assert!(!format!("{config:?}").contains("hunter2"));
+        let config = Config::from_args([
+            "--database-url",
+            "postgres://u:hunter2@h/d",
+            "--ai-api-key",
+            "sk-hunter3",
+        ])
+        .expect("parse");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -176,6 +207,8 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.room_idle, Duration::from_secs(30));
         assert_eq!(config.max_message_bytes, 1 << 20);
+        assert_eq!(config.ai_timeout, Duration::from_millis(1500));
+        assert!(config.ai_endpoint.is_none());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! SQLite or PostgreSQL. `main.rs` only parses [`Config`] and calls [`run`]; tests and the
 //! desktop app start the same server in-process.
 
+pub mod autocomplete;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -42,12 +43,29 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every connection and room task, awaited on shutdown.
     pub tracker: TaskTracker,
+    /// The language model client, when `--ai-endpoint` is set.
+    pub ai: Option<Arc<autocomplete::ai::AiClient>>,
     next_connection: Arc<AtomicU64>,
 }
 
 impl AppState {
     /// Builds the state around an open store.
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let ai = config.ai_endpoint.as_ref().and_then(|endpoint| {
+            let settings = autocomplete::ai::AiSettings {
+                endpoint: endpoint.clone(),
+                model: config.ai_model.clone(),
+                api_key: config.ai_api_key.clone(),
+                budget: config.ai_timeout,
+            };
+            match autocomplete::ai::AiClient::new(settings) {
+                Ok(client) => Some(Arc::new(client)),
+                Err(error) => {
+                    tracing::error!(%error, "AI suggestions disabled");
+                    None
+                }
+            }
+        });
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -70,6 +88,7 @@ impl AppState {
             metrics,
             shutdown,
             tracker,
+            ai,
             next_connection: Arc::new(AtomicU64::new(1)),
         }
     }

@@ -1,5 +1,6 @@
 //! The HTTP surface: one file per resource, every route built in [`app`].
 
+pub mod autocomplete;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -20,6 +21,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/rooms", post(rooms::create))
         .route("/api/rooms/{room_id}", get(rooms::get))
+        .route("/api/autocomplete", post(autocomplete::complete))
         .route("/ws/{room_id}", get(ws::connect))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
