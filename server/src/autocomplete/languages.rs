@@ -31,6 +31,16 @@ const C_LIKE: Syntax = Syntax {
     member_ops: &[".", "->", "::"],
 };
 
+/// Markup and data languages: quoted strings, hyphenated names, no members.
+const MARKUP: Syntax = Syntax {
+    line_comments: &[],
+    block_comment: None,
+    quotes: b"\"'",
+    triple_quotes: false,
+    ident_extra: b"-",
+    member_ops: &[],
+};
+
 /// What definitions look like: the word that introduces a name gives its kind.
 #[derive(Debug, Clone, Copy)]
 pub struct Defs {
@@ -610,12 +620,8 @@ pub static LANGUAGES: &[Language] = &[
         id: "html",
         aliases: &["htm", "xhtml"],
         syntax: Syntax {
-            line_comments: &[],
             block_comment: Some(("<!--", "-->")),
-            quotes: b"\"'",
-            triple_quotes: false,
-            ident_extra: b"-",
-            member_ops: &[],
+            ..MARKUP
         },
         defs: NO_DEFS,
         keywords: &[
@@ -640,12 +646,8 @@ pub static LANGUAGES: &[Language] = &[
         id: "css",
         aliases: &["scss", "less"],
         syntax: Syntax {
-            line_comments: &[],
             block_comment: Some(("/*", "*/")),
-            quotes: b"\"'",
-            triple_quotes: false,
-            ident_extra: b"-",
-            member_ops: &[],
+            ..MARKUP
         },
         defs: NO_DEFS,
         keywords: &[
@@ -704,11 +706,7 @@ pub static LANGUAGES: &[Language] = &[
         aliases: &["yml"],
         syntax: Syntax {
             line_comments: &["#"],
-            block_comment: None,
-            quotes: b"\"'",
-            triple_quotes: false,
-            ident_extra: b"-",
-            member_ops: &[],
+            ..MARKUP
         },
         defs: NO_DEFS,
         keywords: &[],

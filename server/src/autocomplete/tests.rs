@@ -367,3 +367,57 @@ fn results_are_deduplicated_and_capped() {
         .collect();
     assert_eq!(unique.len(), got.len());
 }
+
+#[test]
+fn every_language_ranks_frequent_names_first_after_emoji() {
+    for lang in LANGUAGES.iter().chain([&languages::PLAIN]) {
+        let code = "😀 名前 zzalphabet zzalpha zzalpha\nzzalp|";
+        let got = at(code, lang.id);
+        let names = labels(&got);
+        assert!(names.len() >= 2, "{}: {names:?}", lang.id);
+        assert_eq!(
+            &names[..2],
+            ["zzalpha", "zzalphabet"],
+            "{}: frequent first",
+            lang.id
+        );
+    }
+}
+
+#[test]
+fn every_language_with_members_completes_them() {
+    for lang in LANGUAGES.iter().filter(|l| !l.syntax.member_ops.is_empty()) {
+        let op = lang.syntax.member_ops[0];
+        let obj = if lang.syntax.ident_extra.contains(&b'$') && lang.id == "php" {
+            "$obj"
+        } else {
+            "obj"
+        };
+        let code = format!("{obj}{op}zzmethod();\n{obj}{op}zzfield;\n{obj}{op}zz|");
+        let got = at(&code, lang.id);
+        let names = labels(&got);
+        assert!(
+            names.contains(&"zzmethod") && names.contains(&"zzfield"),
+            "{}: {names:?}",
+            lang.id
+        );
+        assert!(
+            got.iter()
+                .all(|s| s.kind != Kind::Keyword && s.kind != Kind::Snippet),
+            "{}: members only",
+            lang.id
+        );
+        assert_eq!(
+            kind_of(&got, "zzmethod"),
+            Some(Kind::Function),
+            "{}",
+            lang.id
+        );
+        assert_eq!(
+            kind_of(&got, "zzfield"),
+            Some(Kind::Property),
+            "{}",
+            lang.id
+        );
+    }
+}

@@ -32,6 +32,8 @@ use crate::store::{now_millis, Mirror, NewUpdate};
 const MIRROR_DELAY: Duration = Duration::from_secs(1);
 /// Presence client ids one connection may speak for.
 const MAX_CLIENTS_PER_PEER: usize = 16;
+/// Bytes of sync replies a room holds back while the store catches up.
+const MAX_HELD_REPLY_BYTES: usize = 64 << 20;
 /// How long shutdown waits for a failing store before giving up on a room.
 const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
@@ -86,6 +88,7 @@ pub(crate) struct RoomActor {
     peers: HashMap<ConnId, Peer>,
     persist: Persister,
     held: VecDeque<(u64, Delivery)>,
+    held_reply_bytes: usize,
     idle_since: Option<Instant>,
     mirror_due: Option<Instant>,
     closing: Closing,
@@ -161,6 +164,7 @@ impl RoomActor {
             peers: HashMap::new(),
             persist,
             held: VecDeque::new(),
+            held_reply_bytes: 0,
             idle_since: Some(Instant::now()),
             mirror_due: None,
             closing: Closing::No,
@@ -263,6 +267,14 @@ impl RoomActor {
             .transact()
             .encode_state_as_update_v1(sv);
         let frame = protocol::sync_step2(diff);
+        if self.held_reply_bytes + frame.len() > MAX_HELD_REPLY_BYTES {
+            self.kick(
+                conn,
+                close_code::TRY_AGAIN_LATER,
+                "server busy; retry later",
+            );
+            return;
+        }
         self.hold(self.persist.accepted(), Delivery::Reply { to: conn, frame });
     }
 
@@ -418,6 +430,9 @@ impl RoomActor {
         if self.held.is_empty() && seq <= self.persist.durable() {
             self.deliver(delivery);
         } else {
+            if let Delivery::Reply { frame, .. } = &delivery {
+                self.held_reply_bytes += frame.len();
+            }
             self.held.push_back((seq, delivery));
         }
     }
@@ -444,7 +459,7 @@ impl RoomActor {
                         run_from = Some(from);
                         run.push(update);
                     } else {
-                        self.deliver(other);
+                        self.deliver_held(other);
                     }
                 }
             }
@@ -477,6 +492,13 @@ impl RoomActor {
             }
             Delivery::Reply { to, frame } => self.send_to(to, frame),
         }
+    }
+
+    fn deliver_held(&mut self, delivery: Delivery) {
+        if let Delivery::Reply { frame, .. } = &delivery {
+            self.held_reply_bytes = self.held_reply_bytes.saturating_sub(frame.len());
+        }
+        self.deliver(delivery);
     }
 
     fn describe(&self) -> LiveRoom {
@@ -518,6 +540,7 @@ impl RoomActor {
         }
         self.peers.clear();
         self.held.clear();
+        self.held_reply_bytes = 0;
         self.closing = Closing::Poisoned;
     }
 
