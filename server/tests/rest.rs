@@ -220,9 +220,71 @@ async fn health_ready_metrics_and_pages() {
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }
-    let landing = get("/").await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn editor_pages_and_assets_are_served_from_the_binary() {
+    let server = TestServer::sqlite().await;
+    let client = reqwest::Client::new();
+    let get = |path: String| client.get(server.http(&path)).send();
+
+    let landing = get("/".into()).await.unwrap();
     assert_eq!(landing.status(), StatusCode::OK);
-    assert!(landing.text().await.unwrap().contains("Pairpad"));
+    let csp = landing.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(landing.headers()["referrer-policy"], "no-referrer");
+    let html = landing.text().await.unwrap();
+    assert!(html.contains("Create room"), "{html}");
+
+    // An existing room gets the editor; unknown and malformed ids the not-found page.
+    let id = server.create_room().await;
+    let room = get(format!("/r/{id}")).await.unwrap();
+    assert_eq!(room.status(), StatusCode::OK);
+    let editor = room.text().await.unwrap();
+    assert!(editor.contains(r#"id="editor""#));
+    for missing in ["/r/00000000-0000-4000-8000-000000000000", "/r/not-a-uuid"] {
+        let page = get(missing.into()).await.unwrap();
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "{missing}");
+        assert!(page.text().await.unwrap().contains("Room not found"));
+    }
+
+    // Every script and stylesheet the editor names is served, immutable, with an ETag
+    // that answers 304.
+    let assets: Vec<&str> = editor
+        .split('"')
+        .filter(|s| s.starts_with("/assets/"))
+        .collect();
+    assert_eq!(assets.len(), 2, "one script and one stylesheet in {editor}");
+    for asset in assets {
+        let response = get(asset.into()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert!(response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"));
+        let etag = response.headers()["etag"].clone();
+        let again = client
+            .get(server.http(asset))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{asset}");
+    }
+    let worker = get("/sw.js".into()).await.unwrap();
+    assert_eq!(worker.status(), StatusCode::OK);
+    assert!(worker.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    let (status, code) = error_code(get("/assets/nope.js".into()).await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
     server.stop().await;
 }
 

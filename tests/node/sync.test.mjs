@@ -3,38 +3,20 @@
 // presence and the room's `meta` map come through.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join as joinPath } from 'node:path';
-import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
+import { createRoom as createServerRoom, startServer } from './server.mjs';
 
 const WAIT_MS = 20_000;
-const bin = process.env.PAIRPAD_BIN;
-assert.ok(bin, 'PAIRPAD_BIN must point at the pairpad-server binary');
 
 let server;
 let base;
-let dataDir;
 const providers = [];
 
 before(async () => {
-  dataDir = mkdtempSync(joinPath(tmpdir(), 'pairpad-node-'));
-  server = spawn(bin, ['--bind', '127.0.0.1:0', '--database-url', `sqlite://${joinPath(dataDir, 'p.db')}`], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, RUST_LOG: 'warn' },
-  });
-  base = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: server.stdout });
-    lines.on('line', (line) => {
-      const match = /^listening on (http:\/\/\S+)$/.exec(line);
-      if (match) resolve(match[1]);
-    });
-    server.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
-  });
+  server = await startServer();
+  base = server.base;
 });
 
 after(async () => {
@@ -43,10 +25,7 @@ after(async () => {
     provider.awareness.destroy(); // stops the awareness timer that keeps Node alive
     provider.doc.destroy();
   }
-  const exited = new Promise((resolve) => server.once('exit', (code) => resolve(code)));
-  server.kill('SIGTERM');
-  assert.equal(await exited, 0, 'server exits 0 on SIGTERM');
-  rmSync(dataDir, { recursive: true, force: true });
+  await server.stop();
 });
 
 /** Resolves when `check()` holds, re-checking on every event of `emitters`. */
@@ -68,15 +47,7 @@ function until(what, check, emitters) {
   });
 }
 
-async function createRoom(title) {
-  const response = await fetch(`${base}/api/rooms`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ title, language: 'javascript' }),
-  });
-  assert.equal(response.status, 201);
-  return (await response.json()).roomId;
-}
+const createRoom = (title) => createServerRoom(base, { title, language: 'javascript' });
 
 async function join(roomId) {
   const doc = new Y.Doc();

@@ -11,6 +11,7 @@ pub mod ws;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -28,9 +29,14 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/", get(ui::landing))
         .route("/r/{room_id}", get(ui::room))
+        .route("/room.html", get(ui::room_shell))
+        .route("/assets/{*path}", get(ui::asset))
+        .route("/sw.js", get(ui::service_worker))
+        .route("/favicon.svg", get(ui::favicon))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -1,31 +1,160 @@
-//! The pages a browser opens: `/` and `/r/{roomId}`.
+//! The browser editor, embedded in the binary from `ui/dist`: `/` (landing page),
+//! `/r/{roomId}` (editor, or a "room not found" page with status 404), the content-hashed
+//! bundles under `/assets/`, and the service worker that lets a room reload offline.
 
-use axum::response::Html;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_embed::Embed;
+use uuid::Uuid;
 
-/// Landing page.
-pub async fn landing() -> Html<&'static str> {
-    Html(LANDING)
+use super::error::AppError;
+use crate::AppState;
+
+/// The built editor (`ui/dist`, committed, so building the server needs no Node).
+#[derive(Embed)]
+#[folder = "../ui/dist"]
+struct Dist;
+
+/// Pages may load code and styles from this server only; CodeMirror injects `<style>`
+/// elements, hence `'unsafe-inline'` for styles (never for scripts).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; \
+    worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+/// Bundles carry a content hash in their name, so they never change.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Everything else is checked with the server on each use (cheap with the ETag).
+const REVALIDATE: &str = "no-cache";
+
+/// `GET /`: the landing page.
+pub async fn landing(headers: HeaderMap) -> Response {
+    page("index.html", StatusCode::OK, &headers)
 }
 
-/// Room page.
-pub async fn room() -> Html<&'static str> {
-    Html(LANDING)
+/// `GET /r/{roomId}`: the editor for an existing room; the "room not found" page (404)
+/// for an unknown or malformed id.
+pub async fn room(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let exists = match Uuid::try_parse(&raw_id) {
+        Ok(id) => state.store.get_room(id).await?.is_some(),
+        Err(_) => false,
+    };
+    Ok(if exists {
+        page("room.html", StatusCode::OK, &headers)
+    } else {
+        page("notfound.html", StatusCode::NOT_FOUND, &headers)
+    })
 }
 
-const LANDING: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Pairpad</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; line-height: 1.5">
-<h1>Pairpad</h1>
-<p>Real-time pair programming. This server speaks the Yjs sync protocol, so any Yjs client
-can join a room.</p>
-<h2>Create a room</h2>
-<pre>curl -X POST -H 'content-type: application/json' \
-  -d '{"title": "Bug bash", "language": "rust"}' \
-  http://HOST/api/rooms</pre>
-<p>Then connect a <code>y-websocket</code> <code>WebsocketProvider('ws://HOST/ws', roomId, doc)</code>
-and edit <code>doc.getText('code')</code>.</p>
-</body>
-</html>
-"#;
+/// `GET /room.html`: the editor shell the service worker keeps for offline reloads.
+pub async fn room_shell(headers: HeaderMap) -> Response {
+    page("room.html", StatusCode::OK, &headers)
+}
+
+/// `GET /assets/{*path}`: a content-hashed bundle.
+pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    file(&format!("assets/{path}"), IMMUTABLE, &headers)
+        .unwrap_or_else(|| AppError::NotFound.into_response())
+}
+
+/// `GET /sw.js`: the service worker (served from the root so it may control `/r/*`).
+pub async fn service_worker(headers: HeaderMap) -> Response {
+    file("sw.js", REVALIDATE, &headers).unwrap_or_else(|| AppError::NotFound.into_response())
+}
+
+/// `GET /favicon.svg`.
+pub async fn favicon(headers: HeaderMap) -> Response {
+    file("favicon.svg", REVALIDATE, &headers).unwrap_or_else(|| AppError::NotFound.into_response())
+}
+
+/// An HTML page with the security headers every page carries.
+fn page(name: &str, status: StatusCode, headers: &HeaderMap) -> Response {
+    let Some(mut response) = file(name, REVALIDATE, headers) else {
+        return AppError::NotFound.into_response();
+    };
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    // The room URL is the key to the room: never send it to other sites.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// An embedded file with its type, caching headers and ETag; 304 when the client's copy
+/// is current. `None` when there is no such file.
+fn file(name: &str, cache_control: &'static str, headers: &HeaderMap) -> Option<Response> {
+    let file = Dist::get(name)?;
+    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mime = file.metadata.mimetype();
+        (
+            [(header::CONTENT_TYPE, mime.to_string())],
+            file.data.into_owned(),
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, value);
+    }
+    Some(response)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_and_its_bundles_are_embedded() {
+        for name in [
+            "index.html",
+            "room.html",
+            "notfound.html",
+            "sw.js",
+            "favicon.svg",
+        ] {
+            assert!(Dist::get(name).is_some(), "{name} is not embedded");
+        }
+        for page in ["index.html", "room.html", "notfound.html"] {
+            let html = String::from_utf8(Dist::get(page).unwrap().data.into_owned()).unwrap();
+            for url in html.split('"').filter(|s| s.starts_with("/assets/")) {
+                assert!(
+                    Dist::get(&url[1..]).is_some(),
+                    "{page} points at {url}, which is not embedded"
+                );
+            }
+        }
+    }
+}

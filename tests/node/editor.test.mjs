@@ -1,0 +1,281 @@
+// The browser editor in a real browser: Debian's Chromium driven by playwright-core,
+// against the real pairpad-server binary. Each person is a separate browser context
+// (own storage, own IndexedDB), as two colleagues on two machines would be.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { chromium } from 'playwright-core';
+import { createRoom, startServer } from './server.mjs';
+
+const WAIT_MS = 20_000;
+const ARTIFACTS = process.env.PAIRPAD_ARTIFACTS ?? joinPath(import.meta.dirname, '..', '..', 'test-artifacts');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Opens a room as a new person: a fresh context, the name asked by the page's dialog. */
+async function join(roomId, name) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 560 } });
+  const page = await context.newPage();
+  const alerts = [];
+  page.on('dialog', (dialog) => {
+    alerts.push(dialog.message());
+    dialog.dismiss();
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.error(`[${name}'s tab] ${message.text()}`);
+  });
+  page.on('pageerror', (error) => assert.fail(`page error in ${name}'s tab: ${error.message}`));
+  const response = await page.goto(`${server.base}/r/${roomId}`);
+  assert.equal(response.status(), 200);
+  await page.locator('#name-dialog[open]').waitFor({ timeout: WAIT_MS });
+  await page.fill('#name-input', name);
+  await page.click('#name-dialog button[value=save]');
+  await connected(page);
+  return { context, page, alerts, name };
+}
+
+/** Waits until the page's status badge says it is connected and synced. */
+async function connected(page) {
+  await page.waitForFunction(
+    () => document.getElementById('status')?.dataset.status === 'connected',
+    null,
+    { timeout: WAIT_MS },
+  );
+}
+
+/** The text in the person's editor, as they see it. */
+const textOf = (page) => page.evaluate(() => window.pairpad.view.state.doc.toString());
+
+/**
+ * Waits until the page's editor text contains every string of `has` and none of `lacks`.
+ * (The page's CSP forbids eval, so the condition travels as data, not as code.)
+ */
+async function untilText(page, what, { has = [], lacks = [] }) {
+  await page
+    .waitForFunction(
+      ({ has, lacks }) => {
+        const text = window.pairpad.view.state.doc.toString();
+        return has.every((s) => text.includes(s)) && !lacks.some((s) => text.includes(s));
+      },
+      { has, lacks },
+      { timeout: WAIT_MS },
+    )
+    .catch(async (error) => {
+      throw new Error(`${what}: ${error.message}\ntext was: ${JSON.stringify(await textOf(page))}`);
+    });
+}
+
+/** Waits until every page's editor passes `condition` and all hold the same text. */
+async function converged(pages, condition) {
+  await Promise.all(pages.map((page) => untilText(page, 'converging', condition)));
+  const texts = await Promise.all(pages.map(textOf));
+  for (const text of texts) assert.equal(text, texts[0], 'editors hold the same text');
+  return texts[0];
+}
+
+/** Puts the cursor at the end of line `n` (1-based) and types `text`. */
+async function typeAtLine(page, n, text) {
+  await page.evaluate((line) => {
+    const view = window.pairpad.view;
+    const pos = view.state.doc.line(line).to;
+    view.focus();
+    view.dispatch({ selection: { anchor: pos } });
+  }, n);
+  await page.keyboard.type(text, { delay: 5 });
+}
+
+async function seed(page, text) {
+  await page.locator('.cm-content').click();
+  await page.keyboard.insertText(text);
+}
+
+test('two people type at the same time and end with the same text holding both', async () => {
+  const roomId = await createRoom(server.base, { title: 'Pairing', language: 'javascript' });
+  const ada = await join(roomId, 'Ada');
+  const bob = await join(roomId, 'Bob');
+  await seed(ada.page, 'function ada() {\n}\nfunction bob() {\n}\n');
+  await untilText(bob.page, 'Bob sees the seed', { has: ['function bob'] });
+
+  const adaLine = ' // typed by Ada while Bob types';
+  const bobLine = ' // typed by Bob while Ada types';
+  await Promise.all([typeAtLine(ada.page, 1, adaLine), typeAtLine(bob.page, 3, bobLine)]);
+  const text = await converged([ada.page, bob.page], { has: [adaLine, bobLine] });
+  assert.equal(text, `function ada() {${adaLine}\n}\nfunction bob() {${bobLine}\n}\n`);
+
+  // Each sees the other's cursor with their name on it, and both in the people list.
+  const label = bob.page.locator('.cm-ySelectionInfo', { hasText: 'Ada' });
+  await label.waitFor({ state: 'visible', timeout: WAIT_MS });
+  await ada.page.locator('.cm-ySelectionInfo', { hasText: 'Bob' }).waitFor({ state: 'visible', timeout: WAIT_MS });
+  await ada.page.locator('#people .person', { hasText: 'Bob' }).waitFor({ timeout: WAIT_MS });
+  await ada.page.waitForFunction(() => document.getElementById('status').textContent.includes('2 people'));
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await ada.page.screenshot({ path: joinPath(ARTIFACTS, 'editor-two-people.png') });
+
+  const room = await (await fetch(`${server.base}/api/rooms/${roomId}`)).json();
+  assert.equal(room.activeUsers, 2);
+  await Promise.all([ada.context.close(), bob.context.close()]);
+});
+
+test('undo takes back only your own edits, never a colleague\'s', async () => {
+  const roomId = await createRoom(server.base, { title: 'Undo', language: 'python' });
+  const ada = await join(roomId, 'Ada');
+  const bob = await join(roomId, 'Bob');
+  // Bob writes the starting text, so everything Ada can undo is her one edit.
+  await seed(bob.page, 'first\nsecond\n');
+  await untilText(ada.page, 'seed arrives', { has: ['first\nsecond\n'] });
+  await typeAtLine(ada.page, 1, ' alpha');
+  await typeAtLine(bob.page, 2, ' beta');
+  await converged([ada.page, bob.page], { has: ['alpha', 'beta'] });
+
+  await ada.page.keyboard.press('Control+z');
+  const text = await converged([ada.page, bob.page], { lacks: ['alpha'] });
+  assert.equal(text, 'first\nsecond beta\n', 'Ada\'s undo removed her edit and nothing of Bob\'s');
+
+  // Bob's own undo removes his edit; redo brings it back.
+  await bob.page.locator('.cm-content').click();
+  await bob.page.keyboard.press('Control+z');
+  await converged([ada.page, bob.page], { lacks: ['beta'] });
+  await bob.page.keyboard.press('Control+Shift+KeyZ');
+  await converged([ada.page, bob.page], { has: ['beta'] });
+  await Promise.all([ada.context.close(), bob.context.close()]);
+});
+
+test('a language switch by one person changes highlighting for the other', async () => {
+  const roomId = await createRoom(server.base, { title: 'Lang', language: 'plaintext' });
+  const ada = await join(roomId, 'Ada');
+  const bob = await join(roomId, 'Bob');
+  await seed(ada.page, 'def greet(name):\n    return "hi " + name\n');
+  await untilText(bob.page, 'code arrives', { has: ['def greet'] });
+  const highlightedDef = (page) =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('.cm-line span')].some((s) => s.textContent === 'def' && s.className),
+    );
+  assert.equal(await highlightedDef(bob.page), false, 'plain text has no keyword highlighting');
+
+  await ada.page.selectOption('#language', 'python');
+  await bob.page.waitForFunction(() => document.getElementById('language').value === 'python', null, { timeout: WAIT_MS });
+  await bob.page.waitForFunction(
+    () => [...document.querySelectorAll('.cm-line span')].some((s) => s.textContent === 'def' && s.className),
+    null,
+    { timeout: WAIT_MS },
+  );
+  const room = await (await fetch(`${server.base}/api/rooms/${roomId}`)).json();
+  assert.equal(room.language, 'python');
+  await Promise.all([ada.context.close(), bob.context.close()]);
+});
+
+test('typing offline survives a reload and merges when the connection returns', async () => {
+  const roomId = await createRoom(server.base, { title: 'Offline', language: 'rust' });
+  const ada = await join(roomId, 'Ada');
+  const bob = await join(roomId, 'Bob');
+  await seed(ada.page, 'fn main() {\n}\n');
+  await untilText(bob.page, 'seed arrives', { has: ['fn main'] });
+  // The page's offline copy (service worker) must be in place before the network goes.
+  await ada.page.evaluate(() => navigator.serviceWorker.ready);
+
+  await ada.context.setOffline(true);
+  await ada.page.waitForFunction(() => document.getElementById('status').dataset.status === 'offline', null, { timeout: WAIT_MS });
+  await typeAtLine(ada.page, 1, ' // written offline');
+  await typeAtLine(bob.page, 2, ' // written online');
+  await ada.page.evaluate(() => window.pairpad.connection.saveLocally());
+
+  await ada.page.reload();
+  await untilText(ada.page, 'offline text is back after the reload', { has: ['written offline'] });
+  assert.ok(!(await textOf(ada.page)).includes('written online'), 'Ada is really offline');
+
+  await ada.context.setOffline(false);
+  await connected(ada.page);
+  const text = await converged([ada.page, bob.page], { has: ['written offline', 'written online'] });
+  assert.equal(text, 'fn main() { // written offline\n} // written online\n');
+  await Promise.all([ada.context.close(), bob.context.close()]);
+});
+
+test('a display name full of markup is shown as text, never run', async () => {
+  const roomId = await createRoom(server.base, { title: 'XSS', language: 'html' });
+  const evil = '<img src=x onerror=alert(1)>';
+  const ada = await join(roomId, 'Ada');
+  const mallory = await join(roomId, evil);
+  await mallory.page.locator('.cm-content').click();
+  await mallory.page.keyboard.type('hello');
+  await ada.page.locator('#people .person', { hasText: evil }).waitFor({ timeout: WAIT_MS });
+  await ada.page.locator('.cm-ySelectionInfo', { hasText: evil }).waitFor({ state: 'visible', timeout: WAIT_MS });
+  for (const person of [ada, mallory]) {
+    // CodeMirror's own cursor-widget buffers are <img class="cm-widgetBuffer">; any other
+    // <img> could only come from a name parsed as markup.
+    const images = await person.page.locator('img:not(.cm-widgetBuffer)').count();
+    assert.equal(images, 0, `no <img> made from the name in ${person.name}'s page`);
+    assert.deepEqual(person.alerts, [], 'no script ran');
+  }
+  assert.equal(await mallory.page.textContent('#name'), evil);
+  await Promise.all([ada.context.close(), mallory.context.close()]);
+});
+
+test('the completion popup shows suggestions only the server gives, and typing survives a failing server', async () => {
+  const roomId = await createRoom(server.base, { title: 'Complete', language: 'rust' });
+  const ada = await join(roomId, 'Ada');
+  await seed(ada.page, 'struct Point { x: i32 }\n\n');
+  await ada.page.keyboard.type('imp');
+  const option = ada.page.locator('.cm-tooltip-autocomplete li', { hasText: 'impl' }).first();
+  await option.waitFor({ timeout: WAIT_MS });
+  // CodeMirror's Rust grammar brings no completions, and `impl` is not in the text.
+  await ada.page.keyboard.press('Escape');
+
+  // With the server failing, typing goes on and the document's own words are offered.
+  await ada.page.route('**/api/autocomplete', (route) => route.fulfill({ status: 500, body: '{}' }));
+  await ada.page.keyboard.press('Enter');
+  await ada.page.keyboard.type('Poi');
+  await ada.page.locator('.cm-tooltip-autocomplete li', { hasText: 'Point' }).first().waitFor({ timeout: WAIT_MS });
+  await ada.page.keyboard.type('nt');
+  await untilText(ada.page, 'typing continues', { has: ['imp\nPoint'] });
+  await ada.context.close();
+});
+
+test('pages: unknown room, landing page create and recent rooms', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const missing = await page.goto(`${server.base}/r/00000000-0000-4000-8000-000000000000`);
+  assert.equal(missing.status(), 404);
+  await page.getByRole('heading', { name: 'Room not found' }).waitFor();
+  await page.getByRole('link', { name: 'Go to the start page' }).click();
+
+  await page.waitForURL(`${server.base}/`);
+  await page.fill('#new-title', 'From the landing page');
+  await page.selectOption('#new-language', 'go');
+  await page.click('#create button[type=submit]');
+  await page.waitForURL(/\/r\/[0-9a-f-]{36}$/);
+  await page.fill('#name-input', 'Ada');
+  await page.click('#name-dialog button[value=save]');
+  await connected(page);
+  assert.equal(await page.inputValue('#title'), 'From the landing page');
+  assert.equal(await page.inputValue('#language'), 'go');
+  const roomUrl = page.url();
+
+  await page.goto(`${server.base}/`);
+  const recent = page.locator('#recent a', { hasText: 'From the landing page' });
+  await recent.waitFor();
+  await page.fill('#join-link', roomUrl);
+  await page.click('#join button[type=submit]');
+  await page.waitForURL(roomUrl);
+  await connected(page);
+  await context.close();
+});

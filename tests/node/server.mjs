@@ -1,0 +1,47 @@
+// Starts the real pairpad-server binary (PAIRPAD_BIN) on a free port with a throwaway
+// SQLite file, for the Node and browser tests.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** A running server: `base` is its http URL; `stop()` sends SIGTERM and checks exit 0. */
+export async function startServer() {
+  const bin = process.env.PAIRPAD_BIN;
+  assert.ok(bin, 'PAIRPAD_BIN must point at the pairpad-server binary');
+  const dataDir = mkdtempSync(join(tmpdir(), 'pairpad-node-'));
+  const child = spawn(bin, ['--bind', '127.0.0.1:0', '--database-url', `sqlite://${join(dataDir, 'p.db')}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, RUST_LOG: 'warn' },
+  });
+  const base = await new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const match = /^listening on (http:\/\/\S+)$/.exec(line);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
+  });
+  return {
+    base,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, 'server exits 0 on SIGTERM');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Creates a room through the REST API and returns its id. */
+export async function createRoom(base, body) {
+  const response = await fetch(`${base}/api/rooms`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 201);
+  return (await response.json()).roomId;
+}

@@ -1,0 +1,86 @@
+// The landing page, `/`: create a room, join one by link or id, reopen a recent one.
+
+import { byId, el, toast } from "./dom.js";
+import { LANGUAGES, languageById } from "./languages.js";
+import { forgetRoom, loadRecent } from "./storage.js";
+import { setupTheme } from "./theme.js";
+import { registerServiceWorker } from "./shell.js";
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
+
+setupTheme(byId("theme"));
+
+const languageSelect = byId("new-language");
+languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
+
+byId("create").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const button = form.querySelector("button");
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/rooms", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ title: byId("new-title").value.trim() || undefined, language: languageSelect.value }),
+    });
+    const answer = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(answer?.error?.message ?? `server answered ${response.status}`);
+    location.assign(`/r/${encodeURIComponent(answer.roomId)}`);
+  } catch (error) {
+    toast(`Could not create the room: ${error.message}`);
+    button.disabled = false;
+  }
+});
+
+/** Where a pasted link or id leads: a same-server room path, another server's page, or
+ * null when it is neither. */
+export function joinTarget(input, here = location) {
+  const text = input.trim();
+  if (!text) return null;
+  let url = null;
+  try {
+    url = new URL(text);
+  } catch {
+    url = null;
+  }
+  if (url && (url.protocol === "http:" || url.protocol === "https:")) {
+    return url.origin === here.origin ? url.pathname + url.search : url.href;
+  }
+  const id = text.match(UUID);
+  return id ? `/r/${id[0].toLowerCase()}` : null;
+}
+
+byId("join").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const target = joinTarget(byId("join-link").value);
+  if (target) location.assign(target);
+  else toast("Paste a room link (http://…/r/…) or a room id");
+});
+
+function renderRecent() {
+  const rooms = loadRecent();
+  byId("recent-section").hidden = rooms.length === 0;
+  byId("recent").replaceChildren(
+    ...rooms.map((room) =>
+      el(
+        "li",
+        {},
+        el("a", { href: `/r/${encodeURIComponent(room.roomId)}` }, room.title || "Untitled"),
+        el("span", { className: "muted" }, ` ${languageById(room.language).label} · ${new Date(room.visitedAt).toLocaleString()}`),
+        el("button", {
+          className: "link",
+          type: "button",
+          title: "Remove from this list",
+          "attr:aria-label": `Forget ${room.title || "Untitled"}`,
+          "on:click": () => {
+            forgetRoom(room.roomId);
+            renderRecent();
+          },
+        }, "×"),
+      ),
+    ),
+  );
+}
+renderRecent();
+registerServiceWorker();
