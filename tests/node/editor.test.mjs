@@ -128,6 +128,12 @@ test('two people type at the same time and end with the same text holding both',
   await ada.page.locator('#people .person', { hasText: 'Bob' }).waitFor({ timeout: WAIT_MS });
   await ada.page.waitForFunction(() => document.getElementById('status').textContent.includes('2 people'));
 
+  // Copy link puts the room's address on the clipboard.
+  await ada.context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await ada.page.click('#copy-link');
+  await ada.page.locator('#toast', { hasText: 'Link copied' }).waitFor();
+  assert.equal(await ada.page.evaluate(() => navigator.clipboard.readText()), `${server.base}/r/${roomId}`);
+
   mkdirSync(ARTIFACTS, { recursive: true });
   await ada.page.screenshot({ path: joinPath(ARTIFACTS, 'editor-two-people.png') });
 
@@ -181,6 +187,10 @@ test('a language switch by one person changes highlighting for the other', async
   );
   const room = await (await fetch(`${server.base}/api/rooms/${roomId}`)).json();
   assert.equal(room.language, 'python');
+
+  // The download is named after the title with the language's extension.
+  const [download] = await Promise.all([bob.page.waitForEvent('download'), bob.page.click('#download')]);
+  assert.equal(download.suggestedFilename(), 'Lang.py');
   await Promise.all([ada.context.close(), bob.context.close()]);
 });
 
@@ -227,6 +237,13 @@ test('a display name full of markup is shown as text, never run', async () => {
     assert.deepEqual(person.alerts, [], 'no script ran');
   }
   assert.equal(await mallory.page.textContent('#name'), evil);
+
+  // A new name reaches the others' people list and cursor label.
+  await mallory.page.click('#name');
+  await mallory.page.fill('#name-input', 'Mallory');
+  await mallory.page.click('#name-dialog button[value=save]');
+  await ada.page.locator('.cm-ySelectionInfo', { hasText: 'Mallory' }).waitFor({ state: 'visible', timeout: WAIT_MS });
+  await ada.page.locator('#people .person', { hasText: 'Mallory' }).waitFor({ timeout: WAIT_MS });
   await Promise.all([ada.context.close(), mallory.context.close()]);
 });
 
@@ -269,6 +286,14 @@ test('pages: unknown room, landing page create and recent rooms', async () => {
   assert.equal(await page.inputValue('#title'), 'From the landing page');
   assert.equal(await page.inputValue('#language'), 'go');
   const roomUrl = page.url();
+
+  // The theme button cycles auto → light → dark, for the page and the editor.
+  const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
+  await page.click('#theme');
+  assert.equal(await theme(), 'light');
+  await page.click('#theme');
+  assert.equal(await theme(), 'dark');
+  assert.ok(await page.locator('.cm-editor').evaluate((e) => getComputedStyle(e).backgroundColor !== 'rgb(255, 255, 255)'));
 
   await page.goto(`${server.base}/`);
   const recent = page.locator('#recent a', { hasText: 'From the landing page' });
