@@ -149,6 +149,22 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Opens one connection to the database named by `url` and closes it: the quick check
+/// behind "test the connection" (a refused connection or a wrong password is reported at
+/// once, with no pool retrying until a timeout).
+pub async fn check(url: &str) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        sqlx::PgConnection::connect(url).await?.close().await?;
+        Ok(())
+    } else if url.starts_with("sqlite:") {
+        connect(url).await?.close().await;
+        Ok(())
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
 /// Current time in Unix milliseconds.
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -1,0 +1,16 @@
+//! Tauri's build step. The app's own commands get generated permissions, so only the
+//! capabilities in `capabilities/` (the bundled start page) may call them.
+
+fn main() {
+    let manifest = tauri_build::AppManifest::new().commands(&[
+        "get_settings",
+        "save_settings",
+        "start_hosting",
+        "stop_hosting",
+        "hosting_status",
+        "nearby_sessions",
+        "join_room",
+    ]);
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
+        .unwrap_or_else(|error| panic!("tauri build step failed: {error:#}"));
+}

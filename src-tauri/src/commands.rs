@@ -1,0 +1,215 @@
+//! The commands the bundled start page calls. Only the `main` window's local content may
+//! call them (see `capabilities/`); room windows and remote pages cannot.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tauri::{AppHandle, Runtime, State};
+
+use crate::discovery::NearbySession;
+use crate::host::{lan_addresses, HostError, HostInfo, Hosting};
+use crate::settings::{Settings, SettingsError};
+use crate::{windows, Desktop};
+
+/// How long joining waits for the colleague's server to answer.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long saving settings waits for the database to answer.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An error the start page shows: a stable `code` and a sentence for people.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandError {
+    /// `invalid`, `database`, `port_in_use`, `host`, `bad_url`, `unreachable`, `window`.
+    pub code: &'static str,
+    /// What went wrong, in words.
+    pub message: String,
+    /// For `port_in_use`: a port that is free.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_port: Option<u16>,
+}
+
+impl CommandError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            suggested_port: None,
+        }
+    }
+}
+
+impl From<SettingsError> for CommandError {
+    fn from(error: SettingsError) -> Self {
+        match error {
+            SettingsError::Invalid(message) => Self::new("invalid", message),
+            write @ SettingsError::Write(..) => Self::new("settings", write.to_string()),
+        }
+    }
+}
+
+impl From<HostError> for CommandError {
+    fn from(error: HostError) -> Self {
+        match error {
+            HostError::PortInUse { suggestion, .. } => Self {
+                suggested_port: suggestion,
+                ..Self::new("port_in_use", error.to_string())
+            },
+            HostError::Server(message) => Self::new("host", message),
+        }
+    }
+}
+
+/// The saved settings.
+#[tauri::command]
+pub fn get_settings(desktop: State<'_, Desktop>) -> Settings {
+    desktop.settings()
+}
+
+/// Checks, tests (a PostgreSQL URL must connect) and saves settings.
+#[tauri::command]
+pub async fn save_settings(
+    desktop: State<'_, Desktop>,
+    settings: Settings,
+) -> Result<Settings, CommandError> {
+    let settings = settings.validated()?;
+    if let Some(url) = &settings.database_url {
+        check_database(url).await?;
+    }
+    desktop.store_settings(settings.clone())?;
+    Ok(settings)
+}
+
+/// Opens the database once and asks it a question; the error says why it failed.
+async fn check_database(url: &str) -> Result<(), CommandError> {
+    match tokio::time::timeout(DATABASE_TIMEOUT, pairpad_server::store::check(url)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(CommandError::new(
+            "database",
+            format!("cannot use this database: {error}"),
+        )),
+        Err(_) => Err(CommandError::new(
+            "database",
+            "the database did not answer within 10 seconds",
+        )),
+    }
+}
+
+/// Starts hosting (or returns the running session), announces it on the LAN and opens
+/// its room in a new window.
+#[tauri::command]
+pub async fn start_hosting<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+) -> Result<HostInfo, CommandError> {
+    let settings = desktop.settings();
+    let mut hosting = desktop.hosting.lock().await;
+    if let Some(running) = hosting.as_ref() {
+        return Ok(running.info.clone());
+    }
+    let host_name = host_label(&settings);
+    let started = Hosting::start(&settings, &format!("{host_name}'s session")).await?;
+    let info = started.info.clone();
+    *hosting = Some(started);
+    desktop.set_hosting(true);
+    drop(hosting);
+    if let Some(discovery) = &desktop.discovery {
+        let path = format!("/r/{}", info.room_id);
+        discovery.announce(&host_name, info.port, &path, &lan_addresses(false));
+    }
+    windows::open_room(&app, &info.local_url, &settings.display_name)?;
+    Ok(info)
+}
+
+/// Stops hosting gracefully; nothing typed is lost.
+#[tauri::command]
+pub async fn stop_hosting(desktop: State<'_, Desktop>) -> Result<(), CommandError> {
+    desktop.stop_hosting().await;
+    Ok(())
+}
+
+/// The running session, if any.
+#[tauri::command]
+pub async fn hosting_status(desktop: State<'_, Desktop>) -> Result<Option<HostInfo>, CommandError> {
+    Ok(desktop
+        .hosting
+        .lock()
+        .await
+        .as_ref()
+        .map(|h| h.info.clone()))
+}
+
+/// Sessions announced on the LAN.
+#[tauri::command]
+pub fn nearby_sessions(desktop: State<'_, Desktop>) -> Vec<NearbySession> {
+    desktop
+        .discovery
+        .as_ref()
+        .map(|d| d.sessions())
+        .unwrap_or_default()
+}
+
+/// Opens a colleague's room after checking the URL and that its server answers.
+#[tauri::command]
+pub async fn join_room<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+    url: String,
+) -> Result<String, CommandError> {
+    let url = parse_room_url(&url)?;
+    check_reachable(&url).await?;
+    windows::open_room(&app, url.as_str(), &desktop.settings().display_name)?;
+    Ok(url.to_string())
+}
+
+/// Accepts `http(s)://host[:port]/…`; anything else is refused with a reason.
+pub fn parse_room_url(input: &str) -> Result<url::Url, CommandError> {
+    let bad = |why: &str| CommandError::new("bad_url", why.to_string());
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(bad("paste the room link a colleague sent you"));
+    }
+    let url = url::Url::parse(trimmed)
+        .map_err(|_| bad("this is not a link: it should look like http://192.168.1.20:8420/r/…"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("only http:// and https:// links can be joined"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("the link has no host"));
+    }
+    Ok(url)
+}
+
+/// Any HTTP answer means the server is there; a 404 means it has no such room.
+async fn check_reachable(url: &url::Url) -> Result<(), CommandError> {
+    let host = url.host_str().unwrap_or_default().to_string();
+    let client = reqwest::Client::builder()
+        .timeout(JOIN_TIMEOUT)
+        .build()
+        .map_err(|e| CommandError::new("unreachable", e.to_string()))?;
+    match client.get(url.clone()).send().await {
+        Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => Err(
+            CommandError::new("unreachable", format!("{host} has no such room")),
+        ),
+        Ok(_) => Ok(()),
+        Err(error) if error.is_timeout() => Err(CommandError::new(
+            "unreachable",
+            format!("{host} did not answer within 5 seconds"),
+        )),
+        Err(_) => Err(CommandError::new(
+            "unreachable",
+            format!("cannot reach {host}: is the session still running, and on this network?"),
+        )),
+    }
+}
+
+/// The name a session is announced under.
+fn host_label(settings: &Settings) -> String {
+    if !settings.display_name.is_empty() {
+        return settings.display_name.clone();
+    }
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "Pairpad".into())
+}

@@ -1,0 +1,197 @@
+//! Nearby sessions over mDNS/DNS-SD (`_pairpad._tcp`): a hosting app announces its room,
+//! every app lists the rooms announced on the LAN. Needs no internet, only multicast.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use serde::Serialize;
+
+/// The DNS-SD service type of a Pairpad session.
+pub const SERVICE_TYPE: &str = "_pairpad._tcp.local.";
+/// Longest instance name DNS-SD allows, in bytes.
+const MAX_INSTANCE_BYTES: usize = 63;
+
+/// A session announced on the LAN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NearbySession {
+    /// Who hosts it (the host's display name or machine name).
+    pub name: String,
+    /// Room URLs, one per address the host announced.
+    pub urls: Vec<String>,
+}
+
+/// The mDNS responder and browser; absent when the network has no multicast.
+pub struct Discovery {
+    daemon: ServiceDaemon,
+    found: Arc<Mutex<BTreeMap<String, NearbySession>>>,
+    announced: Mutex<Option<String>>,
+}
+
+impl Discovery {
+    /// Starts browsing for sessions; `None` (and a log line) when mDNS cannot start.
+    pub fn start() -> Option<Self> {
+        let daemon = match ServiceDaemon::new() {
+            Ok(daemon) => daemon,
+            Err(error) => {
+                tracing::warn!(%error, "mDNS unavailable: nearby sessions are off");
+                return None;
+            }
+        };
+        let events = match daemon.browse(SERVICE_TYPE) {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, "mDNS browse failed: nearby sessions are off");
+                return None;
+            }
+        };
+        let found = Arc::new(Mutex::new(BTreeMap::new()));
+        let sink = found.clone();
+        std::thread::Builder::new()
+            .name("mdns-browse".into())
+            .spawn(move || {
+                while let Ok(event) = events.recv() {
+                    apply(&sink, event);
+                }
+            })
+            .ok()?;
+        Some(Self {
+            daemon,
+            found,
+            announced: Mutex::new(None),
+        })
+    }
+
+    /// Sessions seen on the LAN now, by host name.
+    pub fn sessions(&self) -> Vec<NearbySession> {
+        lock(&self.found).values().cloned().collect()
+    }
+
+    /// Announces this machine's room at `path` on `port` under `name`.
+    pub fn announce(&self, name: &str, port: u16, path: &str, addresses: &[IpAddr]) {
+        self.withdraw();
+        if addresses.is_empty() {
+            return;
+        }
+        let instance = instance_name(name);
+        let host = format!("pairpad-{}.local.", std::process::id());
+        let properties = [("path", path)];
+        let info = match ServiceInfo::new(
+            SERVICE_TYPE,
+            &instance,
+            &host,
+            addresses,
+            port,
+            &properties[..],
+        ) {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::warn!(%error, "cannot describe the session for mDNS");
+                return;
+            }
+        };
+        let fullname = info.get_fullname().to_string();
+        match self.daemon.register(info) {
+            Ok(()) => *lock(&self.announced) = Some(fullname),
+            Err(error) => tracing::warn!(%error, "cannot announce the session over mDNS"),
+        }
+    }
+
+    /// Stops announcing this machine's session.
+    pub fn withdraw(&self) {
+        if let Some(fullname) = lock(&self.announced).take() {
+            if let Err(error) = self.daemon.unregister(&fullname) {
+                tracing::warn!(%error, "cannot withdraw the mDNS announcement");
+            }
+        }
+    }
+}
+
+impl Drop for Discovery {
+    fn drop(&mut self) {
+        self.withdraw();
+        let _ = self.daemon.shutdown();
+    }
+}
+
+fn apply(found: &Mutex<BTreeMap<String, NearbySession>>, event: ServiceEvent) {
+    match event {
+        ServiceEvent::ServiceResolved(service) => {
+            let path = service.get_property_val_str("path").unwrap_or("/");
+            if !path.starts_with("/r/")
+                || !path[3..]
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b'-')
+            {
+                return; // not a Pairpad room path: never turn an announcement into a link elsewhere
+            }
+            let port = service.get_port();
+            let mut urls: Vec<String> = service
+                .get_addresses_v4()
+                .into_iter()
+                .filter(|ip| !ip.is_loopback())
+                .map(|ip| format!("http://{ip}:{port}{path}"))
+                .collect();
+            urls.sort();
+            if urls.is_empty() {
+                return;
+            }
+            let name = display_name(service.get_fullname());
+            lock(found).insert(
+                service.get_fullname().to_string(),
+                NearbySession { name, urls },
+            );
+        }
+        ServiceEvent::ServiceRemoved(_, fullname) => {
+            lock(found).remove(&fullname);
+        }
+        _ => {}
+    }
+}
+
+/// The instance label: the host's name cut to what DNS-SD allows.
+fn instance_name(name: &str) -> String {
+    let name = if name.trim().is_empty() {
+        "Pairpad session"
+    } else {
+        name.trim()
+    };
+    let mut out = String::new();
+    for c in name.chars() {
+        if out.len() + c.len_utf8() > MAX_INSTANCE_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "Ada's session._pairpad._tcp.local." → "Ada's session".
+fn display_name(fullname: &str) -> String {
+    fullname
+        .strip_suffix(SERVICE_TYPE)
+        .map(|s| s.trim_end_matches('.'))
+        .unwrap_or(fullname)
+        .replace("\\.", ".")
+        .replace("\\\\", "\\")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names_fit_dns_sd() {
+        assert_eq!(instance_name("  "), "Pairpad session");
+        assert_eq!(instance_name(&"é".repeat(40)).len(), 62);
+        assert_eq!(display_name("Ada\\.B._pairpad._tcp.local."), "Ada.B");
+    }
+}

@@ -1,0 +1,272 @@
+//! Hosting a session: the embedded `pairpad-server` runs in this process on the LAN, a
+//! new room is opened, and the addresses colleagues can use are listed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::Settings;
+
+/// What the start page shows while hosting.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostInfo {
+    /// Port the server listens on.
+    pub port: u16,
+    /// The room opened for this session.
+    pub room_id: String,
+    /// The room on this machine (`http://127.0.0.1:PORT/r/ID`), opened in the app.
+    pub local_url: String,
+    /// The room at each of this machine's LAN addresses, for colleagues.
+    pub lan_urls: Vec<String>,
+    /// A QR code (SVG) of the first LAN URL, for a colleague's phone or laptop camera.
+    pub qr_svg: Option<String>,
+}
+
+/// Why hosting could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Something else listens on the port.
+    #[error("port {port} is already in use")]
+    PortInUse {
+        /// The port asked for.
+        port: u16,
+        /// A port that was free a moment ago.
+        suggestion: Option<u16>,
+    },
+    /// The database could not be opened or the server failed to start.
+    #[error("{0}")]
+    Server(String),
+}
+
+/// A running embedded server.
+pub struct Hosting {
+    /// What to show about it.
+    pub info: HostInfo,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), pairpad_server::ServerError>>,
+}
+
+impl Hosting {
+    /// Starts the server on `settings.port` on every interface, opens a room titled
+    /// `title`, and lists the URLs colleagues can open.
+    pub async fn start(settings: &Settings, title: &str) -> Result<Self, HostError> {
+        let (listener, dual_stack) = bind(settings.port).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| HostError::Server(e.to_string()))?
+            .port();
+        let mut args = vec!["--bind".to_string(), format!("0.0.0.0:{port}")];
+        if let Some(url) = &settings.database_url {
+            args.extend(["--database-url".to_string(), url.clone()]);
+        }
+        let config = pairpad_server::Config::from_args(args)
+            .map_err(|e| HostError::Server(e.to_string()))?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(pairpad_server::run(
+            config,
+            listener,
+            shutdown.clone().cancelled_owned(),
+        ));
+        let base = format!("http://127.0.0.1:{port}");
+        let room_id = match create_room(&base, title).await {
+            Ok(id) => id,
+            Err(error) => {
+                shutdown.cancel();
+                // The server's own error (a database that cannot be opened) says more.
+                let reason = match task.await {
+                    Ok(Err(server)) => server.to_string(),
+                    _ => error,
+                };
+                return Err(HostError::Server(reason));
+            }
+        };
+        let lan_urls = lan_addresses(dual_stack)
+            .into_iter()
+            .map(|ip| room_url(ip, port, &room_id))
+            .collect::<Vec<_>>();
+        let info = HostInfo {
+            port,
+            local_url: format!("{base}/r/{room_id}"),
+            qr_svg: lan_urls.first().and_then(|url| qr_svg(url)),
+            lan_urls,
+            room_id,
+        };
+        Ok(Self {
+            info,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops gracefully: every open editor gets a close frame and every pending edit is
+    /// written before this returns.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        match self.task.await {
+            Ok(Ok(())) => tracing::info!("hosting stopped"),
+            Ok(Err(error)) => tracing::error!(%error, "server stopped with an error"),
+            Err(error) => tracing::error!(%error, "server task failed"),
+        }
+    }
+}
+
+/// Binds `[::]:port` (IPv6 and IPv4 on Linux) or, where IPv6 is off, `0.0.0.0:port`.
+/// Returns whether IPv6 addresses are reachable.
+async fn bind(port: u16) -> Result<(TcpListener, bool), HostError> {
+    let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))).await;
+    let in_use = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AddrInUse;
+    match v6 {
+        Ok(listener) => return Ok((listener, true)),
+        Err(e) if in_use(&e) => return Err(port_in_use(port).await),
+        Err(_) => {}
+    }
+    match TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await {
+        Ok(listener) => Ok((listener, false)),
+        Err(e) if in_use(&e) => Err(port_in_use(port).await),
+        Err(e) => Err(HostError::Server(format!(
+            "cannot listen on port {port}: {e}"
+        ))),
+    }
+}
+
+async fn port_in_use(port: u16) -> HostError {
+    let suggestion = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).await {
+        Ok(free) => free.local_addr().ok().map(|a| a.port()),
+        Err(_) => None,
+    };
+    HostError::PortInUse { port, suggestion }
+}
+
+async fn create_room(base: &str, title: &str) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Created {
+        room_id: String,
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .post(format!("{base}/api/rooms"))
+        .json(&serde_json::json!({ "title": title }))
+        .send()
+        .await
+        .map_err(|e| format!("the embedded server did not answer: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "the embedded server answered {}",
+            response.status()
+        ));
+    }
+    let created: Created = response.json().await.map_err(|e| e.to_string())?;
+    Ok(created.room_id)
+}
+
+/// This machine's addresses a colleague on the LAN can reach: every non-loopback IPv4,
+/// and IPv6 other than link-local (which needs a zone id no browser URL can carry).
+pub fn lan_addresses(include_v6: bool) -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|iface| iface.ip())
+        .filter(|ip| usable_on_lan(*ip, include_v6))
+        .collect();
+    addresses.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    addresses.dedup();
+    addresses
+}
+
+fn usable_on_lan(ip: IpAddr, include_v6: bool) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified() && !v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            include_v6
+                && !v6.is_loopback()
+                && !v6.is_unspecified()
+                && (v6.segments()[0] & 0xffc0) != 0xfe80
+        }
+    }
+}
+
+/// `http://IP:PORT/r/ID`, with IPv6 addresses in brackets.
+pub fn room_url(ip: IpAddr, port: u16, room_id: &str) -> String {
+    format!("http://{}/r/{room_id}", SocketAddr::new(ip, port))
+}
+
+fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color>()
+            .min_dimensions(180, 180)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lan_urls_skip_loopback_and_link_local_and_bracket_ipv6() {
+        assert!(!usable_on_lan("127.0.0.1".parse().unwrap(), true));
+        assert!(!usable_on_lan("169.254.3.4".parse().unwrap(), true));
+        assert!(!usable_on_lan("::1".parse().unwrap(), true));
+        assert!(!usable_on_lan("fe80::1".parse().unwrap(), true));
+        assert!(!usable_on_lan("fd00::5".parse().unwrap(), false));
+        assert!(usable_on_lan("192.168.1.20".parse().unwrap(), false));
+        assert!(usable_on_lan("fd00::5".parse().unwrap(), true));
+        assert_eq!(
+            room_url("fd00::5".parse().unwrap(), 8420, "abc"),
+            "http://[fd00::5]:8420/r/abc"
+        );
+        assert!(lan_addresses(true).iter().all(|ip| !ip.is_loopback()));
+    }
+
+    #[test]
+    fn the_qr_code_is_an_svg() {
+        let svg = qr_svg("http://192.168.1.20:8420/r/6f1c").unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"));
+    }
+
+    #[tokio::test]
+    async fn hosting_serves_a_room_and_a_taken_port_is_reported_with_another() {
+        let data = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            port: 0,
+            database_url: Some(format!("sqlite://{}", data.path().join("p.db").display())),
+            ..Settings::default()
+        };
+        let hosting = Hosting::start(&settings, "Session").await.unwrap();
+        let page = reqwest::get(&hosting.info.local_url).await.unwrap();
+        assert_eq!(page.status(), 200);
+        for url in &hosting.info.lan_urls {
+            assert!(url.ends_with(&format!("/r/{}", hosting.info.room_id)));
+        }
+
+        let taken = Settings {
+            port: hosting.info.port,
+            ..settings.clone()
+        };
+        match Hosting::start(&taken, "Second").await {
+            Err(HostError::PortInUse { port, suggestion }) => {
+                assert_eq!(port, hosting.info.port);
+                assert!(suggestion.is_some_and(|p| p != port));
+            }
+            Err(other) => panic!("expected port in use, got {other}"),
+            Ok(_) => panic!("expected port in use"),
+        }
+        let local = hosting.info.local_url.clone();
+        hosting.stop().await;
+        assert!(
+            reqwest::get(&local).await.is_err(),
+            "server is down after stop"
+        );
+    }
+}

@@ -1,0 +1,194 @@
+// The desktop app's start page (bundled in the app, the only page with IPC): host a
+// session, join a room by link, nearby sessions (mDNS), recent rooms, settings.
+
+import { invoke } from "@tauri-apps/api/core";
+import { byId, el, toast } from "./dom.js";
+import { copyText } from "./shell.js";
+import { setupTheme } from "./theme.js";
+
+const RECENT_KEY = "pairpad.desktop.recent";
+const NEARBY_POLL_MS = 2000;
+
+setupTheme(byId("theme"));
+
+// Tabs: Start and Settings.
+for (const tab of document.querySelectorAll(".tab")) {
+  tab.addEventListener("click", () => showTab(tab.dataset.tab));
+}
+function showTab(name) {
+  for (const tab of document.querySelectorAll(".tab")) {
+    if (tab.dataset.tab === name) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+  byId("tab-start").hidden = name !== "start";
+  byId("tab-settings").hidden = name !== "settings";
+}
+
+/** Shows `message` in a page's error line, or hides it. */
+function showError(id, message) {
+  const line = byId(id);
+  line.hidden = !message;
+  line.replaceChildren(message ?? "");
+  return line;
+}
+
+/** Command errors are `{code, message}`; anything else becomes its string. */
+const messageOf = (error) => error?.message ?? String(error);
+
+// Host.
+let hostInfo = null;
+async function host() {
+  showError("host-error", null);
+  byId("host").disabled = true;
+  try {
+    showHosting(await invoke("start_hosting"));
+  } catch (error) {
+    const line = showError("host-error", messageOf(error));
+    if (error?.code === "port_in_use" && error.suggestedPort) {
+      line.append(" ", el("button", { type: "button", "on:click": () => usePort(error.suggestedPort) }, `Use port ${error.suggestedPort}`));
+    }
+  } finally {
+    byId("host").disabled = false;
+  }
+}
+
+async function usePort(port) {
+  const settings = await invoke("get_settings");
+  await invoke("save_settings", { settings: { ...settings, port } });
+  await loadSettings();
+  host();
+}
+
+function showHosting(info) {
+  hostInfo = info;
+  byId("host-idle").hidden = Boolean(info);
+  byId("host-running").hidden = !info;
+  if (!info) return;
+  byId("host-port").textContent = String(info.port);
+  byId("host-urls").replaceChildren(
+    ...info.lanUrls.map((url) =>
+      el("li", {},
+        el("code", { className: "url" }, url),
+        el("button", { type: "button", className: "copy", "on:click": async () => toast((await copyText(url)) ? "Link copied" : url) }, "Copy"),
+      ),
+    ),
+  );
+  byId("host-no-lan").hidden = info.lanUrls.length > 0;
+  const qr = byId("host-qr");
+  qr.hidden = !info.qrSvg;
+  if (info.qrSvg) qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(info.qrSvg)}`;
+  remember(info.localUrl, "Hosted on this computer");
+}
+
+byId("host").addEventListener("click", host);
+byId("host-open").addEventListener("click", () => join(hostInfo.localUrl));
+byId("host-stop").addEventListener("click", async () => {
+  byId("host-stop").disabled = true;
+  await invoke("stop_hosting").catch((error) => showError("host-error", messageOf(error)));
+  byId("host-stop").disabled = false;
+  showHosting(null);
+});
+
+// Join.
+async function join(url) {
+  showError("join-error", null);
+  try {
+    const opened = await invoke("join_room", { url });
+    remember(opened, new URL(opened).host);
+  } catch (error) {
+    showError("join-error", messageOf(error));
+  }
+}
+byId("join").addEventListener("submit", (event) => {
+  event.preventDefault();
+  join(byId("join-url").value);
+});
+
+// Nearby sessions, refreshed while the page is open.
+async function refreshNearby() {
+  const sessions = await invoke("nearby_sessions").catch(() => []);
+  byId("nearby-empty").hidden = sessions.length > 0;
+  byId("nearby").replaceChildren(
+    ...sessions.map((s) =>
+      el("li", {},
+        el("strong", {}, s.name),
+        el("span", { className: "muted" }, ` ${new URL(s.urls[0]).host}`),
+        el("button", { type: "button", "on:click": () => join(s.urls[0]) }, "Join"),
+      ),
+    ),
+  );
+}
+setInterval(refreshNearby, NEARBY_POLL_MS);
+refreshNearby();
+
+// Recent rooms opened from this app.
+function loadRecent() {
+  try {
+    const list = JSON.parse(localStorage.getItem(RECENT_KEY) ?? "[]");
+    return Array.isArray(list) ? list.filter((r) => typeof r?.url === "string") : [];
+  } catch {
+    return [];
+  }
+}
+function remember(url, label) {
+  const rest = loadRecent().filter((r) => r.url !== url);
+  try {
+    localStorage.setItem(RECENT_KEY, JSON.stringify([{ url, label, at: Date.now() }, ...rest].slice(0, 10)));
+  } catch {
+    // storage full: the list just does not grow
+  }
+  renderRecent();
+}
+function renderRecent() {
+  const rooms = loadRecent();
+  byId("recent-section").hidden = rooms.length === 0;
+  byId("recent").replaceChildren(
+    ...rooms.map((r) =>
+      el("li", {},
+        el("button", { type: "button", className: "link", "on:click": () => join(r.url) }, r.label || r.url),
+        el("span", { className: "muted" }, ` ${new Date(r.at).toLocaleString()}`),
+      ),
+    ),
+  );
+}
+renderRecent();
+
+// Settings.
+async function loadSettings() {
+  const s = await invoke("get_settings");
+  byId("set-name").value = s.displayName;
+  byId("set-port").value = String(s.port);
+  byId("set-db").value = s.databaseUrl ?? "";
+  for (const radio of document.querySelectorAll("input[name=db]")) {
+    radio.checked = radio.value === (s.databaseUrl ? "postgres" : "sqlite");
+  }
+  byId("set-db").disabled = !s.databaseUrl;
+}
+for (const radio of document.querySelectorAll("input[name=db]")) {
+  radio.addEventListener("change", () => (byId("set-db").disabled = radio.value === "sqlite" && radio.checked));
+}
+byId("settings").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const status = byId("settings-status");
+  const postgres = document.querySelector("input[name=db]:checked")?.value === "postgres";
+  status.hidden = false;
+  status.className = "";
+  status.textContent = postgres ? "Testing the database…" : "Saving…";
+  try {
+    await invoke("save_settings", {
+      settings: {
+        displayName: byId("set-name").value,
+        port: Number(byId("set-port").value),
+        databaseUrl: postgres ? byId("set-db").value : null,
+      },
+    });
+    status.textContent = "Saved";
+    await loadSettings();
+  } catch (error) {
+    status.className = "error";
+    status.textContent = messageOf(error);
+  }
+});
+
+loadSettings();
+invoke("hosting_status").then(showHosting).catch(() => {});
