@@ -188,6 +188,54 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    /// Two apps on one machine: one announces, the other lists it. Uses real multicast
+    /// on the machine's interfaces, as two laptops on one network would.
+    #[test]
+    fn an_announced_session_is_found_and_withdrawn() {
+        let host = Discovery::start().expect("mDNS starts");
+        let guest = Discovery::start().expect("mDNS starts");
+        let addresses = crate::host::lan_addresses(false);
+        assert!(
+            !addresses.is_empty(),
+            "this test needs a non-loopback IPv4 address"
+        );
+        let path = "/r/6f1c0e3a-0000-4000-8000-000000000001";
+        host.announce("Ada's session", 8421, path, &addresses);
+        let found = wait_for(&guest, |sessions| {
+            sessions.iter().any(|s| s.name == "Ada's session")
+        });
+        let session = found.iter().find(|s| s.name == "Ada's session").unwrap();
+        assert!(
+            session
+                .urls
+                .iter()
+                .all(|u| u.ends_with(&format!(":8421{path}"))),
+            "{session:?}"
+        );
+        host.withdraw();
+        wait_for(&guest, |sessions| {
+            sessions.iter().all(|s| s.name != "Ada's session")
+        });
+    }
+
+    fn wait_for(
+        discovery: &Discovery,
+        done: impl Fn(&[NearbySession]) -> bool,
+    ) -> Vec<NearbySession> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let sessions = discovery.sessions();
+            if done(&sessions) {
+                return sessions;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mDNS: gave up, saw {sessions:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     #[test]
     fn instance_names_fit_dns_sd() {
         assert_eq!(instance_name("  "), "Pairpad session");

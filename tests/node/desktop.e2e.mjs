@@ -170,4 +170,13 @@ test('host a session in the app, join it from a browser over the LAN URL, type i
   assert.ok(text);
   await bob.locator('.cm-ySelectionInfo', { hasText: 'Desk' }).waitFor({ state: 'visible', timeout: WAIT_MS });
   writeFileSync(join(ARTIFACTS, 'desktop-room.png'), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
+
+  // Stop hosting from the start page: the server closes, the page offers Host again.
+  await wd('POST', s('/window'), { handle: main });
+  await wd('POST', s(`/element/${await find('#host-stop')}/click`), {});
+  await until('the start page shows Host again', () =>
+    run("return !document.getElementById('host-idle').hidden"),
+  );
+  await until('the server is gone', () => fetch(lanUrl).then(() => false, () => true));
+  await bob.waitForFunction(() => document.getElementById('status').dataset.status !== 'connected', null, { timeout: WAIT_MS });
 });

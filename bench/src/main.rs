@@ -1,0 +1,139 @@
+//! `pairpad-loadgen`: drives a Yjs sync server with simulated people and prints one JSON
+//! row per measurement; `report` turns the rows into Markdown tables and SVG charts.
+//! `scripts/bench` runs it against Pairpad, the reference y-websocket server and
+//! Hocuspocus, each pinned to the same core.
+
+mod client;
+mod protocol;
+mod report;
+mod scenarios;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use client::Target;
+use protocol::Dialect;
+use scenarios::Server;
+
+#[derive(Parser)]
+#[command(name = "pairpad-loadgen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs one scenario against one server; JSON rows on stdout.
+    Run(RunArgs),
+    /// Reads JSON rows and writes Markdown tables and SVG charts.
+    Report {
+        /// Rows from `run` (JSON lines).
+        input: PathBuf,
+        /// Folder for the SVG charts.
+        #[arg(long, default_value = "docs/bench")]
+        charts: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Label of the server in the results.
+    #[arg(long)]
+    name: String,
+    /// WebSocket base URL; the room is appended as a path segment.
+    #[arg(long)]
+    ws: String,
+    /// Protocol framing.
+    #[arg(long, value_enum, default_value = "y-websocket")]
+    dialect: Dialect,
+    /// HTTP base of a Pairpad server, to create rooms through its API.
+    #[arg(long)]
+    rooms_api: Option<String>,
+    /// PID of the server process (CPU time and RSS from /proc).
+    #[arg(long)]
+    pid: u32,
+    /// Scenario to run.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// Sizes: connection counts, delivery-rate steps or update counts, per scenario.
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<f64>,
+    /// Seconds per measurement window.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scenario {
+    Idle,
+    Steady,
+    BigRoom,
+    ColdJoin,
+    Durable,
+    Churn,
+    ReconnectStorm,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => {
+            run(args).await;
+            Ok(())
+        }
+        Command::Report { input, charts } => report::write(&input, &charts),
+    }
+}
+
+async fn run(args: RunArgs) {
+    let server = Server {
+        name: args.name,
+        target: Target {
+            ws_base: args.ws.trim_end_matches('/').to_string(),
+            dialect: args.dialect,
+        },
+        rooms_api: args.rooms_api.map(|u| u.trim_end_matches('/').to_string()),
+        pid: args.pid,
+    };
+    let sizes = |default: &[f64]| {
+        if args.sizes.is_empty() {
+            default.to_vec()
+        } else {
+            args.sizes.clone()
+        }
+    };
+    let counts = |default: &[f64]| {
+        sizes(default)
+            .into_iter()
+            .map(|n| n as usize)
+            .collect::<Vec<_>>()
+    };
+    match args.scenario {
+        Scenario::Idle => scenarios::idle(&server, &counts(&[1000.0, 5000.0, 10000.0])).await,
+        Scenario::Steady => {
+            let steps = sizes(&[10e3, 20e3, 40e3, 80e3, 120e3, 160e3, 200e3, 250e3, 300e3]);
+            scenarios::steady(&server, &steps, args.seconds).await;
+        }
+        Scenario::BigRoom => scenarios::big_room(&server, 200, 10, args.seconds).await,
+        Scenario::ColdJoin => {
+            for n in counts(&[250_000.0]) {
+                scenarios::cold_join(&server, n).await;
+            }
+        }
+        Scenario::Durable => {
+            for rooms in counts(&[100.0]) {
+                scenarios::durable(&server, rooms, args.seconds).await;
+            }
+        }
+        Scenario::Churn => scenarios::churn(&server, args.seconds, Duration::from_secs(10)).await,
+        Scenario::ReconnectStorm => {
+            for n in counts(&[1000.0]) {
+                scenarios::reconnect_storm(&server, n).await;
+            }
+        }
+    }
+}

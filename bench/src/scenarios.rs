@@ -1,0 +1,383 @@
+//! The benchmark scenarios. Each prints one JSON object per measurement (a row) so that
+//! `report` can put the servers side by side.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::client::{Client, Target};
+use crate::stats::{sample, Stats, Window};
+
+/// Connections opened at once while ramping up.
+const CONNECT_CONCURRENCY: usize = 64;
+/// Edits per second per typing client.
+pub const EDITS_PER_SEC: f64 = 5.0;
+/// Latency bound for "sustained".
+pub const P99_BOUND_MS: f64 = 50.0;
+
+/// The server under test.
+pub struct Server {
+    /// Label in the results (`pairpad`, `y-websocket`, `hocuspocus`, …).
+    pub name: String,
+    /// How clients connect.
+    pub target: Target,
+    /// REST base to create rooms (Pairpad refuses unknown rooms); `None`: any name works.
+    pub rooms_api: Option<String>,
+    /// Process to read CPU and memory from.
+    pub pid: u32,
+}
+
+/// One measurement.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    server: String,
+    scenario: &'static str,
+    /// What was varied: connections, target deliveries/s, …
+    x: f64,
+    clients: usize,
+    #[serde(flatten)]
+    window: Window,
+    deliveries_per_sec: f64,
+    cpu_us_per_delivery: Option<f64>,
+    rss_kib: u64,
+    rss_bytes_per_connection: Option<f64>,
+    seconds: f64,
+    errors: u64,
+}
+
+impl Row {
+    fn new(server: &Server, scenario: &'static str, x: f64, clients: usize) -> Self {
+        Self {
+            server: server.name.clone(),
+            scenario,
+            x,
+            clients,
+            window: Window::default(),
+            deliveries_per_sec: 0.0,
+            cpu_us_per_delivery: None,
+            rss_kib: sample(server.pid).rss_kib,
+            rss_bytes_per_connection: None,
+            seconds: 0.0,
+            errors: 0,
+        }
+    }
+
+    fn emit(&self) {
+        match serde_json::to_string(self) {
+            Ok(line) => println!("{line}"),
+            Err(error) => eprintln!("cannot encode a result: {error}"),
+        }
+    }
+}
+
+/// A room name the server accepts.
+async fn new_room(server: &Server) -> anyhow::Result<String> {
+    let Some(api) = &server.rooms_api else {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        return Ok(format!(
+            "bench-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Created {
+        room_id: String,
+    }
+    let created: Created = reqwest::Client::new()
+        .post(format!("{api}/api/rooms"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(created.room_id)
+}
+
+/// Opens `sizes.len()` rooms with `sizes[i]` clients each; typing clients type at
+/// `EDITS_PER_SEC` when `typing` says so for (room, member).
+async fn open_rooms(
+    server: &Server,
+    stats: &Arc<Stats>,
+    sizes: &[usize],
+    typing: impl Fn(usize, usize) -> bool,
+) -> (Vec<Client>, u64) {
+    let mut plan = Vec::new();
+    for &size in sizes {
+        match new_room(server).await {
+            Ok(room) => plan.extend((0..size).map(|member| (room.clone(), member))),
+            Err(error) => eprintln!("cannot create a room: {error:#}"),
+        }
+    }
+    let results: Vec<_> = stream::iter(plan.into_iter().enumerate())
+        .map(|(i, (room, member))| {
+            let rate = if typing(i, member) {
+                EDITS_PER_SEC
+            } else {
+                0.0
+            };
+            let stats = stats.clone();
+            async move { Client::connect(&server.target, &room, stats, rate).await }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    let mut errors = 0;
+    let mut clients = Vec::new();
+    for result in results {
+        match result {
+            Ok(client) => clients.push(client),
+            Err(error) => {
+                if errors == 0 {
+                    eprintln!("connect failed: {error:#}");
+                }
+                errors += 1;
+            }
+        }
+    }
+    (clients, errors)
+}
+
+async fn close_all(clients: Vec<Client>) {
+    stream::iter(clients)
+        .for_each_concurrent(256, Client::close)
+        .await;
+}
+
+/// Measures for `seconds` after a warm-up; fills latency, rate and CPU.
+async fn measure(server: &Server, stats: &Stats, row: &mut Row, seconds: f64) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stats.take_window();
+    let before = sample(server.pid);
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let window = stats.take_window();
+    let elapsed = start.elapsed().as_secs_f64();
+    let after = sample(server.pid);
+    row.deliveries_per_sec = window.delivered as f64 / elapsed;
+    row.cpu_us_per_delivery = (window.delivered > 0)
+        .then(|| after.cpu_us.saturating_sub(before.cpu_us) as f64 / window.delivered as f64);
+    row.window = window;
+    row.rss_kib = after.rss_kib;
+    row.seconds = elapsed;
+}
+
+/// 1. Idle connections in rooms of 2: memory per connection.
+pub async fn idle(server: &Server, counts: &[usize]) {
+    for &count in counts {
+        let stats = Arc::new(Stats::new());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let base = sample(server.pid).rss_kib;
+        let started = Instant::now();
+        let (clients, errors) = open_rooms(server, &stats, &vec![2; count / 2], |_, _| false).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut row = Row::new(server, "idle", count as f64, clients.len());
+        row.errors = errors;
+        row.seconds = started.elapsed().as_secs_f64();
+        if !clients.is_empty() {
+            let grown = row.rss_kib.saturating_sub(base) as f64 * 1024.0;
+            row.rss_bytes_per_connection = Some(grown / clients.len() as f64);
+        }
+        row.emit();
+        close_all(clients).await;
+    }
+}
+
+/// 2 and 3. Steady typing in rooms of 2–4, stepping the delivery rate up until the
+/// server no longer keeps p99 under the bound or stops keeping up.
+pub async fn steady(server: &Server, targets: &[f64], seconds: f64) {
+    let stats = Arc::new(Stats::new());
+    let mut clients = Vec::new();
+    let mut sizes_open = Vec::new();
+    let mut misses = 0;
+    for &target in targets {
+        // Rooms of 2, 3, 4 in turn deliver 10, 30, 60 edits/s: add rooms until the
+        // planned rate reaches the target.
+        let mut planned: f64 = sizes_open
+            .iter()
+            .map(|&k: &usize| (k * (k - 1)) as f64 * EDITS_PER_SEC)
+            .sum();
+        let mut add = Vec::new();
+        while planned < target {
+            let k = 2 + (sizes_open.len() + add.len()) % 3;
+            planned += (k * (k - 1)) as f64 * EDITS_PER_SEC;
+            add.push(k);
+        }
+        let (mut more, errors) = open_rooms(server, &stats, &add, |_, _| true).await;
+        clients.append(&mut more);
+        sizes_open.extend(add);
+        let mut row = Row::new(server, "steady", target, clients.len());
+        row.errors = errors + stats.disconnects.swap(0, Ordering::Relaxed);
+        measure(server, &stats, &mut row, seconds).await;
+        row.emit();
+        let kept_up = row.deliveries_per_sec >= 0.9 * target;
+        if row.window.p99_ms > P99_BOUND_MS || !kept_up {
+            misses += 1;
+            if misses >= 2 {
+                break;
+            }
+        }
+    }
+    close_all(clients).await;
+}
+
+/// 4. One big room: 200 people, 10 of them typing.
+pub async fn big_room(server: &Server, people: usize, typists: usize, seconds: f64) {
+    let stats = Arc::new(Stats::new());
+    let (clients, errors) = open_rooms(server, &stats, &[people], |i, _| i < typists).await;
+    let mut row = Row::new(server, "big-room", people as f64, clients.len());
+    row.errors = errors;
+    measure(server, &stats, &mut row, seconds).await;
+    row.emit();
+    close_all(clients).await;
+}
+
+/// Scenario 5, cold join: a document built from `updates` small edits; time for a
+/// newcomer to receive the full state (median of 5 joins).
+pub async fn cold_join(server: &Server, updates: usize) {
+    let room = match new_room(server).await {
+        Ok(room) => room,
+        Err(error) => return eprintln!("cold join: {error:#}"),
+    };
+    let stats = Arc::new(Stats::new());
+    let observer = Client::connect(&server.target, &room, stats.clone(), 0.0).await;
+    let writer = crate::client::Writer::connect(&server.target, &room).await;
+    let (Ok(observer), Ok(mut writer)) = (observer, writer) else {
+        return eprintln!("cold join: cannot connect");
+    };
+    let build = Instant::now();
+    if let Err(error) = writer.write_updates(updates, &stats).await {
+        return eprintln!("cold join: writing failed: {error:#}");
+    }
+    // The observer has every edit once the server has applied them all.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while stats.delivered.load(Ordering::Relaxed) < updates as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let built_in = build.elapsed().as_secs_f64();
+    let mut joins = Vec::new();
+    for _ in 0..5 {
+        let probe_stats = Arc::new(Stats::new());
+        let start = Instant::now();
+        match Client::connect(&server.target, &room, probe_stats.clone(), 0.0).await {
+            Ok(probe) => {
+                joins.push(start.elapsed().as_secs_f64() * 1000.0);
+                stats.join_bytes.store(
+                    probe_stats.join_bytes.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
+                probe.close().await;
+            }
+            Err(error) => eprintln!("cold join probe: {error:#}"),
+        }
+    }
+    joins.sort_by(f64::total_cmp);
+    let mut row = Row::new(server, "cold-join", updates as f64, 1);
+    row.window.p50_ms = joins.get(joins.len() / 2).copied().unwrap_or(f64::NAN);
+    row.window.max_ms = joins.last().copied().unwrap_or(f64::NAN);
+    row.window.delivered = stats.delivered.load(Ordering::Relaxed);
+    row.seconds = built_in;
+    row.deliveries_per_sec = updates as f64 / built_in;
+    row.errors = (5 - joins.len()) as u64;
+    row.emit();
+    observer.close().await;
+    writer.close().await;
+}
+
+/// 6. Durable writes: a fixed moderate load; compare latency between stores.
+pub async fn durable(server: &Server, rooms: usize, seconds: f64) {
+    let stats = Arc::new(Stats::new());
+    let (clients, errors) = open_rooms(server, &stats, &vec![2; rooms], |_, _| true).await;
+    let mut row = Row::new(server, "durable", rooms as f64, clients.len());
+    row.errors = errors;
+    let sent_before = stats.sent.load(Ordering::Relaxed);
+    measure(server, &stats, &mut row, seconds).await;
+    // Updates accepted per second (each is durable before anyone sees it on Pairpad).
+    row.x = (stats.sent.load(Ordering::Relaxed) - sent_before) as f64 / (row.seconds + 2.0);
+    row.emit();
+    close_all(clients).await;
+}
+
+/// Scenario 7, churn: rooms of 2 join, type for two seconds and leave, for `seconds`;
+/// then memory must come back to where it started.
+pub async fn churn(server: &Server, seconds: f64, settle: Duration) {
+    let stats = Arc::new(Stats::new());
+    let base = sample(server.pid).rss_kib;
+    let start = Instant::now();
+    let mut waves = tokio::task::JoinSet::new();
+    let mut errors = 0;
+    while start.elapsed().as_secs_f64() < seconds {
+        let (clients, failed) = open_rooms(server, &stats, &[2, 2, 2, 2, 2], |_, _| true).await;
+        errors += failed;
+        waves.spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            close_all(clients).await;
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    while waves.join_next().await.is_some() {}
+    let peak = sample(server.pid).rss_kib;
+    tokio::time::sleep(settle).await;
+    let mut row = Row::new(server, "churn", seconds, 0);
+    row.window = stats.take_window();
+    row.errors = errors;
+    row.seconds = seconds;
+    row.rss_bytes_per_connection = Some(row.rss_kib as f64 * 1024.0);
+    eprintln!(
+        "{}: churn RSS {base} KiB before, {peak} KiB at the end, {} KiB after settling",
+        server.name, row.rss_kib
+    );
+    row.x = base as f64;
+    row.emit();
+}
+
+/// 8. Reconnect storm: `count` clients drop at once and reconnect at once.
+pub async fn reconnect_storm(server: &Server, count: usize) {
+    let stats = Arc::new(Stats::new());
+    let mut rooms = Vec::new();
+    for _ in 0..count / 2 {
+        match new_room(server).await {
+            Ok(room) => rooms.push(room),
+            Err(error) => return eprintln!("reconnect storm: {error:#}"),
+        }
+    }
+    let connect_all = |stats: Arc<Stats>| {
+        let rooms = rooms.clone();
+        async move {
+            let results: Vec<_> = stream::iter(rooms.iter().flat_map(|r| [r.clone(), r.clone()]))
+                .map(|room| {
+                    let stats = stats.clone();
+                    async move { Client::connect(&server.target, &room, stats, 0.0).await }
+                })
+                .buffer_unordered(count)
+                .collect()
+                .await;
+            results
+        }
+    };
+    let first: Vec<Client> = connect_all(stats.clone())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    drop(first); // every socket goes at once
+    let start = Instant::now();
+    let again = connect_all(stats.clone()).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let errors = again.iter().filter(|r| r.is_err()).count() as u64;
+    let mut row = Row::new(
+        server,
+        "reconnect-storm",
+        count as f64,
+        count - errors as usize,
+    );
+    row.seconds = elapsed;
+    row.errors = errors;
+    row.emit();
+    close_all(again.into_iter().flatten().collect()).await;
+}
