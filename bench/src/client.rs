@@ -2,7 +2,7 @@
 //! that answers the sync handshake and times every edit marker it receives, and (when
 //! typing) a writer inserting a marker at a fixed rate.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,7 @@ impl Client {
             .with_context(|| format!("connecting to {url}"))?;
         let (mut sink, mut stream) = ws.split();
         let framer = Framer::new(target.dialect, room);
+        let me = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
         let doc = yrs::Doc::new();
         let text = doc.get_or_insert_text("code");
         if let Some(hello) = framer.hello() {
@@ -73,7 +74,7 @@ impl Client {
                     _ = &mut stop_rx => break,
                     frame = stream.next() => match frame {
                         Some(Ok(Message::Binary(data))) => {
-                            if let Some(reply) = on_frame(&framer, &doc, &data, &stats, &mut synced) {
+                            if let Some(reply) = on_frame(&framer, &doc, me, &data, &stats, &mut synced) {
                                 if out_tx.try_send(reply).is_err() { break; }
                             }
                         }
@@ -87,7 +88,7 @@ impl Client {
                         if sink.send(Message::binary(out)).await.is_err() { break; }
                     }
                     _ = tick.tick(), if edits_per_sec > 0.0 && synced.is_none() => {
-                        let update = type_marker(&doc, &text, stats.epoch);
+                        let update = type_marker(&doc, &text, me, stats.epoch);
                         stats.sent.fetch_add(1, Ordering::Relaxed);
                         if sink.send(Message::binary(framer.sync(SYNC_UPDATE, &update))).await.is_err() { break; }
                     }
@@ -134,10 +135,13 @@ fn jitter(period: Duration) -> Duration {
     period.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
-fn type_marker(doc: &yrs::Doc, text: &yrs::TextRef, epoch: Instant) -> Vec<u8> {
+/// Numbers clients so markers name their sender; 0 is the bulk writer.
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+
+fn type_marker(doc: &yrs::Doc, text: &yrs::TextRef, me: u64, epoch: Instant) -> Vec<u8> {
     let mut txn = doc.transact_mut();
     let end = text.len(&txn);
-    text.insert(&mut txn, end, &marker(epoch));
+    text.insert(&mut txn, end, &marker(me, epoch));
     txn.encode_update_v1()
 }
 
@@ -145,6 +149,7 @@ fn type_marker(doc: &yrs::Doc, text: &yrs::TextRef, epoch: Instant) -> Vec<u8> {
 fn on_frame(
     framer: &Framer,
     doc: &yrs::Doc,
+    me: u64,
     data: &[u8],
     stats: &Stats,
     synced: &mut Option<oneshot::Sender<()>>,
@@ -172,7 +177,11 @@ fn on_frame(
         }
         SYNC_UPDATE => {
             let now = stats.epoch.elapsed().as_micros() as u64;
-            scan_markers(payload, |sent| stats.record(now.saturating_sub(sent)));
+            scan_markers(payload, |sender, sent| {
+                if sender != me {
+                    stats.record(now.saturating_sub(sent));
+                }
+            });
             None
         }
         _ => None,
@@ -218,7 +227,7 @@ impl Writer {
         let doc = yrs::Doc::new();
         let text = doc.get_or_insert_text("code");
         for _ in 0..count {
-            let update = type_marker(&doc, &text, stats.epoch);
+            let update = type_marker(&doc, &text, 0, stats.epoch);
             self.sink
                 .feed(Message::binary(self.framer.sync(SYNC_UPDATE, &update)))
                 .await?;

@@ -119,33 +119,39 @@ impl Framer {
     }
 }
 
-/// Opens and closes an edit marker; the digits between are microseconds since `epoch`.
+/// Opens and closes an edit marker. Between them: the sending client's number (8
+/// digits) and the send time in microseconds since `epoch` (12 digits).
 const OPEN: &str = "\u{27e6}";
 const CLOSE: &str = "\u{27e7}";
+const DIGITS: usize = 8 + 12;
 
-/// The text a typing client inserts: a marker with the send time.
-pub fn marker(epoch: Instant) -> String {
-    format!("{OPEN}{:012}{CLOSE}", epoch.elapsed().as_micros())
+/// The text a typing client inserts: a marker naming the sender and the send time.
+pub fn marker(sender: u64, epoch: Instant) -> String {
+    format!(
+        "{OPEN}{sender:08}{:012}{CLOSE}",
+        epoch.elapsed().as_micros()
+    )
 }
 
-/// Calls `found(sent_at_micros)` for every marker in an update (strings are stored raw in
-/// the v1 encoding, so scanning the bytes finds them without applying the update).
-pub fn scan_markers(update: &[u8], mut found: impl FnMut(u64)) {
+/// Calls `found(sender, sent_at_micros)` for every marker in an update (strings are
+/// stored raw in the v1 encoding, so scanning the bytes finds them without applying the
+/// update). Some servers echo an update to its sender too; `sender` tells those apart.
+pub fn scan_markers(update: &[u8], mut found: impl FnMut(u64, u64)) {
     let open = OPEN.as_bytes();
     let mut rest = update;
     while let Some(at) = find(rest, open) {
         rest = &rest[at + open.len()..];
-        if rest.len() < 12 + CLOSE.len() || &rest[12..12 + CLOSE.len()] != CLOSE.as_bytes() {
+        if rest.len() < DIGITS + CLOSE.len()
+            || &rest[DIGITS..DIGITS + CLOSE.len()] != CLOSE.as_bytes()
+        {
             continue;
         }
-        let digits = &rest[..12];
+        let digits = &rest[..DIGITS];
         if digits.iter().all(u8::is_ascii_digit) {
-            let micros = digits
-                .iter()
-                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-            found(micros);
+            let number = |d: &[u8]| d.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            found(number(&digits[..8]), number(&digits[8..]));
         }
-        rest = &rest[12 + CLOSE.len()..];
+        rest = &rest[DIGITS + CLOSE.len()..];
     }
 }
 
@@ -164,13 +170,17 @@ mod tests {
         let doc = yrs::Doc::new();
         let text = doc.get_or_insert_text("code");
         let mut txn = doc.transact_mut();
-        text.insert(&mut txn, 0, &format!("{}{}", marker(epoch), marker(epoch)));
+        text.insert(
+            &mut txn,
+            0,
+            &format!("{}{}", marker(7, epoch), marker(8, epoch)),
+        );
         let update = txn.encode_update_v1();
         drop(txn);
-        assert_eq!(text.get_string(&doc.transact()).chars().count(), 28);
-        let mut seen = 0;
-        scan_markers(&update, |_| seen += 1);
-        assert_eq!(seen, 2);
+        assert_eq!(text.get_string(&doc.transact()).chars().count(), 44);
+        let mut senders = Vec::new();
+        scan_markers(&update, |sender, _| senders.push(sender));
+        assert_eq!(senders, [7, 8]);
 
         for dialect in [Dialect::YWebsocket, Dialect::Hocuspocus] {
             let framer = Framer::new(dialect, "room");

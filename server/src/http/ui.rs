@@ -58,25 +58,26 @@ pub async fn room_shell(headers: HeaderMap) -> Response {
 
 /// `GET /assets/{*path}`: a content-hashed bundle.
 pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    file(&format!("assets/{path}"), IMMUTABLE, &headers)
-        .unwrap_or_else(|| AppError::NotFound.into_response())
+    file_or_404(&format!("assets/{path}"), IMMUTABLE, &headers)
 }
 
 /// `GET /sw.js`: the service worker (served from the root so it may control `/r/*`).
 pub async fn service_worker(headers: HeaderMap) -> Response {
-    file("sw.js", REVALIDATE, &headers).unwrap_or_else(|| AppError::NotFound.into_response())
+    file_or_404("sw.js", REVALIDATE, &headers)
 }
 
 /// `GET /favicon.svg`.
 pub async fn favicon(headers: HeaderMap) -> Response {
-    file("favicon.svg", REVALIDATE, &headers).unwrap_or_else(|| AppError::NotFound.into_response())
+    file_or_404("favicon.svg", REVALIDATE, &headers)
+}
+
+fn file_or_404(name: &str, cache_control: &'static str, headers: &HeaderMap) -> Response {
+    file(name, cache_control, headers).unwrap_or_else(|| AppError::NotFound.into_response())
 }
 
 /// An HTML page with the security headers every page carries.
 fn page(name: &str, status: StatusCode, headers: &HeaderMap) -> Response {
-    let Some(mut response) = file(name, REVALIDATE, headers) else {
-        return AppError::NotFound.into_response();
-    };
+    let mut response = file_or_404(name, REVALIDATE, headers);
     if response.status() == StatusCode::OK {
         *response.status_mut() = status;
     }

@@ -44,6 +44,11 @@ pub async fn connect(
     let conn = state.next_connection_id();
     let tracker = state.tracker.clone();
     Ok(upgrade
+        // tungstenite allocates its read buffer up front (128 KiB by default); most Yjs
+        // messages are tens of bytes, so a small buffer that grows on demand keeps an idle
+        // connection cheap.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(state.config.max_message_bytes)
         .max_frame_size(state.config.max_message_bytes)
         .on_upgrade(move |socket| {
@@ -53,6 +58,11 @@ pub async fn connect(
             })
         }))
 }
+
+/// Initial read buffer per connection.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes of outgoing frames gathered before a write to the socket.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Browsers send `Origin`; it must name this server's own host or an allowed origin.
 /// Clients that send no Origin (editors' plugins, CLI tools) are not browsers and pass.
