@@ -108,12 +108,18 @@ impl Client {
         }
     }
 
-    /// Disconnects with a close frame.
+    /// Disconnects with a close frame; a server that stopped reading gets five seconds,
+    /// then the socket is dropped.
     pub async fn close(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! append-only log of Yjs updates in `room_updates`. Loading a room is "snapshot + the
 //! updates since"; compaction folds the log into a new snapshot in one transaction.
 
+mod group;
 mod postgres;
 mod sqlite;
 
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
+pub use group::GroupCommit;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -31,6 +33,9 @@ pub enum StoreError {
     /// A row held a value this version cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store is closing and takes no more writes.
+    #[error("the store is closed")]
+    Closed,
 }
 
 /// A room about to be created.
@@ -102,6 +107,24 @@ pub struct Mirror {
     pub updated_at: i64,
 }
 
+/// One room's share of a multi-room append.
+#[derive(Debug, Clone)]
+pub struct RoomUpdates {
+    /// The room.
+    pub room: Uuid,
+    /// Its updates, in order.
+    pub updates: Vec<NewUpdate>,
+}
+
+/// One room's mirror in a multi-room commit.
+#[derive(Debug, Clone)]
+pub struct RoomMirror {
+    /// The room.
+    pub room: Uuid,
+    /// Its text, title and language.
+    pub mirror: Mirror,
+}
+
 /// Durable storage for rooms. Implementations must make a successful `append_updates`
 /// durable before returning: the sync core relays an update only after that.
 #[async_trait]
@@ -117,6 +140,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends updates in one transaction and returns the sequence number of the last one.
     async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError>;
+
+    /// Appends the updates of several rooms and writes several mirrors in one transaction
+    /// (one disk flush for all); returns each append's last sequence number, in order.
+    async fn commit_many(
+        &self,
+        appends: &[RoomUpdates],
+        mirrors: &[RoomMirror],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut seqs = Vec::with_capacity(appends.len());
+        for batch in appends {
+            seqs.push(self.append_updates(batch.room, &batch.updates).await?);
+        }
+        for m in mirrors {
+            self.save_mirror(m.room, &m.mirror).await?;
+        }
+        Ok(seqs)
+    }
 
     /// Writes the plain-text mirror, title and language.
     async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError>;
@@ -138,15 +178,18 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Opens the store named by `url` (`sqlite:…` or `postgres://…`) and runs its migrations.
+/// Opens the store named by `url` (`sqlite:…` or `postgres://…`), runs its migrations,
+/// and puts [`GroupCommit`] in front so appends from all rooms share transactions.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl)
-    }
+    let inner: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(PostgresStore::connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            Arc::new(SqliteStore::connect(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+    Ok(Arc::new(GroupCommit::new(inner)))
 }
 
 /// Opens one connection to the database named by `url` and closes it: the quick check

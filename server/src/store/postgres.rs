@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, QueryBuilder, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
-use super::{Mirror, NewRoom, NewUpdate, RoomRecord, Store, StoreError, StoredDoc};
+use super::{
+    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+};
 
 /// PostgreSQL-backed [`Store`].
 #[derive(Debug, Clone)]
@@ -96,49 +98,33 @@ impl Store for PostgresStore {
     }
 
     async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
-        let Some(newest) = updates.iter().map(|u| u.created_at).max() else {
-            return Ok(0);
-        };
         let mut tx = self.pool.begin().await?;
-        let mut last_seq = 0;
-        // PostgreSQL allows 65535 bound parameters per statement; 5 per row.
-        for chunk in updates.chunks(1000) {
-            let mut insert = QueryBuilder::new(
-                "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, update| {
-                row.push_bind(id)
-                    .push_bind(update.data.as_ref())
-                    .push_bind(update.client_id)
-                    .push_bind(&update.author)
-                    .push_bind(update.created_at);
-            });
-            insert.push(" RETURNING seq");
-            for row in insert.build().fetch_all(&mut *tx).await? {
-                last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
-            }
-        }
-        sqlx::query("UPDATE rooms SET updated_at = GREATEST(updated_at, $1) WHERE id = $2")
-            .bind(newest)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let seq = append_in(&mut tx, id, updates).await?;
         tx.commit().await?;
-        Ok(last_seq)
+        Ok(seq)
+    }
+
+    async fn commit_many(
+        &self,
+        appends: &[RoomUpdates],
+        mirrors: &[RoomMirror],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut seqs = Vec::with_capacity(appends.len());
+        for batch in appends {
+            seqs.push(append_in(&mut tx, batch.room, &batch.updates).await?);
+        }
+        for m in mirrors {
+            mirror_in(&mut tx, m.room, &m.mirror).await?;
+        }
+        tx.commit().await?;
+        Ok(seqs)
     }
 
     async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE rooms SET code = $1, title = COALESCE($2, title), language = COALESCE($3, language), \
-             updated_at = GREATEST(updated_at, $4) WHERE id = $5",
-        )
-        .bind(&mirror.code)
-        .bind(&mirror.title)
-        .bind(&mirror.language)
-        .bind(mirror.updated_at)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        mirror_in(&mut tx, id, mirror).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -179,4 +165,59 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Appends one room's updates inside `tx`; returns the last sequence number (0 for none).
+async fn append_in(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    updates: &[NewUpdate],
+) -> Result<i64, StoreError> {
+    let Some(newest) = updates.iter().map(|u| u.created_at).max() else {
+        return Ok(0);
+    };
+    let mut last_seq = 0;
+    // PostgreSQL allows 65535 bound parameters per statement; 5 per row.
+    for chunk in updates.chunks(1000) {
+        let mut insert = QueryBuilder::new(
+            "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, update| {
+            row.push_bind(id)
+                .push_bind(update.data.as_ref())
+                .push_bind(update.client_id)
+                .push_bind(&update.author)
+                .push_bind(update.created_at);
+        });
+        insert.push(" RETURNING seq");
+        for row in insert.build().fetch_all(&mut **tx).await? {
+            last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
+        }
+    }
+    sqlx::query("UPDATE rooms SET updated_at = GREATEST(updated_at, $1) WHERE id = $2")
+        .bind(newest)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(last_seq)
+}
+
+/// Writes one room's mirror inside `tx`.
+async fn mirror_in(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    mirror: &Mirror,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE rooms SET code = $1, title = COALESCE($2, title), language = COALESCE($3, language), \
+         updated_at = GREATEST(updated_at, $4) WHERE id = $5",
+    )
+    .bind(&mirror.code)
+    .bind(&mirror.title)
+    .bind(&mirror.language)
+    .bind(mirror.updated_at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -148,7 +148,51 @@ async fn mirror_is_saved_and_never_goes_back_in_time(store: &dyn Store) {
     store.ping().await.unwrap();
 }
 
+/// Appends from many rooms at once (group commit shares transactions between them): each
+/// room gets its own updates, in order; a room that does not exist fails alone.
+async fn concurrent_appends_from_many_rooms(store: Arc<dyn Store>) {
+    let mut rooms = Vec::new();
+    for i in 0..16 {
+        let room = new_room(&format!("busy {i}"));
+        store.create_room(&room).await.unwrap();
+        rooms.push(room.id);
+    }
+    let mut writes = tokio::task::JoinSet::new();
+    for &id in &rooms {
+        let store = store.clone();
+        writes.spawn(async move {
+            let mut last = 0;
+            for n in 0..8u8 {
+                let seq = store.append_updates(id, &[update(n, 2_000)]).await.unwrap();
+                assert!(seq > last, "sequence numbers grow within a room");
+                last = seq;
+            }
+        });
+    }
+    let ghost = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append_updates(Uuid::new_v4(), &[update(9, 2_000)])
+                .await
+        })
+    };
+    while let Some(done) = writes.join_next().await {
+        done.unwrap();
+    }
+    assert!(
+        ghost.await.unwrap().is_err(),
+        "an unknown room's append fails"
+    );
+    for id in rooms {
+        let doc = store.load(id).await.unwrap().unwrap();
+        let bytes: Vec<u8> = doc.updates.iter().map(|u| u[0]).collect();
+        assert_eq!(bytes, (0..8).collect::<Vec<u8>>());
+    }
+}
+
 async fn suite(store: Arc<dyn Store>) {
+    concurrent_appends_from_many_rooms(store.clone()).await;
     create_and_get(store.as_ref()).await;
     append_then_load(store.as_ref()).await;
     compact_folds_the_log(store.as_ref()).await;

@@ -130,6 +130,11 @@ impl Persister {
         self.retry_at
     }
 
+    /// Whether a store write is in flight.
+    pub fn writing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
     /// Whether a new write may start now.
     pub fn can_start(&self, now: Instant) -> bool {
         self.in_flight.is_none() && self.retry_at.is_none_or(|at| at <= now)

@@ -550,7 +550,10 @@ impl RoomActor {
             _ => None,
         };
         let retry = self.persist.retry_at().map(Instant::from_std);
-        [idle, self.mirror_due, retry].into_iter().flatten().min()
+        // While a write is in flight its completion wakes the room; a due mirror waits
+        // for it (a past deadline here would spin the actor until the write finished).
+        let mirror = self.mirror_due.filter(|_| !self.persist.writing());
+        [idle, mirror, retry].into_iter().flatten().min()
     }
 
     fn on_timers(&mut self) {
