@@ -2,8 +2,10 @@
 //! hundreds of busy rooms, one transaction (one disk flush) per room per write would cap
 //! the whole server at the disk's flush rate. [`GroupCommit`] sits in front of a store:
 //! appends and mirror writes from all rooms queue on one channel, and a single writer puts
-//! everything that is waiting into one transaction. Each room still hears back only once its updates are
-//! committed, so "relayed only after durable" holds unchanged.
+//! everything that is waiting into one transaction. Each room still hears back only once
+//! its updates are committed, so "relayed only after durable" holds unchanged.
+//! Compactions go through the same writer, so no two writes ever wait on each other for
+//! the database's lock.
 
 use std::sync::Arc;
 
@@ -15,37 +17,60 @@ use super::{
     Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
 };
 
-/// Appends waiting for the writer; a full queue makes rooms wait (back-pressure).
+/// Requests waiting for the writer; a full queue makes rooms wait (back-pressure).
 const QUEUE: usize = 4096;
 /// Most writes in one transaction.
 const MAX_WRITES_PER_COMMIT: usize = 512;
 /// Most update bytes in one transaction.
 const MAX_BYTES_PER_COMMIT: usize = 16 << 20;
 
-enum Request {
-    Append {
-        batch: RoomUpdates,
-        reply: oneshot::Sender<Result<i64, StoreError>>,
-    },
-    Mirror {
-        write: RoomMirror,
+/// What the writer task is asked to do.
+enum Job {
+    /// Writes committed together with everyone else's.
+    Batch(Request),
+    /// A room's compaction: its own transaction, but on the same writer, so that it never
+    /// waits for (or makes wait) the shared commits on the database's write lock.
+    Compact {
+        room: Uuid,
+        snapshot: Vec<u8>,
+        through_seq: i64,
+        mirror: Mirror,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
 }
 
+/// One caller's appends and mirror writes.
+struct Request {
+    appends: Vec<RoomUpdates>,
+    mirrors: Vec<RoomMirror>,
+    reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+}
+
 impl Request {
     fn bytes(&self) -> usize {
-        match self {
-            Self::Append { batch, .. } => batch.updates.iter().map(|u| u.data.len()).sum(),
-            Self::Mirror { write, .. } => write.mirror.code.len(),
-        }
+        let updates: usize = self
+            .appends
+            .iter()
+            .flat_map(|batch| &batch.updates)
+            .map(|u| u.data.len())
+            .sum();
+        updates
+            + self
+                .mirrors
+                .iter()
+                .map(|m| m.mirror.code.len())
+                .sum::<usize>()
+    }
+
+    fn writes(&self) -> usize {
+        self.appends.len() + self.mirrors.len()
     }
 }
 
 /// A store whose appends and mirror writes from all rooms are committed together.
 pub struct GroupCommit {
     inner: Arc<dyn Store>,
-    queue: mpsc::Sender<Request>,
+    queue: mpsc::Sender<Job>,
 }
 
 impl GroupCommit {
@@ -56,13 +81,19 @@ impl GroupCommit {
         Self { inner, queue }
     }
 
-    async fn submit<T>(
+    async fn submit(
         &self,
-        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
-    ) -> Result<T, StoreError> {
+        appends: Vec<RoomUpdates>,
+        mirrors: Vec<RoomMirror>,
+    ) -> Result<Vec<i64>, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let request = Request {
+            appends,
+            mirrors,
+            reply,
+        };
         self.queue
-            .send(request(reply))
+            .send(Job::Batch(request))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -70,62 +101,77 @@ impl GroupCommit {
 }
 
 /// Takes every request waiting (up to the limits), commits them in one transaction and
-/// answers each. If the shared transaction fails, each write is retried alone, so one
-/// room's bad write cannot fail the others.
-async fn write_loop(store: Arc<dyn Store>, mut requests: mpsc::Receiver<Request>) {
+/// answers each. If the shared transaction fails, each request is retried alone, so one
+/// room's bad write cannot fail the others. Compactions run alone, in queue order.
+async fn write_loop(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
     let mut waiting = Vec::new();
-    while let Some(first) = requests.recv().await {
+    let mut next = jobs.recv().await;
+    while let Some(job) = next.take() {
+        let first = match job {
+            Job::Batch(request) => request,
+            Job::Compact {
+                room,
+                snapshot,
+                through_seq,
+                mirror,
+                reply,
+            } => {
+                let result = store.compact(room, &snapshot, through_seq, &mirror).await;
+                let _ = reply.send(result);
+                next = jobs.recv().await;
+                continue;
+            }
+        };
         let mut bytes = first.bytes();
+        let mut writes = first.writes();
         waiting.push(first);
-        while waiting.len() < MAX_WRITES_PER_COMMIT && bytes < MAX_BYTES_PER_COMMIT {
-            match requests.try_recv() {
-                Ok(next) => {
-                    bytes += next.bytes();
-                    waiting.push(next);
+        while writes < MAX_WRITES_PER_COMMIT && bytes < MAX_BYTES_PER_COMMIT {
+            match jobs.try_recv() {
+                Ok(Job::Batch(request)) => {
+                    bytes += request.bytes();
+                    writes += request.writes();
+                    waiting.push(request);
+                }
+                Ok(compaction) => {
+                    // Its turn comes right after this commit.
+                    next = Some(compaction);
+                    break;
                 }
                 Err(_) => break,
             }
         }
         commit(store.as_ref(), std::mem::take(&mut waiting)).await;
+        if next.is_none() {
+            next = jobs.recv().await;
+        }
     }
 }
 
 async fn commit(store: &dyn Store, waiting: Vec<Request>) {
-    let mut appends = Vec::new();
-    let mut mirrors = Vec::new();
-    for request in &waiting {
-        match request {
-            Request::Append { batch, .. } => appends.push(batch.clone()),
-            Request::Mirror { write, .. } => mirrors.push(write.clone()),
+    if let [_] = waiting.as_slice() {
+        for request in waiting {
+            let result = store.commit_many(&request.appends, &request.mirrors).await;
+            let _ = request.reply.send(result);
         }
+        return;
     }
+    let appends: Vec<RoomUpdates> = waiting.iter().flat_map(|r| r.appends.clone()).collect();
+    let mirrors: Vec<RoomMirror> = waiting.iter().flat_map(|r| r.mirrors.clone()).collect();
     match store.commit_many(&appends, &mirrors).await {
         Ok(seqs) if seqs.len() == appends.len() => {
             let mut seqs = seqs.into_iter();
             for request in waiting {
-                match request {
-                    Request::Append { reply, .. } => {
-                        let _ = reply.send(seqs.next().ok_or(StoreError::Closed));
-                    }
-                    Request::Mirror { reply, .. } => {
-                        let _ = reply.send(Ok(()));
-                    }
-                }
+                let mine = seqs.by_ref().take(request.appends.len()).collect();
+                let _ = request.reply.send(Ok(mine));
             }
         }
         outcome => {
             if let Err(error) = outcome {
-                tracing::warn!(%error, writes = waiting.len(), "shared commit failed; writing each alone");
+                tracing::warn!(%error, requests = waiting.len(), "shared commit failed; writing each alone");
             }
             for request in waiting {
-                match request {
-                    Request::Append { batch, reply } => {
-                        let _ = reply.send(store.append_updates(batch.room, &batch.updates).await);
-                    }
-                    Request::Mirror { write, reply } => {
-                        let _ = reply.send(store.save_mirror(write.room, &write.mirror).await);
-                    }
-                }
+                let result = store.commit_many(&request.appends, &request.mirrors).await;
+                let _ = request.reply.send(result);
             }
         }
     }
@@ -153,7 +199,10 @@ impl Store for GroupCommit {
             room: id,
             updates: updates.to_vec(),
         };
-        self.submit(|reply| Request::Append { batch, reply }).await
+        let seqs = self.submit(vec![batch], Vec::new()).await?;
+        seqs.first()
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt("commit returned no sequence number".into()))
     }
 
     async fn commit_many(
@@ -161,7 +210,7 @@ impl Store for GroupCommit {
         appends: &[RoomUpdates],
         mirrors: &[RoomMirror],
     ) -> Result<Vec<i64>, StoreError> {
-        self.inner.commit_many(appends, mirrors).await
+        self.submit(appends.to_vec(), mirrors.to_vec()).await
     }
 
     async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
@@ -169,7 +218,7 @@ impl Store for GroupCommit {
             room: id,
             mirror: mirror.clone(),
         };
-        self.submit(|reply| Request::Mirror { write, reply }).await
+        self.submit(Vec::new(), vec![write]).await.map(|_| ())
     }
 
     async fn compact(
@@ -179,7 +228,16 @@ impl Store for GroupCommit {
         through_seq: i64,
         mirror: &Mirror,
     ) -> Result<(), StoreError> {
-        self.inner.compact(id, snapshot, through_seq, mirror).await
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Compact {
+            room: id,
+            snapshot: snapshot.to_vec(),
+            through_seq,
+            mirror: mirror.clone(),
+            reply,
+        };
+        self.queue.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! PostgreSQL store, used when `--database-url postgres://…` is given. Commits wait for the
 //! WAL flush (PostgreSQL's default `synchronous_commit = on`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,7 +10,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+    insert_chunks, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
+    StoreError, StoredDoc,
 };
 
 /// PostgreSQL-backed [`Store`].
@@ -99,9 +101,13 @@ impl Store for PostgresStore {
 
     async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let seq = append_in(&mut tx, id, updates).await?;
+        let batch = [RoomUpdates {
+            room: id,
+            updates: updates.to_vec(),
+        }];
+        let seqs = append_in(&mut tx, &batch).await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok(seqs.first().copied().unwrap_or(0))
     }
 
     async fn commit_many(
@@ -110,10 +116,7 @@ impl Store for PostgresStore {
         mirrors: &[RoomMirror],
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut seqs = Vec::with_capacity(appends.len());
-        for batch in appends {
-            seqs.push(append_in(&mut tx, batch.room, &batch.updates).await?);
-        }
+        let seqs = append_in(&mut tx, appends).await?;
         for m in mirrors {
             mirror_in(&mut tx, m.room, &m.mirror).await?;
         }
@@ -167,39 +170,40 @@ impl Store for PostgresStore {
     }
 }
 
-/// Appends one room's updates inside `tx`; returns the last sequence number (0 for none).
+/// Appends the updates of several rooms inside `tx` with multi-row statements; returns
+/// each batch's last sequence number (0 for an empty batch). The room rows are left alone
+/// (rewriting a row that holds the snapshot on every keystroke would be costly):
+/// `updated_at` moves with the mirror, which follows an edit within about a second.
 async fn append_in(
     tx: &mut Transaction<'_, Postgres>,
-    id: Uuid,
-    updates: &[NewUpdate],
-) -> Result<i64, StoreError> {
-    let Some(newest) = updates.iter().map(|u| u.created_at).max() else {
-        return Ok(0);
-    };
-    let mut last_seq = 0;
-    // PostgreSQL allows 65535 bound parameters per statement; 5 per row.
-    for chunk in updates.chunks(1000) {
+    appends: &[RoomUpdates],
+) -> Result<Vec<i64>, StoreError> {
+    let mut seqs = vec![0; appends.len()];
+    for chunk in insert_chunks(appends) {
+        let owner: HashMap<Uuid, usize> = chunk
+            .iter()
+            .map(|&(index, _)| (appends[index].room, index))
+            .collect();
         let mut insert = QueryBuilder::new(
             "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
         );
-        insert.push_values(chunk, |mut row, update| {
-            row.push_bind(id)
+        insert.push_values(&chunk, |mut row, (index, update)| {
+            row.push_bind(appends[*index].room)
                 .push_bind(update.data.as_ref())
                 .push_bind(update.client_id)
                 .push_bind(&update.author)
                 .push_bind(update.created_at);
         });
-        insert.push(" RETURNING seq");
+        insert.push(" RETURNING room_id, seq");
         for row in insert.build().fetch_all(&mut **tx).await? {
-            last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
+            let room: Uuid = row.try_get("room_id")?;
+            let seq: i64 = row.try_get("seq")?;
+            if let Some(&index) = owner.get(&room) {
+                seqs[index] = seqs[index].max(seq);
+            }
         }
     }
-    sqlx::query("UPDATE rooms SET updated_at = GREATEST(updated_at, $1) WHERE id = $2")
-        .bind(newest)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(last_seq)
+    Ok(seqs)
 }
 
 /// Writes one room's mirror inside `tx`.

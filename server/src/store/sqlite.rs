@@ -1,6 +1,7 @@
 //! SQLite store: the zero-setup default. One file, WAL journal, `synchronous = FULL` so that
 //! a committed update survives a crash of the process or of the machine.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+    insert_chunks, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
+    StoreError, StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
@@ -109,9 +111,13 @@ impl Store for SqliteStore {
 
     async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let seq = append_in(&mut tx, id, updates).await?;
+        let batch = [RoomUpdates {
+            room: id,
+            updates: updates.to_vec(),
+        }];
+        let seqs = append_in(&mut tx, &batch).await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok(seqs.first().copied().unwrap_or(0))
     }
 
     async fn commit_many(
@@ -120,10 +126,7 @@ impl Store for SqliteStore {
         mirrors: &[RoomMirror],
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut seqs = Vec::with_capacity(appends.len());
-        for batch in appends {
-            seqs.push(append_in(&mut tx, batch.room, &batch.updates).await?);
-        }
+        let seqs = append_in(&mut tx, appends).await?;
         for m in mirrors {
             mirror_in(&mut tx, m.room, &m.mirror).await?;
         }
@@ -178,40 +181,41 @@ impl Store for SqliteStore {
     }
 }
 
-/// Appends one room's updates inside `tx`; returns the last sequence number (0 for none).
+/// Appends the updates of several rooms inside `tx` with multi-row statements; returns
+/// each batch's last sequence number (0 for an empty batch). The room rows are left alone
+/// (rewriting a row that holds the snapshot on every keystroke would be costly):
+/// `updated_at` moves with the mirror, which follows an edit within about a second.
 async fn append_in(
     tx: &mut Transaction<'_, Sqlite>,
-    id: Uuid,
-    updates: &[NewUpdate],
-) -> Result<i64, StoreError> {
-    let Some(newest) = updates.iter().map(|u| u.created_at).max() else {
-        return Ok(0);
-    };
-    let room = id.to_string();
-    let mut last_seq = 0;
-    // SQLite allows 32766 bound parameters per statement; 5 per row.
-    for chunk in updates.chunks(1000) {
+    appends: &[RoomUpdates],
+) -> Result<Vec<i64>, StoreError> {
+    let mut seqs = vec![0; appends.len()];
+    for chunk in insert_chunks(appends) {
+        let owner: HashMap<Uuid, usize> = chunk
+            .iter()
+            .map(|&(index, _)| (appends[index].room, index))
+            .collect();
         let mut insert = QueryBuilder::new(
             "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
         );
-        insert.push_values(chunk, |mut row, update| {
-            row.push_bind(&room)
+        insert.push_values(&chunk, |mut row, (index, update)| {
+            row.push_bind(appends[*index].room.to_string())
                 .push_bind(update.data.as_ref())
                 .push_bind(update.client_id)
                 .push_bind(&update.author)
                 .push_bind(update.created_at);
         });
-        insert.push(" RETURNING seq");
+        insert.push(" RETURNING room_id, seq");
         for row in insert.build().fetch_all(&mut **tx).await? {
-            last_seq = last_seq.max(row.try_get::<i64, _>("seq")?);
+            let room: String = row.try_get("room_id")?;
+            let room = Uuid::parse_str(&room).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let seq: i64 = row.try_get("seq")?;
+            if let Some(&index) = owner.get(&room) {
+                seqs[index] = seqs[index].max(seq);
+            }
         }
     }
-    sqlx::query("UPDATE rooms SET updated_at = MAX(updated_at, ?) WHERE id = ?")
-        .bind(newest)
-        .bind(&room)
-        .execute(&mut **tx)
-        .await?;
-    Ok(last_seq)
+    Ok(seqs)
 }
 
 /// Writes one room's mirror inside `tx`.

@@ -89,7 +89,10 @@ async fn append_then_load(store: &dyn Store) {
     assert_eq!(firsts, vec![1, 2, 3, 4], "updates come back in order");
     assert_eq!(doc.last_seq, last);
     let record = store.get_room(room.id).await.unwrap().unwrap();
-    assert_eq!(record.updated_at, 3_000);
+    assert_eq!(
+        record.updated_at, 1_000,
+        "the mirror, not the log, moves updated_at"
+    );
 }
 
 async fn compact_folds_the_log(store: &dyn Store) {
@@ -191,8 +194,46 @@ async fn concurrent_appends_from_many_rooms(store: Arc<dyn Store>) {
     }
 }
 
+/// One commit holding two rooms, one of them twice: each batch gets its own last sequence
+/// number, and a mirror in the same commit is saved.
+async fn commit_many_numbers_each_batch(store: &dyn Store) {
+    let a = new_room("a");
+    let b = new_room("b");
+    store.create_room(&a).await.unwrap();
+    store.create_room(&b).await.unwrap();
+    let batch = |room: Uuid, bytes: &[u8], at: i64| RoomUpdates {
+        room,
+        updates: bytes.iter().map(|&n| update(n, at)).collect(),
+    };
+    let appends = [
+        batch(a.id, &[1, 2], 5_000),
+        batch(b.id, &[3], 6_000),
+        batch(a.id, &[4], 7_000),
+        batch(b.id, &[], 9_000),
+    ];
+    let text = RoomMirror {
+        room: a.id,
+        mirror: mirror("a text", 8_000),
+    };
+    let seqs = store.commit_many(&appends, &[text]).await.unwrap();
+    assert_eq!(seqs.len(), 4);
+    assert!(seqs[0] < seqs[2], "a's second batch comes after its first");
+    assert!(
+        seqs[1] > 0 && seqs[3] == 0,
+        "an empty batch gets 0: {seqs:?}"
+    );
+    let doc = store.load(a.id).await.unwrap().unwrap();
+    assert_eq!(doc.last_seq, seqs[2]);
+    let bytes: Vec<u8> = doc.updates.iter().map(|u| u[0]).collect();
+    assert_eq!(bytes, [1, 2, 4]);
+    assert_eq!(store.load(b.id).await.unwrap().unwrap().last_seq, seqs[1]);
+    let record = store.get_room(a.id).await.unwrap().unwrap();
+    assert_eq!((record.code.as_str(), record.updated_at), ("a text", 8_000));
+}
+
 async fn suite(store: Arc<dyn Store>) {
     concurrent_appends_from_many_rooms(store.clone()).await;
+    commit_many_numbers_each_batch(store.as_ref()).await;
     create_and_get(store.as_ref()).await;
     append_then_load(store.as_ref()).await;
     compact_folds_the_log(store.as_ref()).await;

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::store::{Mirror, NewUpdate, Store, StoreError};
+use crate::store::{Mirror, NewUpdate, RoomMirror, RoomUpdates, Store, StoreError};
 
 /// Bytes of not-yet-durable updates a room holds before it refuses more.
 pub const MAX_PENDING_BYTES: usize = 64 << 20;
@@ -23,7 +23,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// What a finished store write was.
 #[derive(Debug)]
 enum Job {
-    Append { batch: Vec<NewUpdate>, upto: u64 },
+    Append {
+        batch: Vec<NewUpdate>,
+        upto: u64,
+        mirrored: bool,
+    },
     Mirror,
     Compact,
 }
@@ -140,15 +144,33 @@ impl Persister {
         self.in_flight.is_none() && self.retry_at.is_none_or(|at| at <= now)
     }
 
-    /// Sends every pending update to the store in one transaction.
-    pub fn start_append(&mut self) {
-        let batch = std::mem::take(&mut self.pending);
+    /// Sends every pending update to the store in one transaction, with the mirror when
+    /// it is due (so that continuous typing cannot keep the mirror from being written).
+    pub fn start_append(&mut self, mirror: Option<Mirror>) {
+        let updates = std::mem::take(&mut self.pending);
         self.in_flight_bytes = std::mem::take(&mut self.pending_bytes);
+        let mirrored = mirror.is_some();
+        if mirrored {
+            self.mirror_dirty = false;
+        }
         let (store, id, upto) = (self.store.clone(), self.id, self.accepted);
         self.spawn(async move {
-            let result = store.append_updates(id, &batch).await;
+            let appends = [RoomUpdates { room: id, updates }];
+            let mirrors: Vec<RoomMirror> = mirror
+                .into_iter()
+                .map(|mirror| RoomMirror { room: id, mirror })
+                .collect();
+            let result = store
+                .commit_many(&appends, &mirrors)
+                .await
+                .map(|seqs| seqs.first().copied().unwrap_or(0));
+            let [RoomUpdates { updates: batch, .. }] = appends;
             Done {
-                job: Job::Append { batch, upto },
+                job: Job::Append {
+                    batch,
+                    upto,
+                    mirrored,
+                },
                 result,
             }
         });
@@ -220,13 +242,21 @@ impl Persister {
             self.backoff = FIRST_BACKOFF;
         }
         match (done.job, done.result) {
-            (Job::Append { batch, upto }, Ok(seq)) => {
+            (Job::Append { batch, upto, .. }, Ok(seq)) => {
                 self.metrics.updates_stored.inc_by(batch.len() as u64);
                 self.since_compaction += batch.len();
                 self.durable = upto;
                 self.store_seq = seq.max(self.store_seq);
             }
-            (Job::Append { mut batch, .. }, Err(_)) => {
+            (
+                Job::Append {
+                    mut batch,
+                    mirrored,
+                    ..
+                },
+                Err(_),
+            ) => {
+                self.mirror_dirty |= mirrored;
                 // Put the batch back in front of what arrived meanwhile, in order.
                 self.pending_bytes += batch.iter().map(|u| u.data.len()).sum::<usize>();
                 batch.append(&mut self.pending);

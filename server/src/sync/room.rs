@@ -566,24 +566,29 @@ impl RoomActor {
         }
     }
 
-    /// Starts the next store write, if none is in flight: updates first, then compaction,
-    /// then the mirror.
+    /// Starts the next store write, if none is in flight: updates first (with the mirror
+    /// when it is due), then compaction, then the mirror.
     fn start_writes(&mut self) {
         let now = Instant::now();
         if !self.persist.can_start(now.into_std()) {
             return;
         }
+        let winding_down = !matches!(self.closing, Closing::No | Closing::Poisoned);
+        let mirror_now = self.persist.mirror_dirty()
+            && self.closing != Closing::Poisoned
+            && (winding_down || self.mirror_due.is_some_and(|due| due <= now));
         if self.persist.is_busy() {
-            self.persist.start_append();
+            let mirror = mirror_now.then(|| self.mirror());
+            if mirror.is_some() {
+                self.mirror_due = None;
+            }
+            self.persist.start_append(mirror);
             return;
         }
-        let winding_down = !matches!(self.closing, Closing::No | Closing::Poisoned);
         let fold_now = self
             .persist
             .wants_compaction(self.ctx.settings.compact_after)
             || (winding_down && self.persist.has_unfolded_changes());
-        let mirror_now = self.persist.mirror_dirty()
-            && (winding_down || self.mirror_due.is_some_and(|due| due <= now));
         if self.closing != Closing::Poisoned && fold_now {
             let snapshot = self
                 .awareness
@@ -592,7 +597,7 @@ impl RoomActor {
                 .encode_state_as_update_v1(&StateVector::default());
             self.persist.start_compaction(snapshot, self.mirror());
             self.mirror_due = None;
-        } else if self.closing != Closing::Poisoned && mirror_now {
+        } else if mirror_now {
             self.persist.start_mirror(self.mirror());
             self.mirror_due = None;
         }
