@@ -88,6 +88,9 @@ impl Client {
                         if sink.send(Message::binary(out)).await.is_err() { break; }
                     }
                     _ = tick.tick(), if edits_per_sec > 0.0 && synced.is_none() => {
+                        if stats.paused.load(Ordering::Relaxed) {
+                            continue;
+                        }
                         let update = type_marker(&doc, &text, me, stats.epoch);
                         stats.sent.fetch_add(1, Ordering::Relaxed);
                         if sink.send(Message::binary(framer.sync(SYNC_UPDATE, &update))).await.is_err() { break; }

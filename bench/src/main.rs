@@ -115,7 +115,9 @@ async fn run(args: RunArgs) {
     match args.scenario {
         Scenario::Idle => scenarios::idle(&server, &counts(&[1000.0, 5000.0, 10000.0])).await,
         Scenario::Steady => {
-            let steps = sizes(&[10e3, 20e3, 40e3, 80e3, 120e3, 160e3, 200e3, 250e3, 300e3]);
+            let steps = sizes(&[
+                10e3, 20e3, 30e3, 40e3, 60e3, 80e3, 120e3, 160e3, 200e3, 250e3, 300e3,
+            ]);
             scenarios::steady(&server, &steps, args.seconds).await;
         }
         Scenario::BigRoom => scenarios::big_room(&server, 200, 10, args.seconds).await,

@@ -90,6 +90,7 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
         "RSS before KiB",
         &[
             ("RSS after KiB", "rss_kib", Better::Lower),
+            ("rooms still loaded", "rooms_loaded", Better::Lower),
             ("errors", "errors", Better::Lower),
         ],
     );

@@ -1,7 +1,7 @@
 //! What a run measures: delivery latency (HDR histogram), counts, and the server
 //! process's CPU time and memory from /proc.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -20,6 +20,9 @@ pub struct Stats {
     pub disconnects: AtomicU64,
     /// Bytes of sync step 2 received (document size on join).
     pub join_bytes: AtomicU64,
+    /// While set, typing clients skip their keystrokes (so that a server with a backlog
+    /// can let the next step's clients join).
+    pub paused: AtomicBool,
 }
 
 /// Latency figures in milliseconds over a window.
@@ -50,6 +53,7 @@ impl Stats {
             sent: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
             join_bytes: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
         }
     }
 

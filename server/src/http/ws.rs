@@ -59,8 +59,10 @@ pub async fn connect(
         }))
 }
 
-/// Initial read buffer per connection.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Initial read buffer per connection, and the most read from the socket at once. A
+/// bigger message grows the buffer to its size; reading it takes more system calls, but
+/// such messages are rare (a joining client's offline edits).
+const READ_BUFFER_BYTES: usize = 1024;
 /// Bytes of outgoing frames gathered before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 

@@ -20,7 +20,7 @@ use super::{
 /// Requests waiting for the writer; a full queue makes rooms wait (back-pressure).
 const QUEUE: usize = 4096;
 /// Most writes in one transaction.
-const MAX_WRITES_PER_COMMIT: usize = 512;
+const MAX_WRITES_PER_COMMIT: usize = 4096;
 /// Most update bytes in one transaction.
 const MAX_BYTES_PER_COMMIT: usize = 16 << 20;
 
