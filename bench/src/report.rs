@@ -85,11 +85,11 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
         ],
     );
     table(
-        "Churn soak: RSS before (x, KiB) and after settling",
+        "Churn soak: RSS after a warm-up (x, KiB) and after the soak and settling",
         &of("churn"),
-        "RSS before KiB",
+        "RSS after warm-up KiB",
         &[
-            ("RSS after KiB", "rss_kib", Better::Lower),
+            ("RSS after soak KiB", "rss_kib", Better::Lower),
             ("rooms still loaded", "rooms_loaded", Better::Lower),
             ("errors", "errors", Better::Lower),
         ],

@@ -172,10 +172,12 @@ async fn measure(server: &Server, stats: &Stats, row: &mut Row, seconds: f64) {
 
 /// 1. Idle connections in rooms of 2: memory per connection.
 pub async fn idle(server: &Server, counts: &[usize]) {
+    // One baseline, before any connection: memory a step frees but keeps for reuse would
+    // otherwise hide the next step's growth.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let base = sample(server.pid).rss_kib;
     for &count in counts {
         let stats = Arc::new(Stats::new());
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let base = sample(server.pid).rss_kib;
         let started = Instant::now();
         let (clients, errors) = open_rooms(server, &stats, &vec![2; count / 2], |_, _| false).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -317,23 +319,18 @@ pub async fn durable(server: &Server, rooms: usize, seconds: f64) {
 }
 
 /// Scenario 7, churn: rooms of 2 join, type for two seconds and leave, for `seconds`;
-/// then memory must come back to where it started.
+/// then memory must come back to where it started. The baseline is taken after a short
+/// warm-up of the same churn and a settle, so that caches and allocator pools that fill
+/// once (SQLite's page cache, the runtime's) are not counted as growth.
 pub async fn churn(server: &Server, seconds: f64, settle: Duration) {
     let stats = Arc::new(Stats::new());
+    let cold = sample(server.pid).rss_kib;
+    let warm_up = (seconds / 6.0).min(10.0);
+    let mut errors = churn_waves(server, &stats, warm_up).await;
+    tokio::time::sleep(settle).await;
     let base = sample(server.pid).rss_kib;
-    let start = Instant::now();
-    let mut waves = tokio::task::JoinSet::new();
-    let mut errors = 0;
-    while start.elapsed().as_secs_f64() < seconds {
-        let (clients, failed) = open_rooms(server, &stats, &[2, 2, 2, 2, 2], |_, _| true).await;
-        errors += failed;
-        waves.spawn(async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            close_all(clients).await;
-        });
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    while waves.join_next().await.is_some() {}
+    stats.take_window();
+    errors += churn_waves(server, &stats, seconds).await;
     let peak = sample(server.pid).rss_kib;
     tokio::time::sleep(settle).await;
     let mut row = Row::new(server, "churn", seconds, 0);
@@ -342,12 +339,31 @@ pub async fn churn(server: &Server, seconds: f64, settle: Duration) {
     row.seconds = seconds;
     row.rss_bytes_per_connection = Some(row.rss_kib as f64 * 1024.0);
     eprintln!(
-        "{}: churn RSS {base} KiB before, {peak} KiB at the end, {} KiB after settling",
+        "{}: churn RSS {cold} KiB cold, {base} KiB after warm-up, {peak} KiB at the end, {} KiB after settling",
         server.name, row.rss_kib
     );
     row.x = base as f64;
     row.rooms_loaded = rooms_loaded(server).await;
     row.emit();
+}
+
+/// Waves of five rooms of 2 join every 200 ms, type for two seconds and leave; returns
+/// the failed connections.
+async fn churn_waves(server: &Server, stats: &Arc<Stats>, seconds: f64) -> u64 {
+    let start = Instant::now();
+    let mut waves = tokio::task::JoinSet::new();
+    let mut errors = 0;
+    while start.elapsed().as_secs_f64() < seconds {
+        let (clients, failed) = open_rooms(server, stats, &[2, 2, 2, 2, 2], |_, _| true).await;
+        errors += failed;
+        waves.spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            close_all(clients).await;
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    while waves.join_next().await.is_some() {}
+    errors
 }
 
 /// `pairpad_rooms_loaded` from the server's metrics, when it has a Pairpad API.
