@@ -110,13 +110,11 @@ impl Store for SqliteStore {
     }
 
     async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
         let batch = [RoomUpdates {
             room: id,
             updates: updates.to_vec(),
         }];
-        let seqs = append_in(&mut tx, &batch).await?;
-        tx.commit().await?;
+        let seqs = self.commit_many(&batch, &[]).await?;
         Ok(seqs.first().copied().unwrap_or(0))
     }
 
@@ -135,10 +133,11 @@ impl Store for SqliteStore {
     }
 
     async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        mirror_in(&mut tx, id, mirror).await?;
-        tx.commit().await?;
-        Ok(())
+        let write = [RoomMirror {
+            room: id,
+            mirror: mirror.clone(),
+        }];
+        self.commit_many(&[], &write).await.map(|_| ())
     }
 
     async fn compact(
