@@ -3,7 +3,15 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use pairpad_server::store::{
+    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+};
+use tokio::sync::{mpsc, Semaphore};
+use uuid::Uuid;
 
 use common::{ChildServer, Db, TestServer, YClient, WAIT};
 
@@ -162,15 +170,43 @@ async fn sigkill_postgres() {
     }
 }
 
-/// A real SQLite store whose appends wait at a gate the test opens.
-struct GatedStore {
-    inner: std::sync::Arc<dyn pairpad_server::store::Store>,
-    gate: std::sync::Arc<tokio::sync::Semaphore>,
-    appends: tokio::sync::mpsc::UnboundedSender<()>,
+/// A real store in front of which a test holds appends at a gate and refuses mirror
+/// writes a given number of times.
+struct TestStore {
+    inner: Arc<dyn Store>,
+    gate: Arc<Semaphore>,
+    appends: mpsc::UnboundedSender<()>,
+    mirror_refusals: AtomicUsize,
+}
+
+impl TestStore {
+    /// Wraps the store for `db`; appends pass `permits` times before the gate holds them,
+    /// and each one is announced on the returned channel.
+    async fn new(db: &Db, permits: usize) -> (Arc<Self>, mpsc::UnboundedReceiver<()>) {
+        let (appends, announced) = mpsc::unbounded_channel();
+        let store = Arc::new(Self {
+            inner: pairpad_server::store::connect(&db.url()).await.unwrap(),
+            gate: Arc::new(Semaphore::new(permits)),
+            appends,
+            mirror_refusals: AtomicUsize::new(0),
+        });
+        (store, announced)
+    }
+
+    /// Whether to refuse this mirror write (using up one refusal).
+    fn refuse_mirror(&self) -> bool {
+        self.mirror_refusals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+fn refused() -> StoreError {
+    StoreError::Corrupt("mirror write refused by the test".into())
 }
 
 #[async_trait::async_trait]
-impl pairpad_server::store::Store for GatedStore {
+impl Store for TestStore {
     async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
         self.inner.create_room(room).await
     }
@@ -185,7 +221,27 @@ impl pairpad_server::store::Store for GatedStore {
         let _permit = self.gate.acquire().await.expect("gate");
         self.inner.append_updates(id, updates).await
     }
+    async fn commit_many(
+        &self,
+        appends: &[RoomUpdates],
+        mirrors: &[RoomMirror],
+    ) -> Result<Vec<i64>, StoreError> {
+        if !mirrors.is_empty() && self.refuse_mirror() {
+            return Err(refused());
+        }
+        let mut seqs = Vec::new();
+        for batch in appends {
+            seqs.push(self.append_updates(batch.room, &batch.updates).await?);
+        }
+        for m in mirrors {
+            self.inner.save_mirror(m.room, &m.mirror).await?;
+        }
+        Ok(seqs)
+    }
     async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
+        if self.refuse_mirror() {
+            return Err(refused());
+        }
         self.inner.save_mirror(id, mirror).await
     }
     async fn compact(
@@ -205,27 +261,12 @@ impl pairpad_server::store::Store for GatedStore {
     }
 }
 
-use pairpad_server::store::{Mirror, NewRoom, NewUpdate, RoomRecord, StoreError, StoredDoc};
-use uuid::Uuid;
-
 #[tokio::test]
 async fn updates_are_relayed_only_after_the_store_commits_them() {
     let db = Db::sqlite();
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let (appends_tx, mut appends) = tokio::sync::mpsc::unbounded_channel();
-    let store = std::sync::Arc::new(GatedStore {
-        inner: pairpad_server::store::connect(&db.url()).await.unwrap(),
-        gate: gate.clone(),
-        appends: appends_tx,
-    });
-    let config = pairpad_server::Config::from_args(["--database-url", &db.url()]).unwrap();
-    let state = pairpad_server::AppState::new(config, store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pairpad_server::serve(state, listener, async {
-        let _ = stopped.await;
-    }));
+    let (store, mut appends) = TestStore::new(&db, 0).await;
+    let server = TestServer::with_store(db, store.clone()).await;
+    let addr = server.addr;
 
     let room = common::create_room(addr).await;
     let ada = YClient::connect(addr, &room).await;
@@ -251,9 +292,40 @@ async fn updates_are_relayed_only_after_the_store_commits_them() {
         "initial sync holds back what is not stored yet"
     );
 
-    gate.add_permits(1_000);
+    store.gate.add_permits(1_000);
     bob.wait_text("durable").await;
     cy.wait_text("durable").await;
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
+}
+
+/// The stored plain-text mirror catches up after failed writes by itself, while the
+/// room stays open and nobody types again.
+#[tokio::test]
+async fn a_refused_mirror_write_is_retried_without_another_edit() {
+    let db = Db::sqlite();
+    let (store, _appends) = TestStore::new(&db, 1_000).await;
+    store.mirror_refusals.store(2, Ordering::SeqCst);
+    let server = TestServer::with_store(db.clone(), store.clone()).await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    ada.append("kept in the mirror");
+
+    let reader = pairpad_server::store::connect(&db.url()).await.unwrap();
+    let id: Uuid = room.parse().unwrap();
+    eventually("the stored mirror holds the text", || {
+        let reader = &reader;
+        async move {
+            let stored = reader.get_room(id).await.unwrap().unwrap();
+            stored.code == "kept in the mirror"
+        }
+    })
+    .await;
+    assert_eq!(
+        store.mirror_refusals.load(Ordering::SeqCst),
+        0,
+        "both refusals were used"
+    );
+    assert!(ada.is_open(), "the room stayed open throughout");
+    reader.close().await;
+    server.stop().await;
 }

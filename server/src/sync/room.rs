@@ -183,6 +183,12 @@ impl RoomActor {
                 },
                 done = self.persist.finished() => {
                     self.persist.complete(done);
+                    // A failed write that carried the mirror leaves it dirty: try again
+                    // on the usual delay rather than waiting for the next edit.
+                    if self.persist.mirror_dirty() {
+                        self.mirror_due
+                            .get_or_insert_with(|| Instant::now() + MIRROR_DELAY);
+                    }
                     self.release_durable();
                 }
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {}
@@ -550,9 +556,13 @@ impl RoomActor {
             _ => None,
         };
         let retry = self.persist.retry_at().map(Instant::from_std);
-        // While a write is in flight its completion wakes the room; a due mirror waits
-        // for it (a past deadline here would spin the actor until the write finished).
-        let mirror = self.mirror_due.filter(|_| !self.persist.writing());
+        // While a write is in flight its completion wakes the room, and after a failed
+        // one the retry time does: a due mirror waits for either (a past deadline here
+        // would spin the actor until then).
+        let mirror = self
+            .mirror_due
+            .filter(|_| !self.persist.writing())
+            .map(|due| retry.map_or(due, |at| due.max(at)));
         [idle, mirror, retry].into_iter().flatten().min()
     }
 

@@ -87,6 +87,29 @@ impl TestServer {
         Self::start(Db::sqlite(), &[]).await
     }
 
+    /// A server in this process on `store` (typically a test wrapper around a real store
+    /// for `db`).
+    pub async fn with_store(
+        db: Db,
+        store: std::sync::Arc<dyn pairpad_server::store::Store>,
+    ) -> Self {
+        let config =
+            pairpad_server::Config::from_args(["--database-url", &db.url()]).expect("config");
+        let state = pairpad_server::AppState::new(config, store);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(pairpad_server::serve(state, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            db,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     pub fn http(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
