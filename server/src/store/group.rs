@@ -147,7 +147,7 @@ async fn write_loop(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-async fn commit(store: &dyn Store, waiting: Vec<Request>) {
+async fn commit(store: &dyn Store, mut waiting: Vec<Request>) {
     if let [_] = waiting.as_slice() {
         for request in waiting {
             let result = store.commit_many(&request.appends, &request.mirrors).await;
@@ -155,22 +155,33 @@ async fn commit(store: &dyn Store, waiting: Vec<Request>) {
         }
         return;
     }
-    let appends: Vec<RoomUpdates> = waiting.iter().flat_map(|r| r.appends.clone()).collect();
-    let mirrors: Vec<RoomMirror> = waiting.iter().flat_map(|r| r.mirrors.clone()).collect();
+    // Move every request's writes into one batch, remembering how many were whose.
+    let shares: Vec<(usize, usize)> = waiting
+        .iter()
+        .map(|r| (r.appends.len(), r.mirrors.len()))
+        .collect();
+    let mut appends = Vec::with_capacity(shares.iter().map(|s| s.0).sum());
+    let mut mirrors = Vec::with_capacity(shares.iter().map(|s| s.1).sum());
+    for request in &mut waiting {
+        appends.append(&mut request.appends);
+        mirrors.append(&mut request.mirrors);
+    }
     match store.commit_many(&appends, &mirrors).await {
         Ok(seqs) if seqs.len() == appends.len() => {
             let mut seqs = seqs.into_iter();
-            for request in waiting {
-                let mine = seqs.by_ref().take(request.appends.len()).collect();
-                let _ = request.reply.send(Ok(mine));
+            for (request, (mine, _)) in waiting.into_iter().zip(shares) {
+                let _ = request.reply.send(Ok(seqs.by_ref().take(mine).collect()));
             }
         }
         outcome => {
             if let Err(error) = outcome {
                 tracing::warn!(%error, requests = waiting.len(), "shared commit failed; writing each alone");
             }
-            for request in waiting {
-                let result = store.commit_many(&request.appends, &request.mirrors).await;
+            let (mut appends, mut mirrors) = (appends.into_iter(), mirrors.into_iter());
+            for (request, (a, m)) in waiting.into_iter().zip(shares) {
+                let own_appends: Vec<RoomUpdates> = appends.by_ref().take(a).collect();
+                let own_mirrors: Vec<RoomMirror> = mirrors.by_ref().take(m).collect();
+                let result = store.commit_many(&own_appends, &own_mirrors).await;
                 let _ = request.reply.send(result);
             }
         }
