@@ -199,6 +199,9 @@ fn on_frame(
 
 /// A bare connection that writes many small updates as fast as the server takes them
 /// (for building a large document), ignoring what comes back.
+/// Updates a [`Writer`] may have in flight beyond what the observer has received.
+const WRITE_WINDOW: usize = 2_000;
+
 pub struct Writer {
     sink: futures_util::stream::SplitSink<
         tokio_tungstenite::WebSocketStream<
@@ -231,15 +234,26 @@ impl Writer {
         })
     }
 
-    /// Types `count` markers, one update each.
+    /// Types `count` markers, one update each, never more than [`WRITE_WINDOW`] ahead of
+    /// what the observer counted in `stats` has received: a server buried under a backlog
+    /// of unread frames would miss its own ping deadlines (y-websocket closes a connection
+    /// whose pong it has not read within 30 s).
     pub async fn write_updates(&mut self, count: usize, stats: &Stats) -> anyhow::Result<()> {
         let doc = yrs::Doc::new();
         let text = doc.get_or_insert_text("code");
-        for _ in 0..count {
+        for sent in 1..=count {
             let update = type_marker(&doc, &text, 0, stats.epoch);
             self.sink
                 .feed(Message::binary(self.framer.sync(SYNC_UPDATE, &update)))
                 .await?;
+            if sent % (WRITE_WINDOW / 4) == 0 {
+                self.sink.flush().await?;
+                while (sent as u64).saturating_sub(stats.delivered.load(Ordering::Relaxed))
+                    > WRITE_WINDOW as u64
+                {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
         }
         self.sink.flush().await?;
         Ok(())
