@@ -72,6 +72,11 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
         "updates",
         &[
             ("join ms (median of 5)", "p50_ms", Better::Lower),
+            (
+                "updates applied before the join",
+                "delivered",
+                Better::Higher,
+            ),
             ("build updates/s", "deliveries_per_sec", Better::Higher),
         ],
     );
