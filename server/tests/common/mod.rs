@@ -64,23 +64,18 @@ pub struct TestServer {
     task: Option<JoinHandle<Result<(), pairpad_server::ServerError>>>,
 }
 
+/// What tells an in-process test server to shut down gracefully.
+type StopSignal = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 impl TestServer {
     pub async fn start(db: Db, extra_args: &[&str]) -> Self {
         let mut args = vec!["--database-url".to_string(), db.url()];
         args.extend(extra_args.iter().map(|s| s.to_string()));
         let config = pairpad_server::Config::from_args(args).expect("config");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(pairpad_server::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            db,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        Self::launch(db, |listener, stop| {
+            pairpad_server::run(config, listener, stop)
+        })
+        .await
     }
 
     pub async fn sqlite() -> Self {
@@ -89,19 +84,28 @@ impl TestServer {
 
     /// A server in this process on `store` (typically a test wrapper around a real store
     /// for `db`).
-    pub async fn with_store(
-        db: Db,
-        store: std::sync::Arc<dyn pairpad_server::store::Store>,
-    ) -> Self {
+    pub async fn with_store(db: Db, store: Arc<dyn pairpad_server::store::Store>) -> Self {
         let config =
             pairpad_server::Config::from_args(["--database-url", &db.url()]).expect("config");
         let state = pairpad_server::AppState::new(config, store);
+        Self::launch(db, |listener, stop| {
+            pairpad_server::serve(state, listener, stop)
+        })
+        .await
+    }
+
+    /// Binds 127.0.0.1:0 and spawns `serve` on it, with a signal that [`Self::stop`] fires.
+    async fn launch<F>(db: Db, serve: impl FnOnce(TcpListener, StopSignal) -> F) -> Self
+    where
+        F: std::future::Future<Output = Result<(), pairpad_server::ServerError>> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(pairpad_server::serve(state, listener, async {
+        let signal: StopSignal = Box::pin(async {
             let _ = stopped.await;
-        }));
+        });
+        let task = tokio::spawn(serve(listener, signal));
         Self {
             addr,
             db,
