@@ -197,11 +197,11 @@ fn on_frame(
     }
 }
 
-/// A bare connection that writes many small updates as fast as the server takes them
-/// (for building a large document), ignoring what comes back.
 /// Updates a [`Writer`] may have in flight beyond what the observer has received.
 const WRITE_WINDOW: usize = 2_000;
 
+/// A bare connection that writes many small updates as fast as the server applies them
+/// (for building a large document), ignoring what comes back.
 pub struct Writer {
     sink: futures_util::stream::SplitSink<
         tokio_tungstenite::WebSocketStream<
