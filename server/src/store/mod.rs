@@ -157,8 +157,8 @@ fn insert_chunks(appends: &[RoomUpdates]) -> Vec<InsertChunk<'_>> {
     chunks
 }
 
-/// Durable storage for rooms. Implementations must make a successful `append_updates`
-/// durable before returning: the sync core relays an update only after that.
+/// Durable storage for rooms. Implementations must make a successful `commit_many`
+/// (and so `append_updates`) durable before returning: the sync core relays an update only after that.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new room.
@@ -171,7 +171,14 @@ pub trait Store: Send + Sync + 'static {
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError>;
 
     /// Appends updates in one transaction and returns the sequence number of the last one.
-    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError>;
+    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
+        let batch = [RoomUpdates {
+            room: id,
+            updates: updates.to_vec(),
+        }];
+        let seqs = self.commit_many(&batch, &[]).await?;
+        Ok(seqs.first().copied().unwrap_or(0))
+    }
 
     /// Appends the updates of several rooms and writes several mirrors in one transaction
     /// (one disk flush for all); returns each append's last sequence number, in order.
@@ -179,19 +186,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         appends: &[RoomUpdates],
         mirrors: &[RoomMirror],
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut seqs = Vec::with_capacity(appends.len());
-        for batch in appends {
-            seqs.push(self.append_updates(batch.room, &batch.updates).await?);
-        }
-        for m in mirrors {
-            self.save_mirror(m.room, &m.mirror).await?;
-        }
-        Ok(seqs)
-    }
+    ) -> Result<Vec<i64>, StoreError>;
 
     /// Writes the plain-text mirror, title and language.
-    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError>;
+    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
+        let write = [RoomMirror {
+            room: id,
+            mirror: mirror.clone(),
+        }];
+        self.commit_many(&[], &write).await.map(|_| ())
+    }
 
     /// In one transaction: stores `snapshot` (which must contain every update up to
     /// `through_seq`), deletes those updates and writes the mirror.

@@ -10,8 +10,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    insert_chunks, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
-    StoreError, StoredDoc,
+    insert_chunks, Mirror, NewRoom, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError,
+    StoredDoc,
 };
 
 /// PostgreSQL-backed [`Store`].
@@ -99,15 +99,6 @@ impl Store for PostgresStore {
         Ok(Some(doc))
     }
 
-    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
-        let batch = [RoomUpdates {
-            room: id,
-            updates: updates.to_vec(),
-        }];
-        let seqs = self.commit_many(&batch, &[]).await?;
-        Ok(seqs.first().copied().unwrap_or(0))
-    }
-
     async fn commit_many(
         &self,
         appends: &[RoomUpdates],
@@ -120,14 +111,6 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(seqs)
-    }
-
-    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
-        let write = [RoomMirror {
-            room: id,
-            mirror: mirror.clone(),
-        }];
-        self.commit_many(&[], &write).await.map(|_| ())
     }
 
     async fn compact(

@@ -11,8 +11,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    insert_chunks, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
-    StoreError, StoredDoc,
+    insert_chunks, Mirror, NewRoom, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError,
+    StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
@@ -109,15 +109,6 @@ impl Store for SqliteStore {
         Ok(Some(doc))
     }
 
-    async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {
-        let batch = [RoomUpdates {
-            room: id,
-            updates: updates.to_vec(),
-        }];
-        let seqs = self.commit_many(&batch, &[]).await?;
-        Ok(seqs.first().copied().unwrap_or(0))
-    }
-
     async fn commit_many(
         &self,
         appends: &[RoomUpdates],
@@ -130,14 +121,6 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(seqs)
-    }
-
-    async fn save_mirror(&self, id: Uuid, mirror: &Mirror) -> Result<(), StoreError> {
-        let write = [RoomMirror {
-            room: id,
-            mirror: mirror.clone(),
-        }];
-        self.commit_many(&[], &write).await.map(|_| ())
     }
 
     async fn compact(
