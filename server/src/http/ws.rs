@@ -51,11 +51,9 @@ pub async fn connect(
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(state.config.max_message_bytes)
         .max_frame_size(state.config.max_message_bytes)
+        // No async block around `serve`: it would hold a second copy of the socket.
         .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                session::serve(socket, id, conn, ctx).await;
-                drop(permit);
-            })
+            tracker.track_future(session::serve(socket, id, conn, ctx, permit))
         }))
 }
 

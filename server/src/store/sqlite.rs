@@ -1,7 +1,6 @@
 //! SQLite store: the zero-setup default. One file, WAL journal, `synchronous = FULL` so that
 //! a committed update survives a crash of the process or of the machine.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -29,6 +28,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Statement journals (a multi-row INSERT inside a transaction needs one) in
+            // memory rather than a temporary file created and deleted for each commit.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -167,16 +169,16 @@ impl Store for SqliteStore {
 /// each batch's last sequence number (0 for an empty batch). The room rows are left alone
 /// (rewriting a row that holds the snapshot on every keystroke would be costly):
 /// `updated_at` moves with the mirror, which follows an edit within about a second.
+///
+/// No `RETURNING`: each returned row would be a separate hand-off from SQLite's thread.
+/// Inside the write transaction nobody else inserts, and `AUTOINCREMENT` numbers the rows
+/// of one statement consecutively in `VALUES` order, so the last row id gives them all.
 async fn append_in(
     tx: &mut Transaction<'_, Sqlite>,
     appends: &[RoomUpdates],
 ) -> Result<Vec<i64>, StoreError> {
     let mut seqs = vec![0; appends.len()];
     for chunk in insert_chunks(appends) {
-        let owner: HashMap<Uuid, usize> = chunk
-            .iter()
-            .map(|&(index, _)| (appends[index].room, index))
-            .collect();
         let mut insert = QueryBuilder::new(
             "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
         );
@@ -187,14 +189,17 @@ async fn append_in(
                 .push_bind(&update.author)
                 .push_bind(update.created_at);
         });
-        insert.push(" RETURNING room_id, seq");
-        for row in insert.build().fetch_all(&mut **tx).await? {
-            let room: String = row.try_get("room_id")?;
-            let room = Uuid::parse_str(&room).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let seq: i64 = row.try_get("seq")?;
-            if let Some(&index) = owner.get(&room) {
-                seqs[index] = seqs[index].max(seq);
-            }
+        let done = insert.build().execute(&mut **tx).await?;
+        let rows = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "inserted {} of {rows} updates",
+                done.rows_affected()
+            )));
+        }
+        let first = done.last_insert_rowid() - rows + 1;
+        for (seq, (index, _)) in (first..).zip(&chunk) {
+            seqs[*index] = seqs[*index].max(seq);
         }
     }
     Ok(seqs)

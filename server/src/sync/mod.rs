@@ -1,5 +1,5 @@
 //! The Yjs sync core: one actor task per live room owns its document and presence
-//! ([`room`]); each WebSocket connection is a reader loop plus a writer task ([`session`]);
+//! ([`room`]); each WebSocket connection is one task that reads and writes ([`session`]);
 //! the [`registry`] finds or loads rooms; [`protocol`] is the y-websocket wire format.
 
 pub mod persist;
@@ -11,7 +11,7 @@ pub mod session;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 pub use registry::{RoomHandle, RoomRegistry};
@@ -91,8 +91,8 @@ impl Closer {
 /// How a room reaches one connection: its bounded outbound queue and its closer.
 #[derive(Debug, Clone)]
 pub struct PeerLink {
-    /// Outbound frames, drained by the connection's writer task.
-    pub tx: mpsc::Sender<Bytes>,
+    /// Outbound frames, drained by the connection's task.
+    pub tx: flume::Sender<Bytes>,
     /// Closes the connection (used to drop a peer that cannot keep up).
     pub closer: Closer,
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -41,7 +41,7 @@ pub(crate) struct RoomContext {
 }
 
 struct RoomEntry {
-    tx: mpsc::Sender<RoomCommand>,
+    tx: flume::Sender<RoomCommand>,
     generation: u64,
 }
 
@@ -113,7 +113,7 @@ impl RoomRegistry {
             });
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        let (tx, rx) = flume::bounded(ROOM_QUEUE);
         rooms.insert(
             id,
             RoomEntry {
@@ -144,7 +144,11 @@ impl RoomRegistry {
     pub async fn describe(&self, id: Uuid) -> Option<LiveRoom> {
         let handle = self.loaded(id)?;
         let (reply, answer) = oneshot::channel();
-        handle.tx.send(RoomCommand::Describe { reply }).await.ok()?;
+        handle
+            .tx
+            .send_async(RoomCommand::Describe { reply })
+            .await
+            .ok()?;
         answer.await.ok()
     }
 
@@ -166,7 +170,7 @@ impl RoomRegistry {
 /// A connection's way to one room actor.
 #[derive(Debug, Clone)]
 pub struct RoomHandle {
-    tx: mpsc::Sender<RoomCommand>,
+    tx: flume::Sender<RoomCommand>,
 }
 
 impl RoomHandle {
@@ -174,7 +178,7 @@ impl RoomHandle {
         let (reply, answer) = oneshot::channel();
         if self
             .tx
-            .send(RoomCommand::Join { conn, link, reply })
+            .send_async(RoomCommand::Join { conn, link, reply })
             .await
             .is_err()
         {
@@ -186,6 +190,6 @@ impl RoomHandle {
     /// Hands a command to the room, waiting while its queue is full.
     /// `false` when the room has gone.
     pub async fn send(&self, command: RoomCommand) -> bool {
-        self.tx.send(command).await.is_ok()
+        self.tx.send_async(command).await.is_ok()
     }
 }

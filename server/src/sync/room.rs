@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 use yrs::sync::{Awareness, AwarenessUpdate};
@@ -51,7 +50,7 @@ impl Peer {
     fn push(&self, frame: Bytes) -> bool {
         !matches!(
             self.link.tx.try_send(frame),
-            Err(mpsc::error::TrySendError::Full(_))
+            Err(flume::TrySendError::Full(_))
         )
     }
 }
@@ -100,12 +99,13 @@ impl RoomActor {
         id: Uuid,
         generation: u64,
         ctx: Arc<RoomContext>,
-        mut rx: mpsc::Receiver<RoomCommand>,
+        rx: flume::Receiver<RoomCommand>,
     ) {
         ctx.metrics.rooms_loaded.inc();
-        let late_joiners = match Self::load(id, generation, ctx.clone()).await {
+        // Boxed: loading is short, and inline it would enlarge the task for the room's life.
+        let late_joiners = match Box::pin(Self::load(id, generation, ctx.clone())).await {
             Ok(Some(mut room)) => {
-                room.serve(&mut rx).await;
+                room.serve(&rx).await;
                 JoinOutcome::Retry
             }
             Ok(None) => JoinOutcome::Unavailable,
@@ -116,9 +116,9 @@ impl RoomActor {
         };
         ctx.deregister(id, generation);
         ctx.metrics.rooms_loaded.dec();
-        // Anyone who queued up meanwhile looks the room up again (or learns it is gone).
-        rx.close();
-        while let Some(command) = rx.recv().await {
+        // Anyone who queued up meanwhile looks the room up again (or learns it is gone);
+        // whoever sends after the drain finds the channel gone, which means the same.
+        for command in rx.drain() {
             if let RoomCommand::Join { reply, .. } = command {
                 let _ = reply.send(late_joiners);
             }
@@ -172,14 +172,14 @@ impl RoomActor {
         }))
     }
 
-    async fn serve(&mut self, rx: &mut mpsc::Receiver<RoomCommand>) {
+    async fn serve(&mut self, rx: &flume::Receiver<RoomCommand>) {
         let shutdown = self.ctx.shutdown.clone();
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
-                command = rx.recv() => match command {
-                    Some(command) => self.handle(command),
-                    None => break,
+                command = rx.recv_async() => match command {
+                    Ok(command) => self.handle(command),
+                    Err(flume::RecvError::Disconnected) => break,
                 },
                 done = self.persist.finished() => {
                     self.persist.complete(done);

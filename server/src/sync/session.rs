@@ -1,15 +1,14 @@
-//! One WebSocket connection: a reader loop that decodes frames and hands them to the room,
-//! and a writer task that drains the connection's bounded outbound queue, pings the peer
-//! and sends the close frame. A bad frame closes this connection only.
+//! One WebSocket connection, served by one task: it decodes incoming frames and hands
+//! them to the room, drains the connection's bounded outbound queue into the socket, pings
+//! a quiet peer and sends the close frame. A bad frame closes this connection only.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -20,11 +19,11 @@ use crate::metrics::Metrics;
 
 /// Frames queued for one peer before it counts as too slow and is dropped.
 pub const OUTBOUND_QUEUE: usize = 512;
-/// How often the server pings an otherwise quiet peer.
+/// How often the server pings the peer, and checks that it has heard from it.
 const PING_EVERY: Duration = Duration::from_secs(20);
-/// A peer that sends nothing (not even a pong) for this long is closed. Checked every
-/// half limit, so a silent peer goes after between half and the whole of it.
-const READ_IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// A peer that sends nothing (not even a pong) for this many pings in a row is closed:
+/// it goes after between 40 and 60 seconds of silence.
+const SILENT_PINGS_LIMIT: u32 = 3;
 /// Most queued frames gathered into one socket write.
 const MAX_FRAMES_PER_WRITE: usize = 64;
 /// A single socket write slower than this means the peer is gone.
@@ -45,169 +44,247 @@ pub struct SessionContext {
     pub max_message_bytes: usize,
 }
 
-/// Serves one upgraded connection to room `room` until either side closes it.
-pub async fn serve(socket: WebSocket, room: Uuid, conn: ConnId, ctx: SessionContext) {
-    ctx.metrics.connections.inc();
-    let (sink, mut stream) = socket.split();
-    let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-    let closer = Closer::default();
-    let writer = tokio::spawn(write_loop(sink, rx, closer.clone(), ctx.metrics.clone()));
-    let link = PeerLink {
-        tx,
-        closer: closer.clone(),
+/// Serves one upgraded connection to room `room` until either side closes it; `slot` (its
+/// place under the connection limit) is released when it ends.
+pub fn serve(
+    socket: WebSocket,
+    room: Uuid,
+    conn: ConnId,
+    ctx: SessionContext,
+    slot: OwnedSemaphorePermit,
+) -> impl std::future::Future<Output = ()> + Send {
+    let (tx, outbound) = flume::bounded(OUTBOUND_QUEUE);
+    // The session is built here and moved into the future once, and used there in place:
+    // an idle connection's task then holds one copy of it, not also the arguments it was
+    // built from or a second binding.
+    let mut session = Session {
+        socket,
+        outbound,
+        closer: Closer::default(),
+        conn,
+        ctx,
+        _slot: slot,
     };
-    let handle = ctx.registry.join(room, conn, &link).await;
-    // Only the room holds the queue's sender now: when it drops the peer, the writer ends.
-    drop(link);
-    match handle {
-        Some(handle) => {
-            read_loop(&mut stream, &handle, conn, &closer, &ctx).await;
-            handle.send(RoomCommand::Leave { conn }).await;
-        }
-        None if ctx.shutdown.is_cancelled() => {
-            closer.close(close_code::GOING_AWAY, "server shutting down");
-        }
-        None => closer.close(close_code::TRY_AGAIN_LATER, "room unavailable; retry later"),
-    }
-    closer.close(close_code::NORMAL, "");
-    let _ = writer.await;
-    // Complete the close handshake: read until the peer's close frame, so that closing our
-    // socket cannot reset the connection before the peer has read our close frame.
-    let _ = timeout(CLOSE_LIMIT, async {
-        while let Some(Ok(message)) = stream.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-    ctx.metrics.connections.dec();
+    async move { session.serve(room, tx).await }
 }
 
-async fn read_loop(
-    stream: &mut SplitStream<WebSocket>,
-    room: &RoomHandle,
+/// One connection's state.
+struct Session {
+    socket: WebSocket,
+    outbound: flume::Receiver<Bytes>,
+    closer: Closer,
     conn: ConnId,
-    closer: &Closer,
-    ctx: &SessionContext,
-) {
-    // One timer for the whole connection rather than one per read: every half limit,
-    // a peer that sent nothing since the last check is closed (pings come every 20 s).
-    let mut idle_check = tokio::time::interval(READ_IDLE_LIMIT / 2);
-    idle_check.tick().await;
-    let mut heard = false;
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = closer.closed() => return,
-            () = ctx.shutdown.cancelled() => {
-                closer.close(close_code::GOING_AWAY, "server shutting down");
+    ctx: SessionContext,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// What woke the session.
+enum Event {
+    Incoming(Option<Result<Message, axum::Error>>),
+    Outgoing(Message),
+    Tick,
+    Stop,
+}
+
+impl Session {
+    async fn serve(&mut self, room: Uuid, tx: flume::Sender<Bytes>) {
+        let metrics = self.ctx.metrics.clone();
+        metrics.connections.inc();
+        let link = PeerLink {
+            tx,
+            closer: self.closer.clone(),
+        };
+        // The joining, leaving and closing steps are boxed: each is short-lived, and inline
+        // they would make every idle connection's task as large as the largest of them.
+        let handle = Box::pin(self.ctx.registry.join(room, self.conn, &link)).await;
+        // Only the room holds the queue's sender now.
+        drop(link);
+        match handle {
+            Some(handle) => {
+                self.run(&handle).await;
+                let conn = self.conn;
+                Box::pin(handle.send(RoomCommand::Leave { conn })).await;
+            }
+            None if self.ctx.shutdown.is_cancelled() => {
+                self.closer
+                    .close(close_code::GOING_AWAY, "server shutting down");
+            }
+            None => self
+                .closer
+                .close(close_code::TRY_AGAIN_LATER, "room unavailable; retry later"),
+        }
+        Box::pin(self.finish()).await;
+        metrics.connections.dec();
+    }
+
+    /// Reads, writes and pings until the connection is to close; the reason is in `closer`.
+    async fn run(&mut self, room: &RoomHandle) {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        let mut silent_pings = 0;
+        loop {
+            // Unbiased: neither a chatty peer nor a busy room can starve the other side.
+            let event = tokio::select! {
+                () = self.closer.closed() => Event::Stop,
+                () = self.ctx.shutdown.cancelled() => {
+                    self.closer.close(close_code::GOING_AWAY, "server shutting down");
+                    Event::Stop
+                }
+                frame = self.outbound.recv_async() => match frame {
+                    Ok(frame) => Event::Outgoing(Message::Binary(frame)),
+                    // The room dropped this peer.
+                    Err(flume::RecvError::Disconnected) => Event::Stop,
+                },
+                next = self.socket.next() => Event::Incoming(next),
+                _ = ping.tick() => Event::Tick,
+            };
+            let go_on = match event {
+                Event::Stop => false,
+                Event::Outgoing(message) => self.write(message).await,
+                Event::Tick => {
+                    silent_pings += 1;
+                    if silent_pings >= SILENT_PINGS_LIMIT {
+                        self.closer
+                            .close(close_code::POLICY, "no traffic; ping timeout");
+                        false
+                    } else {
+                        self.write(Message::Ping(Bytes::new())).await
+                    }
+                }
+                Event::Incoming(next) => {
+                    silent_pings = 0;
+                    self.on_incoming(next, room).await
+                }
+            };
+            if !go_on {
                 return;
             }
-            next = stream.next() => next,
-            _ = idle_check.tick() => {
-                if !std::mem::take(&mut heard) {
-                    return closer.close(close_code::POLICY, "no traffic; ping timeout");
-                }
-                continue;
-            }
-        };
-        heard = true;
+        }
+    }
+
+    /// Handles one read from the socket; `false` when the connection is to close.
+    async fn on_incoming(
+        &mut self,
+        next: Option<Result<Message, axum::Error>>,
+        room: &RoomHandle,
+    ) -> bool {
         let message = match next {
-            None => return,
-            Some(Err(error)) => return on_read_error(error, closer, ctx),
+            None => return false,
+            Some(Err(error)) => {
+                self.on_read_error(error);
+                return false;
+            }
             Some(Ok(message)) => message,
         };
-        ctx.metrics.messages_in.inc();
+        let metrics = &self.ctx.metrics;
+        metrics.messages_in.inc();
         let frame = match message {
             Message::Binary(frame) => frame,
             Message::Text(_) => {
-                ctx.metrics.bad_frames.inc();
-                return closer.close(close_code::UNSUPPORTED, "text frames are not supported");
+                metrics.bad_frames.inc();
+                self.closer
+                    .close(close_code::UNSUPPORTED, "text frames are not supported");
+                return false;
             }
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => return true,
+            Message::Close(_) => return false,
         };
-        if frame.len() > ctx.max_message_bytes {
-            ctx.metrics.bad_frames.inc();
-            return closer.close(close_code::TOO_BIG, "message too big");
+        if frame.len() > self.ctx.max_message_bytes {
+            metrics.bad_frames.inc();
+            self.closer.close(close_code::TOO_BIG, "message too big");
+            return false;
         }
         match decode_frame(&frame) {
-            Ok(messages) if messages.is_empty() => {}
+            Ok(messages) if messages.is_empty() => true,
             Ok(messages) => {
-                if !room.send(RoomCommand::Messages { conn, messages }).await {
-                    return closer.close(close_code::TRY_AGAIN_LATER, "room closed; reconnect");
+                let conn = self.conn;
+                if room.send(RoomCommand::Messages { conn, messages }).await {
+                    true
+                } else {
+                    self.closer
+                        .close(close_code::TRY_AGAIN_LATER, "room closed; reconnect");
+                    false
                 }
             }
             Err(error) => {
-                ctx.metrics.bad_frames.inc();
-                tracing::debug!(conn, %error, "closing connection after a bad frame");
-                return closer.close(close_code::INVALID_PAYLOAD, error.to_string());
+                metrics.bad_frames.inc();
+                tracing::debug!(conn = self.conn, %error, "closing connection after a bad frame");
+                self.closer
+                    .close(close_code::INVALID_PAYLOAD, error.to_string());
+                false
             }
         }
     }
-}
 
-/// A read error: an oversized message gets 1009; anything else means the socket is gone.
-fn on_read_error(error: axum::Error, closer: &Closer, ctx: &SessionContext) {
-    let too_big = error
-        .into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-    if too_big {
-        ctx.metrics.bad_frames.inc();
-        closer.close(close_code::TOO_BIG, "message too big");
+    /// A read error: an oversized message gets 1009; anything else means the socket is gone.
+    fn on_read_error(&self, error: axum::Error) {
+        let too_big = error
+            .into_inner()
+            .downcast_ref::<tungstenite::Error>()
+            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+        if too_big {
+            self.ctx.metrics.bad_frames.inc();
+            self.closer.close(close_code::TOO_BIG, "message too big");
+        }
     }
-}
 
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Bytes>,
-    closer: Closer,
-    metrics: Arc<Metrics>,
-) {
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    loop {
-        let message = tokio::select! {
-            biased;
-            () = closer.closed() => break,
-            frame = rx.recv() => match frame {
-                Some(frame) => Message::Binary(frame),
-                None => break,
-            },
-            _ = ping.tick() => Message::Ping(Bytes::new()),
-        };
-        // Everything else already queued goes out in the same socket write.
+    /// Sends `message` and whatever else is queued (up to a limit) in one socket write;
+    /// `false` when the connection is to close.
+    async fn write(&mut self, message: Message) -> bool {
+        let (socket, outbound) = (&mut self.socket, &self.outbound);
         let batch = async {
-            sink.feed(message).await?;
+            socket.feed(message).await?;
             for _ in 1..MAX_FRAMES_PER_WRITE {
-                match rx.try_recv() {
-                    Ok(frame) => sink.feed(Message::Binary(frame)).await?,
+                match outbound.try_recv() {
+                    Ok(frame) => socket.feed(Message::Binary(frame)).await?,
                     Err(_) => break,
                 }
             }
-            sink.flush().await
+            socket.flush().await
         };
         match timeout(SEND_LIMIT, batch).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return closer.close(close_code::GOING_AWAY, ""),
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => {
+                self.closer.close(close_code::GOING_AWAY, "");
+                false
+            }
             Err(_) => {
-                metrics.slow_peers_dropped.inc();
-                closer.close(close_code::TRY_AGAIN_LATER, "too slow: send timed out");
-                break;
+                self.ctx.metrics.slow_peers_dropped.inc();
+                self.closer
+                    .close(close_code::TRY_AGAIN_LATER, "too slow: send timed out");
+                false
             }
         }
     }
-    let reason = closer.reason().unwrap_or(super::CloseReason {
-        code: close_code::NORMAL,
-        reason: String::new(),
-    });
-    let frame = CloseFrame {
-        code: reason.code,
-        reason: truncate_reason(&reason.reason).into(),
-    };
-    let _ = timeout(CLOSE_LIMIT, sink.send(Message::Close(Some(frame)))).await;
+
+    /// Sends the close frame with the reason given to the closer, then reads until the
+    /// peer's close frame, so that closing our socket cannot reset the connection before
+    /// the peer has read ours.
+    async fn finish(&mut self) {
+        self.closer.close(close_code::NORMAL, "");
+        let reason = self.closer.reason().unwrap_or(super::CloseReason {
+            code: close_code::NORMAL,
+            reason: String::new(),
+        });
+        let frame = CloseFrame {
+            code: reason.code,
+            reason: truncate_reason(&reason.reason).into(),
+        };
+        if timeout(CLOSE_LIMIT, self.socket.send(Message::Close(Some(frame))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = timeout(CLOSE_LIMIT, async {
+            while let Some(Ok(message)) = self.socket.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
 /// A close reason must fit in 123 bytes; cut at a character boundary.
