@@ -202,3 +202,29 @@ async fn a_peer_that_stops_reading_is_dropped_and_the_room_keeps_going() {
     drop(stalled);
     server.stop().await;
 }
+
+/// Newcomers share one encoding of the whole document until it changes; one who joins
+/// after an edit must get that edit in its sync reply, not a stale copy.
+#[tokio::test]
+async fn a_newcomer_after_an_edit_gets_that_edit() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let writer = YClient::connect(server.addr, &room).await;
+    writer.append("first");
+    let watcher = YClient::connect(server.addr, &room).await;
+    watcher.wait_text("first").await;
+    // Two newcomers in a row: the second is answered from the shared encoding.
+    for _ in 0..2 {
+        let newcomer = YClient::connect(server.addr, &room).await;
+        newcomer.wait_text("first").await;
+        newcomer.close().await;
+    }
+    writer.append(" second");
+    // Once the watcher has it, the server has applied it: nothing is relayed after this,
+    // so the next newcomer can only learn it from its sync reply.
+    watcher.wait_text("first second").await;
+    let late = YClient::connect(server.addr, &room).await;
+    late.wait_text("first second").await;
+    assert_eq!(state_vector(&late), state_vector(&writer));
+    server.stop().await;
+}

@@ -88,6 +88,9 @@ pub(crate) struct RoomActor {
     persist: Persister,
     held: VecDeque<(u64, Delivery)>,
     held_reply_bytes: usize,
+    /// What a newcomer (empty state vector) is sent: the whole document as a sync step 2
+    /// frame, encoded once and shared by every such join until the document next changes.
+    full_state: Option<Bytes>,
     idle_since: Option<Instant>,
     mirror_due: Option<Instant>,
     closing: Closing,
@@ -165,6 +168,7 @@ impl RoomActor {
             persist,
             held: VecDeque::new(),
             held_reply_bytes: 0,
+            full_state: None,
             idle_since: Some(Instant::now()),
             mirror_due: None,
             closing: Closing::No,
@@ -267,12 +271,24 @@ impl RoomActor {
 
     /// Answers with everything the client lacks, once all of it is durable.
     fn on_sync_step1(&mut self, conn: ConnId, sv: &StateVector) {
-        let diff = self
-            .awareness
-            .doc()
-            .transact()
-            .encode_state_as_update_v1(sv);
-        let frame = protocol::sync_step2(diff);
+        let frame = if sv.is_empty() {
+            let doc = self.awareness.doc();
+            self.full_state
+                .get_or_insert_with(|| {
+                    let all = doc
+                        .transact()
+                        .encode_state_as_update_v1(&StateVector::default());
+                    protocol::sync_step2(all)
+                })
+                .clone()
+        } else {
+            let diff = self
+                .awareness
+                .doc()
+                .transact()
+                .encode_state_as_update_v1(sv);
+            protocol::sync_step2(diff)
+        };
         if self.held_reply_bytes + frame.len() > MAX_HELD_REPLY_BYTES {
             self.kick(
                 conn,
@@ -300,7 +316,7 @@ impl RoomActor {
         let applied =
             std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
         match applied {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => self.full_state = None,
             Ok(Err(error)) => {
                 tracing::info!(room = %short_id(self.id), %error, "refusing update");
                 self.kick(
