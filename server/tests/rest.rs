@@ -184,6 +184,11 @@ async fn websocket_upgrade_is_refused_with_http_statuses() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    // RFC 6455's own example key and answer.
+    assert_eq!(
+        response.headers()["sec-websocket-accept"],
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
     drop(response);
     // A plain GET (no upgrade headers) on an existing room is a bad request, not a crash.
     let got = error_code(

@@ -228,3 +228,21 @@ async fn a_newcomer_after_an_edit_gets_that_edit() {
     assert_eq!(state_vector(&late), state_vector(&writer));
     server.stop().await;
 }
+
+/// A document larger than one WebSocket fragment reaches a newcomer whole (the server
+/// sends such a reply in fragments).
+#[tokio::test]
+async fn a_large_document_reaches_a_newcomer_whole() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let writer = YClient::connect(server.addr, &room).await;
+    let text: String = (0..6_000).map(|i| format!("line {i:05}\n")).collect();
+    assert!(text.len() > 64 * 1024);
+    writer.append(&text);
+    let watcher = YClient::connect(server.addr, &room).await;
+    watcher.wait_text(&text).await;
+    let late = YClient::connect(server.addr, &room).await;
+    late.wait_text(&text).await;
+    assert_eq!(state_vector(&late), state_vector(&writer));
+    server.stop().await;
+}

@@ -1,11 +1,18 @@
-//! `GET /ws/{roomId}`: checks the id, the Origin, the room's existence and the connection
-//! limit before upgrading, so that a refused client gets an HTTP status, not a closed socket.
+//! `GET /ws/{roomId}`: checks the id, the Origin, the room's existence, the handshake and
+//! the connection limit before upgrading, so that a refused client gets an HTTP status, not
+//! a closed socket.
+//!
+//! The handshake (RFC 6455 §4.2.2) is done here on hyper's upgrade rather than by axum's
+//! extractor, so that the session owns a `tokio_tungstenite` stream: it sends large sync
+//! replies as fragments, which axum's wrapper cannot.
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::response::Response;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::error::AppError;
 use super::rooms::parse_room_id;
@@ -16,17 +23,21 @@ use crate::AppState;
 pub async fn connect(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Result<Response, AppError> {
     let id = parse_room_id(&raw_id)?;
-    if !origin_allowed(&headers, &state.config.allowed_origins) {
+    let headers = request.headers();
+    if !origin_allowed(headers, &state.config.allowed_origins) {
         return Err(AppError::ForbiddenOrigin);
     }
     if state.registry.loaded(id).is_none() && state.store.get_room(id).await?.is_none() {
         return Err(AppError::RoomNotFound);
     }
-    let upgrade = upgrade.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let accept = accept_key(&request).map_err(|e| AppError::BadRequest(e.into()))?;
+    let on_upgrade = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or_else(|| AppError::BadRequest("connection cannot be upgraded".into()))?;
     if state.shutdown.is_cancelled() {
         return Err(AppError::Unavailable("server is shutting down"));
     }
@@ -42,27 +53,80 @@ pub async fn connect(
         max_message_bytes: state.config.max_message_bytes,
     };
     let conn = state.next_connection_id();
-    let tracker = state.tracker.clone();
-    Ok(upgrade
+    let config = WebSocketConfig::default()
         // tungstenite allocates its read buffer up front (128 KiB by default); most Yjs
-        // messages are tens of bytes, so a small buffer that grows on demand keeps an idle
-        // connection cheap.
+        // messages are tens of bytes, so a small buffer that grows on demand keeps an
+        // idle connection cheap.
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_message_size(state.config.max_message_bytes)
-        .max_frame_size(state.config.max_message_bytes)
-        // No async block around `serve`: it would hold a second copy of the socket.
-        .on_upgrade(move |socket| {
-            tracker.track_future(session::serve(socket, id, conn, ctx, permit))
-        }))
+        .max_message_size(Some(state.config.max_message_bytes))
+        .max_frame_size(Some(state.config.max_message_bytes));
+    let tracker = state.tracker.clone();
+    // A short task waits for hyper to hand the connection over, then starts the session
+    // as a task of its own, sized for the session alone.
+    tracker.clone().spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            tracing::debug!("WebSocket upgrade failed");
+            return;
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        tracker.spawn(session::serve(socket, id, conn, ctx, permit));
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    Ok(response)
 }
 
-/// Initial read buffer per connection, and the most read from the socket at once. A
-/// bigger message grows the buffer to its size; reading it takes more system calls, but
-/// such messages are rare (a joining client's offline edits).
-const READ_BUFFER_BYTES: usize = 1024;
+/// Initial read buffer per connection, and the most read from the socket at once. Edits
+/// and presence updates (cursor included) fit; a bigger message grows the buffer to its
+/// size and takes more system calls to read, but such messages are rare (a joining
+/// client's offline edits).
+const READ_BUFFER_BYTES: usize = 512;
 /// Bytes of outgoing frames gathered before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Checks that `request` opens a WebSocket (an HTTP/1.1 GET with `Connection: upgrade`,
+/// `Upgrade: websocket`, version 13 and a key) and returns the `Sec-WebSocket-Accept`
+/// value that answers its key.
+fn accept_key(request: &Request) -> Result<HeaderValue, &'static str> {
+    if request.version() != Version::HTTP_11 || request.method() != Method::GET {
+        return Err("a WebSocket opens with an HTTP/1.1 GET request");
+    }
+    let headers = request.headers();
+    if !header_has_token(headers, header::CONNECTION, "upgrade") {
+        return Err("`Connection` header did not include `upgrade`");
+    }
+    if !header_has_token(headers, header::UPGRADE, "websocket") {
+        return Err("`Upgrade` header did not include `websocket`");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err("`Sec-WebSocket-Version` header did not include `13`");
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("`Sec-WebSocket-Key` header missing")?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::try_from(accept).map_err(|_| "`Sec-WebSocket-Key` header is invalid")
+}
+
+/// Whether a comma-separated header holds `token` (case-insensitive).
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
 
 /// Browsers send `Origin`; it must name this server's own host or an allowed origin.
 /// Clients that send no Origin (editors' plugins, CLI tools) are not browsers and pass.
@@ -96,6 +160,20 @@ mod tests {
             headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
         }
         headers
+    }
+
+    #[test]
+    fn header_tokens() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(header_has_token(&headers, header::CONNECTION, "upgrade"));
+        assert!(!header_has_token(&headers, header::CONNECTION, "close"));
+        assert!(!header_has_token(&headers, header::UPGRADE, "websocket"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(header_has_token(&headers, header::UPGRADE, "websocket"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use yrs::sync::protocol::{
 };
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
-use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+use yrs::updates::encoder::Encode;
 use yrs::{StateVector, Update};
 
 /// A decoded client message the room acts on.
@@ -98,30 +98,34 @@ fn malformed(error: impl std::fmt::Display) -> FrameError {
 
 /// Sync step 1 carrying the server's state vector.
 pub fn sync_step1(sv: &StateVector) -> Bytes {
-    Message::Sync(SyncMessage::SyncStep1(sv.clone()))
-        .encode_v1()
-        .into()
+    exact(Message::Sync(SyncMessage::SyncStep1(sv.clone())).encode_v1())
 }
 
 /// Sync step 2 carrying the update a client lacks.
 pub fn sync_step2(update: Vec<u8>) -> Bytes {
-    Message::Sync(SyncMessage::SyncStep2(update))
-        .encode_v1()
-        .into()
+    exact(Message::Sync(SyncMessage::SyncStep2(update)).encode_v1())
 }
 
 /// An update message relaying `raw` (a v1 update) as is, without copying it twice.
 pub fn update(raw: &[u8]) -> Bytes {
-    let mut encoder = EncoderV1::new();
-    encoder.write_var(MSG_SYNC);
-    encoder.write_var(MSG_SYNC_UPDATE);
-    encoder.write_buf(raw);
-    encoder.to_vec().into()
+    // Two one-byte tags and a length of at most 10 bytes.
+    let mut frame = Vec::with_capacity(12 + raw.len());
+    frame.write_var(MSG_SYNC);
+    frame.write_var(MSG_SYNC_UPDATE);
+    frame.write_buf(raw);
+    frame.into()
 }
 
 /// An awareness message.
 pub fn awareness(update: AwarenessUpdate) -> Bytes {
-    Message::Awareness(update).encode_v1().into()
+    exact(Message::Awareness(update).encode_v1())
+}
+
+/// A frame without the spare capacity its encoder grew (at least 1 KiB, or up to as much
+/// again as a large message): frames wait in queues, and a room keeps its newcomers' reply.
+fn exact(mut frame: Vec<u8>) -> Bytes {
+    frame.shrink_to_fit();
+    frame.into()
 }
 
 #[cfg(test)]

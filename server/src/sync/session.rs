@@ -5,12 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::{CloseFrame, Frame};
+use tungstenite::Message;
 use uuid::Uuid;
 
 use super::protocol::decode_frame;
@@ -26,6 +31,11 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENT_PINGS_LIMIT: u32 = 3;
 /// Most queued frames gathered into one socket write.
 const MAX_FRAMES_PER_WRITE: usize = 64;
+/// A message longer than this (a sync reply holding a large document) goes out in
+/// fragments of this size: the socket library copies each frame into its write buffer and
+/// keeps that buffer's capacity, so one whole-document frame would pin a document-sized
+/// buffer to the connection for its lifetime.
+const FRAGMENT_BYTES: usize = 32 * 1024;
 /// A single socket write slower than this means the peer is gone.
 const SEND_LIMIT: Duration = Duration::from_secs(10);
 /// How long the close handshake may take.
@@ -44,10 +54,13 @@ pub struct SessionContext {
     pub max_message_bytes: usize,
 }
 
+/// The upgraded connection.
+pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
 /// Serves one upgraded connection to room `room` until either side closes it; `slot` (its
 /// place under the connection limit) is released when it ends.
 pub fn serve(
-    socket: WebSocket,
+    socket: Socket,
     room: Uuid,
     conn: ConnId,
     ctx: SessionContext,
@@ -70,7 +83,7 @@ pub fn serve(
 
 /// One connection's state.
 struct Session {
-    socket: WebSocket,
+    socket: Socket,
     outbound: flume::Receiver<Bytes>,
     closer: Closer,
     conn: ConnId,
@@ -78,9 +91,28 @@ struct Session {
     _slot: OwnedSemaphorePermit,
 }
 
+/// Why a read failed, all a session needs to know of it (tungstenite's error is large,
+/// and it would be held in every connection's task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadError {
+    /// A message over the size limit.
+    TooBig,
+    /// The connection is broken or the peer broke the protocol.
+    Gone,
+}
+
+impl From<tungstenite::Error> for ReadError {
+    fn from(error: tungstenite::Error) -> Self {
+        match error {
+            tungstenite::Error::Capacity(_) => Self::TooBig,
+            _ => Self::Gone,
+        }
+    }
+}
+
 /// What woke the session.
 enum Event {
-    Incoming(Option<Result<Message, axum::Error>>),
+    Incoming(Option<Result<Message, ReadError>>),
     Outgoing(Message),
     Tick,
     Stop,
@@ -135,7 +167,7 @@ impl Session {
                     // The room dropped this peer.
                     Err(flume::RecvError::Disconnected) => Event::Stop,
                 },
-                next = self.socket.next() => Event::Incoming(next),
+                next = self.socket.next() => Event::Incoming(next.map(|r| r.map_err(ReadError::from))),
                 _ = ping.tick() => Event::Tick,
             };
             let go_on = match event {
@@ -165,7 +197,7 @@ impl Session {
     /// Handles one read from the socket; `false` when the connection is to close.
     async fn on_incoming(
         &mut self,
-        next: Option<Result<Message, axum::Error>>,
+        next: Option<Result<Message, ReadError>>,
         room: &RoomHandle,
     ) -> bool {
         let message = match next {
@@ -186,7 +218,7 @@ impl Session {
                     .close(close_code::UNSUPPORTED, "text frames are not supported");
                 return false;
             }
-            Message::Ping(_) | Message::Pong(_) => return true,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return true,
             Message::Close(_) => return false,
         };
         if frame.len() > self.ctx.max_message_bytes {
@@ -217,12 +249,8 @@ impl Session {
     }
 
     /// A read error: an oversized message gets 1009; anything else means the socket is gone.
-    fn on_read_error(&self, error: axum::Error) {
-        let too_big = error
-            .into_inner()
-            .downcast_ref::<tungstenite::Error>()
-            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-        if too_big {
+    fn on_read_error(&self, error: ReadError) {
+        if error == ReadError::TooBig {
             self.ctx.metrics.bad_frames.inc();
             self.closer.close(close_code::TOO_BIG, "message too big");
         }
@@ -233,10 +261,10 @@ impl Session {
     async fn write(&mut self, message: Message) -> bool {
         let (socket, outbound) = (&mut self.socket, &self.outbound);
         let batch = async {
-            socket.feed(message).await?;
+            feed(socket, message).await?;
             for _ in 1..MAX_FRAMES_PER_WRITE {
                 match outbound.try_recv() {
-                    Ok(frame) => socket.feed(Message::Binary(frame)).await?,
+                    Ok(frame) => feed(socket, Message::Binary(frame)).await?,
                     Err(_) => break,
                 }
             }
@@ -267,7 +295,7 @@ impl Session {
             reason: String::new(),
         });
         let frame = CloseFrame {
-            code: reason.code,
+            code: CloseCode::from(reason.code),
             reason: truncate_reason(&reason.reason).into(),
         };
         if timeout(CLOSE_LIMIT, self.socket.send(Message::Close(Some(frame))))
@@ -285,6 +313,37 @@ impl Session {
         })
         .await;
     }
+}
+
+/// Queues `message` on the socket; a long binary message goes as fragments that share
+/// its bytes (boxed, so that the rare long message does not enlarge every connection).
+async fn feed(socket: &mut Socket, message: Message) -> Result<(), tungstenite::Error> {
+    match message {
+        Message::Binary(data) if data.len() > FRAGMENT_BYTES => {
+            Box::pin(feed_fragments(socket, data)).await
+        }
+        other => socket.feed(other).await,
+    }
+}
+
+async fn feed_fragments(socket: &mut Socket, data: Bytes) -> Result<(), tungstenite::Error> {
+    let mut start = 0;
+    while start < data.len() {
+        let end = (start + FRAGMENT_BYTES).min(data.len());
+        let kind = if start == 0 {
+            Data::Binary
+        } else {
+            Data::Continue
+        };
+        let fragment = Frame::message(
+            data.slice(start..end),
+            OpCode::Data(kind),
+            end == data.len(),
+        );
+        socket.feed(Message::Frame(fragment)).await?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// A close reason must fit in 123 bytes; cut at a character boundary.
