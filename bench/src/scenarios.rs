@@ -170,13 +170,21 @@ async fn measure(server: &Server, stats: &Stats, row: &mut Row, seconds: f64) {
     row.seconds = elapsed;
 }
 
+/// How long the idle scenario waits between steps.
+const IDLE_SETTLE: Duration = Duration::from_secs(6);
+
 /// 1. Idle connections in rooms of 2: memory per connection.
 pub async fn idle(server: &Server, counts: &[usize]) {
     // One baseline, before any connection: memory a step frees but keeps for reuse would
     // otherwise hide the next step's growth.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let base = sample(server.pid).rss_kib;
-    for &count in counts {
+    for (step, &count) in counts.iter().enumerate() {
+        if step > 0 {
+            // Let the last step's rooms go (the script starts Pairpad with a 5 s room
+            // idle time) so that they are not counted against this step's connections.
+            tokio::time::sleep(IDLE_SETTLE).await;
+        }
         let stats = Arc::new(Stats::new());
         let started = Instant::now();
         let (clients, errors) = open_rooms(server, &stats, &vec![2; count / 2], |_, _| false).await;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// The language model client, when `--ai-endpoint` is set.
     pub ai: Option<Arc<autocomplete::ai::AiClient>>,
+    /// Tells every WebSocket session when to ping.
+    pub ping_clock: sync::session::PingClock,
     next_connection: Arc<AtomicU64>,
 }
 
@@ -89,6 +91,7 @@ impl AppState {
             shutdown,
             tracker,
             ai,
+            ping_clock: sync::session::PingClock::default(),
             next_connection: Arc::new(AtomicU64::new(1)),
         }
     }

@@ -243,6 +243,44 @@ async fn a_large_document_reaches_a_newcomer_whole() {
     watcher.wait_text(&text).await;
     let late = YClient::connect(server.addr, &room).await;
     late.wait_text(&text).await;
-    assert_eq!(state_vector(&late), state_vector(&writer));
+    // Its sync reply holds the whole document, the room's metadata included.
+    late.wait_for("the whole document", |c| {
+        state_vector(c) == state_vector(&writer)
+    })
+    .await;
+    server.stop().await;
+}
+
+/// What the room already has, sent again (a sync reply written before the client saw the
+/// server's state repeats its edits), is neither stored a second time nor relayed.
+#[tokio::test]
+async fn a_repeated_update_is_neither_stored_nor_relayed() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let writer = YClient::connect(server.addr, &room).await;
+    let reader = YClient::connect(server.addr, &room).await;
+    writer.append("once");
+    reader.wait_text("once").await;
+    let frames_before = reader.frames_received();
+    writer.repeat_everything();
+    writer.append("!");
+    reader.wait_text("once!").await;
+    assert_eq!(
+        reader.frames_received(),
+        frames_before + 1,
+        "only the new edit reached the other peer"
+    );
+    let metrics = reqwest::get(server.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "pairpad_updates_stored_total 2"),
+        "two updates stored, not three:\n{metrics}"
+    );
     server.stop().await;
 }

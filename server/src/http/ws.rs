@@ -51,6 +51,7 @@ pub async fn connect(
         metrics: state.metrics.clone(),
         shutdown: state.shutdown.clone(),
         max_message_bytes: state.config.max_message_bytes,
+        clock: state.ping_clock.clone(),
     };
     let conn = state.next_connection_id();
     let config = WebSocketConfig::default()

@@ -313,10 +313,19 @@ impl RoomActor {
             return;
         }
         let doc = self.awareness.doc();
-        let applied =
-            std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update).map(|()| {
+                !txn.insert_set().is_empty()
+                    || !txn.delete_set().is_empty()
+                    || txn.has_missing_updates()
+            })
+        }));
         match applied {
-            Ok(Ok(())) => self.full_state = None,
+            Ok(Ok(true)) => self.full_state = None,
+            // Nothing the document did not have (a client's sync reply written before it
+            // saw ours repeats what it sent since): nothing to store or relay.
+            Ok(Ok(false)) => return,
             Ok(Err(error)) => {
                 tracing::info!(room = %short_id(self.id), %error, "refusing update");
                 self.kick(

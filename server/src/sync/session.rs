@@ -2,14 +2,14 @@
 //! them to the room, drains the connection's bounded outbound queue into the socket, pings
 //! a quiet peer and sends the close frame. A bad frame closes this connection only.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +52,40 @@ pub struct SessionContext {
     pub shutdown: CancellationToken,
     /// Largest accepted binary message, in bytes.
     pub max_message_bytes: usize,
+    /// When to ping.
+    pub clock: PingClock,
+}
+
+/// One timer for every connection: it ticks every [`PING_EVERY`], and on each tick every
+/// session pings its peer and counts its silence. A timer per connection would cost each
+/// idle connection a heap-allocated sleep and an entry in the timer wheel. The clock starts
+/// with the first connection and stops once the server that owns it is dropped.
+#[derive(Debug, Clone, Default)]
+pub struct PingClock(Arc<OnceLock<watch::Receiver<u64>>>);
+
+impl PingClock {
+    /// A receiver that sees the next tick (needs a Tokio runtime).
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        let mut ticks = self
+            .0
+            .get_or_init(|| {
+                let (tx, rx) = watch::channel(0);
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(PING_EVERY);
+                    every.tick().await;
+                    for tick in 1u64.. {
+                        every.tick().await;
+                        if tx.send(tick).is_err() {
+                            break;
+                        }
+                    }
+                });
+                rx
+            })
+            .clone();
+        ticks.borrow_and_update();
+        ticks
+    }
 }
 
 /// The upgraded connection.
@@ -71,6 +105,7 @@ pub fn serve(
     // an idle connection's task then holds one copy of it, not also the arguments it was
     // built from or a second binding.
     let mut session = Session {
+        ticks: ctx.clock.subscribe(),
         socket,
         outbound,
         closer: Closer::default(),
@@ -83,6 +118,7 @@ pub fn serve(
 
 /// One connection's state.
 struct Session {
+    ticks: watch::Receiver<u64>,
     socket: Socket,
     outbound: flume::Receiver<Bytes>,
     closer: Closer,
@@ -115,6 +151,7 @@ enum Event {
     Incoming(Option<Result<Message, ReadError>>),
     Outgoing(Message),
     Tick,
+    ClockStopped,
     Stop,
 }
 
@@ -151,8 +188,7 @@ impl Session {
 
     /// Reads, writes and pings until the connection is to close; the reason is in `closer`.
     async fn run(&mut self, room: &RoomHandle) {
-        let mut ping = tokio::time::interval(PING_EVERY);
-        ping.tick().await;
+        let mut ticking = true;
         let mut silent_pings = 0;
         loop {
             // Unbiased: neither a chatty peer nor a busy room can starve the other side.
@@ -168,10 +204,17 @@ impl Session {
                     Err(flume::RecvError::Disconnected) => Event::Stop,
                 },
                 next = self.socket.next() => Event::Incoming(next.map(|r| r.map_err(ReadError::from))),
-                _ = ping.tick() => Event::Tick,
+                tick = self.ticks.changed(), if ticking => match tick {
+                    Ok(()) => Event::Tick,
+                    Err(_) => Event::ClockStopped,
+                },
             };
             let go_on = match event {
                 Event::Stop => false,
+                Event::ClockStopped => {
+                    ticking = false;
+                    true
+                }
                 Event::Outgoing(message) => self.write(message).await,
                 Event::Tick => {
                     silent_pings += 1;

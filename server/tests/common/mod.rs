@@ -337,6 +337,22 @@ impl YClient {
         names
     }
 
+    /// Binary frames received so far (each one counts, whatever it holds).
+    pub fn frames_received(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
+    /// Sends everything this client has as one update, as a client does whose sync
+    /// reply was written before it saw the server's state.
+    pub fn repeat_everything(&self) {
+        let update = {
+            let awareness = self.awareness.lock().unwrap();
+            let txn = awareness.doc().transact();
+            txn.encode_state_as_update_v1(&StateVector::default())
+        };
+        self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+
     pub fn send(&self, frame: Vec<u8>) {
         let _ = self.out.send(Message::Binary(frame.into()));
     }
