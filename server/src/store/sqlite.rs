@@ -1,6 +1,7 @@
 //! SQLite store: the zero-setup default. One file, WAL journal, `synchronous = FULL` so that
 //! a committed update survives a crash of the process or of the machine.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,14 +11,18 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    insert_chunks, Mirror, NewRoom, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError,
-    StoredDoc,
+    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads (loading a room, the REST API).
     pool: SqlitePool,
+    /// Every write, on one connection: SQLite has one writer at a time anyway, and a
+    /// connection that no other connection writes behind keeps its page cache (the index
+    /// pages of the busy rooms' logs) from one commit to the next.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -32,15 +37,24 @@ impl SqliteStore {
             // memory rather than a temporary file created and deleted for each commit.
             .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone().pragma("cache_size", WRITER_CACHE))
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
+
+/// The writer's page cache, in KiB (a negative `cache_size`): room for the log's hot
+/// index pages of a few thousand busy rooms.
+const WRITER_CACHE: &str = "-16384";
 
 fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("room id: {e}")))
@@ -59,7 +73,7 @@ impl Store for SqliteStore {
         .bind(&room.snapshot)
         .bind(room.created_at)
         .bind(room.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -116,11 +130,9 @@ impl Store for SqliteStore {
         appends: &[RoomUpdates],
         mirrors: &[RoomMirror],
     ) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let seqs = append_in(&mut tx, appends).await?;
-        for m in mirrors {
-            mirror_in(&mut tx, m.room, &m.mirror).await?;
-        }
+        mirror_in(&mut tx, mirrors).await?;
         tx.commit().await?;
         Ok(seqs)
     }
@@ -133,7 +145,7 @@ impl Store for SqliteStore {
         mirror: &Mirror,
     ) -> Result<(), StoreError> {
         let room = id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "UPDATE rooms SET snapshot = ?, code = ?, title = COALESCE(?, title), language = COALESCE(?, language), \
              updated_at = MAX(updated_at, ?) WHERE id = ?",
@@ -162,7 +174,25 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
+}
+
+/// Most rows in one multi-row statement. Statements hold a power of two of rows, so that
+/// a handful of prepared statements (kept in the connection's statement cache) cover every
+/// batch, instead of one freshly parsed statement per batch size.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits `len` rows into statement sizes, each a power of two, largest first.
+fn statement_sizes(mut len: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if len == 0 {
+            return None;
+        }
+        let size = MAX_ROWS_PER_STATEMENT.min(1 << len.ilog2());
+        len -= size;
+        Some(size)
+    })
 }
 
 /// Appends the updates of several rooms inside `tx` with multi-row statements; returns
@@ -178,49 +208,75 @@ async fn append_in(
     appends: &[RoomUpdates],
 ) -> Result<Vec<i64>, StoreError> {
     let mut seqs = vec![0; appends.len()];
-    for chunk in insert_chunks(appends) {
+    let rows: Vec<(usize, &NewUpdate)> = appends
+        .iter()
+        .enumerate()
+        .flat_map(|(index, batch)| batch.updates.iter().map(move |u| (index, u)))
+        .collect();
+    let mut rest = rows.as_slice();
+    for size in statement_sizes(rows.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
         let mut insert = QueryBuilder::new(
             "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
         );
-        insert.push_values(&chunk, |mut row, (index, update)| {
+        insert.push_values(chunk, |mut row, (index, update)| {
             row.push_bind(appends[*index].room.to_string())
                 .push_bind(update.data.as_ref())
                 .push_bind(update.client_id)
                 .push_bind(&update.author)
                 .push_bind(update.created_at);
         });
-        let done = insert.build().execute(&mut **tx).await?;
-        let rows = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-        if done.rows_affected() != chunk.len() as u64 {
+        let done = insert.build().persistent(true).execute(&mut **tx).await?;
+        if done.rows_affected() != size as u64 {
             return Err(StoreError::Corrupt(format!(
-                "inserted {} of {rows} updates",
+                "inserted {} of {size} updates",
                 done.rows_affected()
             )));
         }
-        let first = done.last_insert_rowid() - rows + 1;
-        for (seq, (index, _)) in (first..).zip(&chunk) {
+        let first = done.last_insert_rowid() - (size as i64 - 1);
+        for (seq, (index, _)) in (first..).zip(chunk) {
             seqs[*index] = seqs[*index].max(seq);
         }
     }
     Ok(seqs)
 }
 
-/// Writes one room's mirror inside `tx`.
+/// Writes several rooms' mirrors inside `tx`, a power of two of rooms per statement. A
+/// room named twice keeps its last mirror, as with one statement after the other.
 async fn mirror_in(
     tx: &mut Transaction<'_, Sqlite>,
-    id: Uuid,
-    mirror: &Mirror,
+    mirrors: &[RoomMirror],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE rooms SET code = ?, title = COALESCE(?, title), \
-         language = COALESCE(?, language), updated_at = MAX(updated_at, ?) WHERE id = ?",
-    )
-    .bind(&mirror.code)
-    .bind(&mirror.title)
-    .bind(&mirror.language)
-    .bind(mirror.updated_at)
-    .bind(id.to_string())
-    .execute(&mut **tx)
-    .await?;
+    let last: HashMap<Uuid, usize> = mirrors
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.room, i))
+        .collect();
+    let mirrors: Vec<&RoomMirror> = mirrors
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| last.get(&m.room) == Some(i))
+        .map(|(_, m)| m)
+        .collect();
+    let mut rest = mirrors.as_slice();
+    for size in statement_sizes(mirrors.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let mut update = QueryBuilder::new(
+            "UPDATE rooms SET code = v.column2, title = COALESCE(v.column3, rooms.title), \
+             language = COALESCE(v.column4, rooms.language), \
+             updated_at = MAX(rooms.updated_at, v.column5) FROM (",
+        );
+        update.push_values(chunk, |mut row, m| {
+            row.push_bind(m.room.to_string())
+                .push_bind(&m.mirror.code)
+                .push_bind(&m.mirror.title)
+                .push_bind(&m.mirror.language)
+                .push_bind(m.mirror.updated_at);
+        });
+        update.push(") AS v WHERE rooms.id = v.column1");
+        update.build().persistent(true).execute(&mut **tx).await?;
+    }
     Ok(())
 }

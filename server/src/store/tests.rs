@@ -231,7 +231,52 @@ async fn commit_many_numbers_each_batch(store: &dyn Store) {
     assert_eq!((record.code.as_str(), record.updated_at), ("a text", 8_000));
 }
 
+/// A commit larger than one statement (hundreds of updates, rooms interleaved, several
+/// mirrors, one room mirrored twice): every update lands in its room, in order, under the
+/// sequence number returned, and the last mirror of a room wins.
+async fn large_commit(store: &dyn Store) {
+    let rooms: Vec<NewRoom> = (0..3).map(|i| new_room(&format!("big {i}"))).collect();
+    for room in &rooms {
+        store.create_room(room).await.unwrap();
+    }
+    // 5 rounds of 3 rooms x 40 updates: 600 rows, more than any one statement holds.
+    let appends: Vec<RoomUpdates> = (0..5u8)
+        .flat_map(|round| {
+            rooms.iter().map(move |room| RoomUpdates {
+                room: room.id,
+                updates: (0..40u8).map(|n| update(round * 40 + n, 10_000)).collect(),
+            })
+        })
+        .collect();
+    let mirrors: Vec<RoomMirror> = rooms
+        .iter()
+        .map(|room| RoomMirror {
+            room: room.id,
+            mirror: mirror("first", 11_000),
+        })
+        .chain(std::iter::once(RoomMirror {
+            room: rooms[0].id,
+            mirror: mirror("second", 12_000),
+        }))
+        .collect();
+    let seqs = store.commit_many(&appends, &mirrors).await.unwrap();
+    for (i, room) in rooms.iter().enumerate() {
+        let doc = store.load(room.id).await.unwrap().unwrap();
+        let bytes: Vec<u8> = doc.updates.iter().map(|u| u[0]).collect();
+        let expected: Vec<u8> = (0..200).collect();
+        assert_eq!(bytes, expected, "room {i} has its updates in order");
+        assert_eq!(doc.last_seq, seqs[4 * 3 + i], "room {i}'s last batch");
+    }
+    let code = |i: usize| {
+        let id = rooms[i].id;
+        async move { store.get_room(id).await.unwrap().unwrap().code }
+    };
+    assert_eq!(code(0).await, "second");
+    assert_eq!(code(1).await, "first");
+}
+
 async fn suite(store: Arc<dyn Store>) {
+    large_commit(store.as_ref()).await;
     concurrent_appends_from_many_rooms(store.clone()).await;
     commit_many_numbers_each_batch(store.as_ref()).await;
     create_and_get(store.as_ref()).await;
