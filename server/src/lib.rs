@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -142,6 +143,14 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let tracker = state.tracker.clone();
     let store = state.store.clone();
+    // Edits and cursors are small writes that must leave at once: without TCP_NODELAY,
+    // Nagle's algorithm holds a write back behind an unacknowledged one, and the peer's
+    // delayed acknowledgement can stall it for 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
