@@ -183,15 +183,16 @@ impl Store for SqliteStore {
 /// batch, instead of one freshly parsed statement per batch size.
 const MAX_ROWS_PER_STATEMENT: usize = 256;
 
-/// Splits `len` rows into statement sizes, each a power of two, largest first.
-fn statement_sizes(mut len: usize) -> impl Iterator<Item = usize> {
+/// Splits `rows` into statements' worth, each a power of two of rows, largest first.
+fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
-        if len == 0 {
+        if rows.is_empty() {
             return None;
         }
-        let size = MAX_ROWS_PER_STATEMENT.min(1 << len.ilog2());
-        len -= size;
-        Some(size)
+        let size = MAX_ROWS_PER_STATEMENT.min(1 << rows.len().ilog2());
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
     })
 }
 
@@ -213,10 +214,8 @@ async fn append_in(
         .enumerate()
         .flat_map(|(index, batch)| batch.updates.iter().map(move |u| (index, u)))
         .collect();
-    let mut rest = rows.as_slice();
-    for size in statement_sizes(rows.len()) {
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
+    for chunk in statement_chunks(&rows) {
+        let size = chunk.len();
         let mut insert = QueryBuilder::new(
             "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
         );
@@ -259,10 +258,7 @@ async fn mirror_in(
         .filter(|(i, m)| last.get(&m.room) == Some(i))
         .map(|(_, m)| m)
         .collect();
-    let mut rest = mirrors.as_slice();
-    for size in statement_sizes(mirrors.len()) {
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
+    for chunk in statement_chunks(&mirrors) {
         let mut update = QueryBuilder::new(
             "UPDATE rooms SET code = v.column2, title = COALESCE(v.column3, rooms.title), \
              language = COALESCE(v.column4, rooms.language), \
