@@ -271,23 +271,12 @@ impl RoomActor {
 
     /// Answers with everything the client lacks, once all of it is durable.
     fn on_sync_step1(&mut self, conn: ConnId, sv: &StateVector) {
+        let doc = self.awareness.doc();
+        let encode = || protocol::sync_step2(doc.transact().encode_state_as_update_v1(sv));
         let frame = if sv.is_empty() {
-            let doc = self.awareness.doc();
-            self.full_state
-                .get_or_insert_with(|| {
-                    let all = doc
-                        .transact()
-                        .encode_state_as_update_v1(&StateVector::default());
-                    protocol::sync_step2(all)
-                })
-                .clone()
+            self.full_state.get_or_insert_with(encode).clone()
         } else {
-            let diff = self
-                .awareness
-                .doc()
-                .transact()
-                .encode_state_as_update_v1(sv);
-            protocol::sync_step2(diff)
+            encode()
         };
         if self.held_reply_bytes + frame.len() > MAX_HELD_REPLY_BYTES {
             self.kick(
