@@ -8,7 +8,6 @@ mod group;
 mod postgres;
 mod sqlite;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -126,39 +125,9 @@ pub struct RoomMirror {
     pub mirror: Mirror,
 }
 
-/// Rows per multi-row `INSERT`: 5 bound parameters each stays far below SQLite's 32766
-/// and PostgreSQL's 65535.
-const ROWS_PER_INSERT: usize = 1000;
-
-/// One multi-row `INSERT` of a multi-room append: (index of the batch, update).
-type InsertChunk<'a> = Vec<(usize, &'a NewUpdate)>;
-
-/// Splits `appends` into `INSERT` statements of at most [`ROWS_PER_INSERT`] rows in which
-/// a room belongs to one batch only, so the largest `seq` returned for a room in a
-/// statement is that batch's.
-fn insert_chunks(appends: &[RoomUpdates]) -> Vec<InsertChunk<'_>> {
-    let mut chunks = Vec::new();
-    let mut chunk: InsertChunk<'_> = Vec::new();
-    let mut owner: HashMap<Uuid, usize> = HashMap::new();
-    for (index, batch) in appends.iter().enumerate() {
-        for update in &batch.updates {
-            let clash = owner.get(&batch.room).is_some_and(|&b| b != index);
-            if chunk.len() >= ROWS_PER_INSERT || clash {
-                chunks.push(std::mem::take(&mut chunk));
-                owner.clear();
-            }
-            owner.insert(batch.room, index);
-            chunk.push((index, update));
-        }
-    }
-    if !chunk.is_empty() {
-        chunks.push(chunk);
-    }
-    chunks
-}
-
-/// Durable storage for rooms. Implementations must make a successful `commit_many`
-/// (and so `append_updates`) durable before returning: the sync core relays an update only after that.
+/// Durable storage for rooms. Implementations must make a successful `commit_many` (and
+/// so `append_updates`) durable before returning: the sync core relays an update only
+/// after that.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new room.

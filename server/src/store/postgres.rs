@@ -10,8 +10,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    insert_chunks, Mirror, NewRoom, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError,
-    StoredDoc,
+    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
 };
 
 /// PostgreSQL-backed [`Store`].
@@ -150,6 +149,37 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Rows per multi-row `INSERT`: 5 bound parameters each stays far below PostgreSQL's
+/// 65535.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// One multi-row `INSERT` of a multi-room append: (index of the batch, update).
+type InsertChunk<'a> = Vec<(usize, &'a NewUpdate)>;
+
+/// Splits `appends` into `INSERT` statements of at most [`ROWS_PER_INSERT`] rows in which
+/// a room belongs to one batch only, so the largest `seq` returned for a room in a
+/// statement is that batch's.
+fn insert_chunks(appends: &[RoomUpdates]) -> Vec<InsertChunk<'_>> {
+    let mut chunks = Vec::new();
+    let mut chunk: InsertChunk<'_> = Vec::new();
+    let mut owner: HashMap<Uuid, usize> = HashMap::new();
+    for (index, batch) in appends.iter().enumerate() {
+        for update in &batch.updates {
+            let clash = owner.get(&batch.room).is_some_and(|&b| b != index);
+            if chunk.len() >= ROWS_PER_INSERT || clash {
+                chunks.push(std::mem::take(&mut chunk));
+                owner.clear();
+            }
+            owner.insert(batch.room, index);
+            chunk.push((index, update));
+        }
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
 }
 
 /// Appends the updates of several rooms inside `tx` with multi-row statements; returns
