@@ -1,14 +1,17 @@
 //! `pairpad-loadgen`: drives a Yjs sync server with simulated people and prints one JSON
 //! row per measurement; `report` turns the rows into Markdown tables and SVG charts.
 //! `scripts/bench` runs it against Pairpad, the reference y-websocket server and
-//! Hocuspocus, each pinned to the same core.
+//! Hocuspocus, each pinned to the same core; `relay` is the floor they are measured
+//! against (a relay that only forwards frames).
 
 mod client;
 mod protocol;
+mod relay;
 mod report;
 mod scenarios;
 mod stats;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +39,12 @@ enum Command {
         /// Folder for the SVG charts.
         #[arg(long, default_value = "docs/bench")]
         charts: PathBuf,
+    },
+    /// Serves as the floor: a relay that only forwards frames (no document, no storage).
+    Relay {
+        /// Address to listen on.
+        #[arg(long)]
+        bind: SocketAddr,
     },
 }
 
@@ -86,6 +95,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report { input, charts } => report::write(&input, &charts),
+        Command::Relay { bind } => {
+            tokio::task::LocalSet::new()
+                .run_until(relay::serve(bind))
+                .await
+        }
     }
 }
 

@@ -51,6 +51,11 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
             ("p99 ms", "p99_ms", Better::Lower),
             ("max ms", "max_ms", Better::Lower),
             ("CPU µs/delivery", "cpu_us_per_delivery", Better::Lower),
+            (
+                "load generator % of a core",
+                "loadgen_core_percent",
+                Better::Neither,
+            ),
         ],
     );
     saturation(&of("steady"));
@@ -130,6 +135,8 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
 enum Better {
     Lower,
     Higher,
+    /// Context, not a figure of merit: no ratio.
+    Neither,
 }
 
 fn num(row: &Value, key: &str) -> Option<f64> {
@@ -180,6 +187,7 @@ fn table(title: &str, rows: &[&Value], x_label: &str, columns: &[(&str, &str, Be
                         match better {
                             Better::Lower => format!(" ({:.1}× Pairpad)", v / p),
                             Better::Higher => format!(" (Pairpad {:.1}×)", p / v),
+                            Better::Neither => String::new(),
                         }
                     }
                     _ => String::new(),

@@ -42,6 +42,9 @@ pub struct Row {
     window: Window,
     deliveries_per_sec: f64,
     cpu_us_per_delivery: Option<f64>,
+    /// Percent of one core the load generator itself used in the window: near 100, the
+    /// generator and not the server may be what limits the rate.
+    loadgen_core_percent: Option<f64>,
     rss_kib: u64,
     rss_bytes_per_connection: Option<f64>,
     seconds: f64,
@@ -61,6 +64,7 @@ impl Row {
             window: Window::default(),
             deliveries_per_sec: 0.0,
             cpu_us_per_delivery: None,
+            loadgen_core_percent: None,
             rss_kib: sample(server.pid).rss_kib,
             rss_bytes_per_connection: None,
             seconds: 0.0,
@@ -157,11 +161,15 @@ async fn measure(server: &Server, stats: &Stats, row: &mut Row, seconds: f64) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stats.take_window();
     let before = sample(server.pid);
+    let ours_before = sample(std::process::id());
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let window = stats.take_window();
     let elapsed = start.elapsed().as_secs_f64();
     let after = sample(server.pid);
+    let ours_after = sample(std::process::id());
+    row.loadgen_core_percent =
+        Some(ours_after.cpu_us.saturating_sub(ours_before.cpu_us) as f64 / 1e4 / elapsed);
     row.deliveries_per_sec = window.delivered as f64 / elapsed;
     row.cpu_us_per_delivery = (window.delivered > 0)
         .then(|| after.cpu_us.saturating_sub(before.cpu_us) as f64 / window.delivered as f64);
