@@ -197,6 +197,9 @@ fn on_frame(
     }
 }
 
+/// Largest text a [`Writer`] puts in one update.
+const TEXT_CHUNK: usize = 32 * 1024;
+
 /// Updates a [`Writer`] may have in flight beyond what the observer has received.
 const WRITE_WINDOW: usize = 2_000;
 
@@ -256,6 +259,33 @@ impl Writer {
             }
         }
         self.sink.flush().await?;
+        Ok(())
+    }
+
+    /// Types `bytes` of plain text (lines of code-like filler), in updates of at most
+    /// [`TEXT_CHUNK`] bytes.
+    pub async fn write_text(&mut self, bytes: usize) -> anyhow::Result<()> {
+        let doc = yrs::Doc::new();
+        let text = doc.get_or_insert_text("code");
+        let line = "    let value = compute(index, &table[offset..]); // filler\n";
+        let mut written = 0;
+        while written < bytes {
+            let chunk: String = line
+                .chars()
+                .cycle()
+                .take(TEXT_CHUNK.min(bytes - written))
+                .collect();
+            let update = {
+                let mut txn = doc.transact_mut();
+                let end = text.len(&txn);
+                text.insert(&mut txn, end, &chunk);
+                txn.encode_update_v1()
+            };
+            self.sink
+                .send(Message::binary(self.framer.sync(SYNC_UPDATE, &update)))
+                .await?;
+            written += chunk.len();
+        }
         Ok(())
     }
 

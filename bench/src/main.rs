@@ -83,6 +83,7 @@ enum Scenario {
     BigRoom,
     ColdJoin,
     Durable,
+    LargeDoc,
     Churn,
     ReconnectStorm,
 }
@@ -143,6 +144,11 @@ async fn run(args: RunArgs) {
         Scenario::Durable => {
             for rooms in counts(&[100.0]) {
                 scenarios::durable(&server, rooms, args.seconds).await;
+            }
+        }
+        Scenario::LargeDoc => {
+            for kib in counts(&[1024.0]) {
+                scenarios::large_doc(&server, kib, args.seconds).await;
             }
         }
         Scenario::Churn => scenarios::churn(&server, args.seconds, Duration::from_secs(10)).await,

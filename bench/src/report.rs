@@ -95,6 +95,16 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
         ],
     );
     table(
+        "Large document: two people typing into it (SQLite)",
+        &of("large-doc"),
+        "document KiB",
+        &[
+            ("p50 ms", "p50_ms", Better::Lower),
+            ("p99 ms", "p99_ms", Better::Lower),
+            ("bytes written per edit", "written_per_edit", Better::Lower),
+        ],
+    );
+    table(
         "Churn soak: RSS after a warm-up (x, KiB) and after the soak and settling",
         &of("churn"),
         "RSS after warm-up KiB",

@@ -49,6 +49,9 @@ pub struct Row {
     rss_bytes_per_connection: Option<f64>,
     seconds: f64,
     errors: u64,
+    /// Bytes the server wrote to storage per edit typed in the window (large document).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    written_per_edit: Option<f64>,
     /// Rooms the server still holds in memory (Pairpad's `/metrics`), after a churn soak.
     #[serde(skip_serializing_if = "Option::is_none")]
     rooms_loaded: Option<f64>,
@@ -69,6 +72,7 @@ impl Row {
             rss_bytes_per_connection: None,
             seconds: 0.0,
             errors: 0,
+            written_per_edit: None,
             rooms_loaded: None,
         }
     }
@@ -322,6 +326,49 @@ pub async fn cold_join(server: &Server, updates: usize) {
     row.emit();
     observer.close().await;
     writer.close().await;
+}
+
+/// Large document: two people type (5 edits/s each) into a document of `kib` KiB of text;
+/// what the server writes to storage per edit, and the latency.
+pub async fn large_doc(server: &Server, kib: usize, seconds: f64) {
+    let room = match new_room(server).await {
+        Ok(room) => room,
+        Err(error) => return eprintln!("large document: {error:#}"),
+    };
+    match crate::client::Writer::connect(&server.target, &room).await {
+        Ok(mut writer) => {
+            if let Err(error) = writer.write_text(kib * 1024).await {
+                return eprintln!("large document: writing failed: {error:#}");
+            }
+            writer.close().await;
+        }
+        Err(error) => return eprintln!("large document: cannot connect: {error:#}"),
+    }
+    let stats = Arc::new(Stats::new());
+    let mut clients = Vec::new();
+    let mut errors = 0;
+    for _ in 0..2 {
+        // A typist's join returns once it holds the whole document.
+        match Client::connect(&server.target, &room, stats.clone(), EDITS_PER_SEC).await {
+            Ok(client) => clients.push(client),
+            Err(error) => {
+                eprintln!("large document: {error:#}");
+                errors += 1;
+            }
+        }
+    }
+    let mut row = Row::new(server, "large-doc", kib as f64, clients.len());
+    row.errors = errors;
+    let written_before = sample(server.pid).write_bytes;
+    let sent_before = stats.sent.load(Ordering::Relaxed);
+    measure(server, &stats, &mut row, seconds).await;
+    let written = sample(server.pid)
+        .write_bytes
+        .saturating_sub(written_before);
+    let sent = stats.sent.load(Ordering::Relaxed) - sent_before;
+    row.written_per_edit = (sent > 0).then(|| written as f64 / sent as f64);
+    row.emit();
+    close_all(clients).await;
 }
 
 /// 6. Durable writes: a fixed moderate load; compare latency between stores.

@@ -92,16 +92,20 @@ impl Default for Stats {
     }
 }
 
-/// CPU time (user + system) and resident memory of a process, read from /proc.
+/// CPU time (user + system), resident memory and storage writes of a process, read from
+/// /proc.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcSample {
     /// CPU time used so far, µs.
     pub cpu_us: u64,
     /// Resident set size, KiB.
     pub rss_kib: u64,
+    /// Bytes the process has caused to be written to storage (`write_bytes` of
+    /// `/proc/PID/io`); 0 when that file cannot be read.
+    pub write_bytes: u64,
 }
 
-/// Reads `/proc/PID/stat` and `/proc/PID/status`; zeros when the process is gone.
+/// Reads `/proc/PID/stat`, `/proc/PID/status` and `/proc/PID/io`; zeros when the process is gone.
 pub fn sample(pid: u32) -> ProcSample {
     let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
@@ -121,9 +125,17 @@ pub fn sample(pid: u32) -> ProcSample {
             line.split_whitespace().nth(1)?.parse().ok()
         })
         .unwrap_or(0);
+    let write_bytes = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0);
     // The kernel reports CPU in clock ticks of 1/100 s on Linux.
     ProcSample {
         cpu_us: ticks * 10_000,
         rss_kib,
+        write_bytes,
     }
 }

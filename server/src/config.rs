@@ -61,7 +61,8 @@ pub struct Config {
     #[arg(long, env = "PAIRPAD_ROOM_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub room_idle: Duration,
 
-    /// Fold a room's update log into a snapshot after this many updates.
+    /// Fold a room's update log into a snapshot after this many updates (a large
+    /// document's after more: one per KiB of its snapshot).
     #[arg(long, env = "PAIRPAD_COMPACT_AFTER", default_value_t = 1_000)]
     pub compact_after: usize,
 

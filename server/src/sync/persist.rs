@@ -18,6 +18,15 @@ use crate::store::{Mirror, NewUpdate, RoomMirror, RoomUpdates, Store, StoreError
 /// Bytes of not-yet-durable updates a room holds before it refuses more.
 pub const MAX_PENDING_BYTES: usize = 64 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The plain-text mirror is written at most this long after an edit, in a small document.
+pub const MIRROR_DELAY: Duration = Duration::from_secs(1);
+/// Bytes per second of mirror rows a busy room may write: a mirror rewrites the room's
+/// whole row (SQLite rewrites a row whole, the snapshot in it too), so a large document's
+/// mirror is written less often than a small one's.
+const MIRROR_BYTES_PER_SEC: f64 = 64.0 * 1024.0;
+/// Snapshot bytes a compaction may rewrite per update folded: a large document's log grows
+/// longer between compactions, so that each update costs at most about this much.
+const SNAPSHOT_BYTES_PER_UPDATE: usize = 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What a finished store write was.
@@ -52,6 +61,10 @@ pub struct Persister {
     durable: u64,
     store_seq: i64,
     since_compaction: usize,
+    /// Size of the stored snapshot (as of the last compaction started) and of the last
+    /// mirror sent: what rewriting the room's row costs.
+    snapshot_bytes: usize,
+    mirror_bytes: usize,
     mirror_dirty: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -59,13 +72,14 @@ pub struct Persister {
 
 impl Persister {
     /// A pipeline for room `id` whose log ends at `store_seq` and holds `log_len` updates
-    /// since the last snapshot.
+    /// since the last snapshot, which is `snapshot_bytes` long.
     pub fn new(
         id: Uuid,
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         store_seq: i64,
         log_len: usize,
+        snapshot_bytes: usize,
     ) -> Self {
         Self {
             id,
@@ -79,6 +93,9 @@ impl Persister {
             durable: 0,
             store_seq,
             since_compaction: log_len,
+            snapshot_bytes,
+            // Until the first mirror, count it as large as the snapshot.
+            mirror_bytes: snapshot_bytes,
             mirror_dirty: false,
             retry_at: None,
             backoff: FIRST_BACKOFF,
@@ -124,9 +141,18 @@ impl Persister {
         self.mirror_dirty
     }
 
-    /// Whether the log has grown past `threshold` updates since the last snapshot.
+    /// Whether the log has grown past `threshold` updates since the last snapshot, or past
+    /// as many as keep a large snapshot's rewrite within [`SNAPSHOT_BYTES_PER_UPDATE`] per
+    /// update, whichever is more.
     pub fn wants_compaction(&self, threshold: usize) -> bool {
-        self.since_compaction >= threshold
+        self.since_compaction >= compaction_threshold(threshold, self.snapshot_bytes)
+    }
+
+    /// How long after an edit the mirror is due: [`MIRROR_DELAY`], or longer for a room
+    /// whose row (snapshot and text) is large, so that mirrors write at most
+    /// [`MIRROR_BYTES_PER_SEC`].
+    pub fn mirror_delay(&self) -> Duration {
+        mirror_delay(self.snapshot_bytes + self.mirror_bytes)
     }
 
     /// When a failed write may be retried.
@@ -150,8 +176,9 @@ impl Persister {
         let updates = std::mem::take(&mut self.pending);
         self.in_flight_bytes = std::mem::take(&mut self.pending_bytes);
         let mirrored = mirror.is_some();
-        if mirrored {
+        if let Some(mirror) = &mirror {
             self.mirror_dirty = false;
+            self.mirror_bytes = mirror.code.len();
         }
         let (store, id, upto) = (self.store.clone(), self.id, self.accepted);
         self.spawn(async move {
@@ -179,6 +206,7 @@ impl Persister {
     /// Writes the plain-text mirror.
     pub fn start_mirror(&mut self, mirror: Mirror) {
         self.mirror_dirty = false;
+        self.mirror_bytes = mirror.code.len();
         let (store, id) = (self.store.clone(), self.id);
         self.spawn(async move {
             let result = store.save_mirror(id, &mirror).await.map(|()| 0);
@@ -192,6 +220,8 @@ impl Persister {
     /// Stores `snapshot` (the whole document) and folds every durable update into it.
     pub fn start_compaction(&mut self, snapshot: Vec<u8>, mirror: Mirror) {
         self.mirror_dirty = false;
+        self.snapshot_bytes = snapshot.len();
+        self.mirror_bytes = mirror.code.len();
         let (store, id, through_seq) = (self.store.clone(), self.id, self.store_seq);
         self.spawn(async move {
             let result = store
@@ -271,8 +301,42 @@ impl Persister {
     }
 }
 
+/// Updates a room's log may hold before compaction: `threshold`, or more for a snapshot
+/// of `snapshot_bytes`.
+fn compaction_threshold(threshold: usize, snapshot_bytes: usize) -> usize {
+    threshold.max(snapshot_bytes / SNAPSHOT_BYTES_PER_UPDATE)
+}
+
+/// How long after an edit a mirror that rewrites `row_bytes` is due.
+fn mirror_delay(row_bytes: usize) -> Duration {
+    MIRROR_DELAY.max(Duration::from_secs_f64(
+        row_bytes as f64 / MIRROR_BYTES_PER_SEC,
+    ))
+}
+
 /// The first 8 characters of a room id: enough to follow a room in the logs without
 /// writing its full (secret) id.
 pub fn short_id(id: Uuid) -> String {
     id.simple().to_string()[..8].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_room_mirrors_after_a_second_and_a_large_one_less_often() {
+        assert_eq!(mirror_delay(0), MIRROR_DELAY);
+        assert_eq!(mirror_delay(40 * 1024), MIRROR_DELAY);
+        // A 1 MiB snapshot and 1 MiB of text: at most 64 KiB/s of rewritten rows.
+        assert_eq!(mirror_delay(2 << 20), Duration::from_secs(32));
+    }
+
+    #[test]
+    fn a_large_snapshot_is_folded_after_more_updates() {
+        assert_eq!(compaction_threshold(1_000, 0), 1_000);
+        assert_eq!(compaction_threshold(1_000, 500 * 1024), 1_000);
+        assert_eq!(compaction_threshold(1_000, 8 << 20), 8_192);
+        assert_eq!(compaction_threshold(5, 8 << 20), 8_192);
+    }
 }

@@ -21,14 +21,12 @@ use yrs::{
     Update,
 };
 
-use super::persist::{short_id, Persister};
+use super::persist::{short_id, Persister, MIRROR_DELAY};
 use super::protocol::{self, Incoming};
 use super::registry::RoomContext;
 use super::{close_code, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
 use crate::store::{now_millis, Mirror, NewUpdate};
 
-/// The plain text mirror is written at most this long after an edit.
-const MIRROR_DELAY: Duration = Duration::from_secs(1);
 /// Presence client ids one connection may speak for.
 const MAX_CLIENTS_PER_PEER: usize = 16;
 /// Bytes of sync replies a room holds back while the store catches up.
@@ -156,6 +154,7 @@ impl RoomActor {
             ctx.metrics.clone(),
             stored.last_seq,
             stored.updates.len(),
+            stored.snapshot.as_ref().map_or(0, Vec::len),
         );
         tracing::debug!(room = %short_id(id), log = stored.updates.len(), "room loaded");
         Ok(Some(Self {
@@ -339,8 +338,9 @@ impl RoomActor {
             author: peer.and_then(|p| p.author.clone()),
             created_at: now_millis(),
         });
+        let delay = self.persist.mirror_delay();
         self.mirror_due
-            .get_or_insert_with(|| Instant::now() + MIRROR_DELAY);
+            .get_or_insert_with(|| Instant::now() + delay);
         self.hold(
             seq,
             Delivery::Relay {
