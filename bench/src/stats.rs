@@ -105,7 +105,8 @@ pub struct ProcSample {
     pub write_bytes: u64,
 }
 
-/// Reads `/proc/PID/stat`, `/proc/PID/status` and `/proc/PID/io`; zeros when the process is gone.
+/// Reads `/proc/PID/stat`, `/proc/PID/status` and `/proc/PID/io`; zeros when the process
+/// is gone.
 pub fn sample(pid: u32) -> ProcSample {
     let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
@@ -118,24 +119,21 @@ pub fn sample(pid: u32) -> ProcSample {
             Some(utime + stime)
         })
         .unwrap_or(0);
-    let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0);
-    let write_bytes = std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .ok()
-        .and_then(|io| {
-            let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0);
     // The kernel reports CPU in clock ticks of 1/100 s on Linux.
     ProcSample {
         cpu_us: ticks * 10_000,
-        rss_kib,
-        write_bytes,
+        rss_kib: proc_field(pid, "status", "VmRSS:"),
+        write_bytes: proc_field(pid, "io", "write_bytes:"),
     }
+}
+
+/// The number after `key` on its line of `/proc/PID/FILE`; 0 when there is none.
+fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with(key))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
