@@ -338,9 +338,8 @@ impl RoomActor {
             author: peer.and_then(|p| p.author.clone()),
             created_at: now_millis(),
         });
-        let delay = self.persist.mirror_delay();
         self.mirror_due
-            .get_or_insert_with(|| Instant::now() + delay);
+            .get_or_insert_with(|| Instant::now() + self.persist.mirror_delay());
         self.hold(
             seq,
             Delivery::Relay {
