@@ -36,10 +36,11 @@ start_test_postgres() {
     if [ "$(id -u)" -eq 0 ]; then chown postgres: "$PAIRPAD_PG_DIR"; fi
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     as_pg_user "$bin/initdb" -D "$PAIRPAD_PG_DIR/data" -U pairpad --auth=trust -E UTF8 >/dev/null
+    # The options are exported so that a test can stop this server and start it again.
+    PAIRPAD_PG_OPTS="-p $port -k $PAIRPAD_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200"
     as_pg_user "$bin/pg_ctl" -D "$PAIRPAD_PG_DIR/data" -l "$PAIRPAD_PG_DIR/server.log" -w \
-        -o "-p $port -k $PAIRPAD_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
-        start >/dev/null
-    export PAIRPAD_PG_BIN="$bin" PAIRPAD_PG_DIR
+        -o "$PAIRPAD_PG_OPTS" start >/dev/null
+    export PAIRPAD_PG_BIN="$bin" PAIRPAD_PG_DIR PAIRPAD_PG_OPTS
     export PAIRPAD_TEST_POSTGRES_URL="postgres://pairpad@127.0.0.1:$port/postgres"
     echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') for tests on 127.0.0.1:$port"
 }

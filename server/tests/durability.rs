@@ -5,7 +5,6 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use pairpad_server::store::{
     Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
@@ -13,20 +12,7 @@ use pairpad_server::store::{
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
 
-use common::{ChildServer, Db, TestServer, YClient, WAIT};
-
-/// Waits (bounded by [`WAIT`]) until `check` holds, re-reading state between attempts.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use common::{eventually, ChildServer, Db, TestServer, YClient, WAIT};
 
 async fn stored_log_len(db: &Db, room: &str) -> usize {
     let store = pairpad_server::store::connect(&db.url()).await.unwrap();

@@ -7,6 +7,7 @@
 //! Compactions go through the same writer, so no two writes ever wait on each other for
 //! the database's lock.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -71,14 +72,22 @@ impl Request {
 pub struct GroupCommit {
     inner: Arc<dyn Store>,
     queue: mpsc::Sender<Job>,
+    /// Whether the last write succeeded: `ping` (and so `/ready`) fails while it did not,
+    /// even when the probe itself gets through.
+    writable: Arc<AtomicBool>,
 }
 
 impl GroupCommit {
     /// Wraps `inner` and starts its writer task (needs a Tokio runtime).
     pub fn new(inner: Arc<dyn Store>) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(inner.clone(), requests));
-        Self { inner, queue }
+        let writable = Arc::new(AtomicBool::new(true));
+        tokio::spawn(write_loop(inner.clone(), requests, writable.clone()));
+        Self {
+            inner,
+            queue,
+            writable,
+        }
     }
 
     async fn submit(
@@ -103,7 +112,11 @@ impl GroupCommit {
 /// Takes every request waiting (up to the limits), commits them in one transaction and
 /// answers each. If the shared transaction fails, each request is retried alone, so one
 /// room's bad write cannot fail the others. Compactions run alone, in queue order.
-async fn write_loop(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
+async fn write_loop(
+    store: Arc<dyn Store>,
+    mut jobs: mpsc::Receiver<Job>,
+    writable: Arc<AtomicBool>,
+) {
     let mut waiting = Vec::new();
     let mut next = jobs.recv().await;
     while let Some(job) = next.take() {
@@ -117,6 +130,7 @@ async fn write_loop(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
                 reply,
             } => {
                 let result = store.compact(room, &snapshot, through_seq, &mirror).await;
+                writable.store(result.is_ok(), Ordering::Relaxed);
                 let _ = reply.send(result);
                 next = jobs.recv().await;
                 continue;
@@ -140,20 +154,24 @@ async fn write_loop(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit(store.as_ref(), std::mem::take(&mut waiting)).await;
+        let committed = commit(store.as_ref(), std::mem::take(&mut waiting)).await;
+        writable.store(committed, Ordering::Relaxed);
         if next.is_none() {
             next = jobs.recv().await;
         }
     }
 }
 
-async fn commit(store: &dyn Store, mut waiting: Vec<Request>) {
+/// Commits `waiting` and answers each request; `true` when every write succeeded.
+async fn commit(store: &dyn Store, mut waiting: Vec<Request>) -> bool {
     if let [_] = waiting.as_slice() {
+        let mut committed = true;
         for request in waiting {
             let result = store.commit_many(&request.appends, &request.mirrors).await;
+            committed &= result.is_ok();
             let _ = request.reply.send(result);
         }
-        return;
+        return committed;
     }
     // Move every request's writes into one batch, remembering how many were whose.
     let shares: Vec<(usize, usize)> = waiting
@@ -172,18 +190,22 @@ async fn commit(store: &dyn Store, mut waiting: Vec<Request>) {
             for (request, (mine, _)) in waiting.into_iter().zip(shares) {
                 let _ = request.reply.send(Ok(seqs.by_ref().take(mine).collect()));
             }
+            true
         }
         outcome => {
             if let Err(error) = outcome {
                 tracing::warn!(%error, requests = waiting.len(), "shared commit failed; writing each alone");
             }
             let (mut appends, mut mirrors) = (appends.into_iter(), mirrors.into_iter());
+            let mut committed = true;
             for (request, (a, m)) in waiting.into_iter().zip(shares) {
                 let own_appends: Vec<RoomUpdates> = appends.by_ref().take(a).collect();
                 let own_mirrors: Vec<RoomMirror> = mirrors.by_ref().take(m).collect();
                 let result = store.commit_many(&own_appends, &own_mirrors).await;
+                committed &= result.is_ok();
                 let _ = request.reply.send(result);
             }
+            committed
         }
     }
 }
@@ -252,7 +274,14 @@ impl Store for GroupCommit {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
+        self.inner.ping().await?;
+        if self.writable.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "the last write failed and is being retried".into(),
+            ))
+        }
     }
 
     async fn close(&self) {

@@ -36,6 +36,10 @@ pub enum StoreError {
     /// The store is closing and takes no more writes.
     #[error("the store is closed")]
     Closed,
+    /// The store cannot take writes for a reason outside the database (its file was
+    /// deleted or replaced, its last write failed).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A room about to be created.
@@ -176,7 +180,8 @@ pub trait Store: Send + Sync + 'static {
         mirror: &Mirror,
     ) -> Result<(), StoreError>;
 
-    /// Answers when the database answers; used by `/ready`.
+    /// Answers once the store has committed a small write (a real probe, not a query):
+    /// `/ready` says the server is ready only when this succeeds.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Closes every connection after pending work is done.
@@ -211,6 +216,21 @@ pub async fn check(url: &str) -> Result<(), StoreError> {
     } else {
         Err(StoreError::UnsupportedUrl)
     }
+}
+
+/// Ends a write on a pooled connection: after a failure the connection is closed instead
+/// of going back to the pool. The database may already have ended the transaction by
+/// itself (SQLite rolls back when COMMIT fails with a full disk), and sqlx, whose ROLLBACK
+/// then fails too, would count the connection as still inside it: every later `begin()`
+/// on it would open a SAVEPOINT inside a transaction that never commits.
+fn settle_write<DB: sqlx::Database, T>(
+    connection: &mut sqlx::pool::PoolConnection<DB>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if result.is_err() {
+        connection.close_on_drop();
+    }
+    result
 }
 
 /// Current time in Unix milliseconds.

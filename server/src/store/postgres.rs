@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{Connection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates,
+    Store, StoreError, StoredDoc,
 };
 
 /// PostgreSQL-backed [`Store`].
@@ -103,13 +104,18 @@ impl Store for PostgresStore {
         appends: &[RoomUpdates],
         mirrors: &[RoomMirror],
     ) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let seqs = append_in(&mut tx, appends).await?;
-        for m in mirrors {
-            mirror_in(&mut tx, m.room, &m.mirror).await?;
+        let mut connection = self.pool.acquire().await?;
+        let result = async {
+            let mut tx = connection.begin().await?;
+            let seqs = append_in(&mut tx, appends).await?;
+            for m in mirrors {
+                mirror_in(&mut tx, m.room, &m.mirror).await?;
+            }
+            tx.commit().await?;
+            Ok(seqs)
         }
-        tx.commit().await?;
-        Ok(seqs)
+        .await;
+        settle_write(&mut connection, result)
     }
 
     async fn compact(
@@ -119,8 +125,10 @@ impl Store for PostgresStore {
         through_seq: i64,
         mirror: &Mirror,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let mut connection = self.pool.acquire().await?;
+        let result = async {
+            let mut tx = connection.begin().await?;
+            sqlx::query(
             "UPDATE rooms SET snapshot = $1, code = $2, title = COALESCE($3, title), language = COALESCE($4, language), \
              updated_at = GREATEST(updated_at, $5) WHERE id = $6",
         )
@@ -132,18 +140,30 @@ impl Store for PostgresStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM room_updates WHERE room_id = $1 AND seq <= $2")
-            .bind(id)
-            .bind(through_seq)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            sqlx::query("DELETE FROM room_updates WHERE room_id = $1 AND seq <= $2")
+                .bind(id)
+                .bind(through_seq)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        settle_write(&mut connection, result)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let mut connection = self.pool.acquire().await?;
+        let result = sqlx::query(
+            "INSERT INTO store_probe (id, checked_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(now_millis())
+        .execute(&mut *connection)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from);
+        settle_write(&mut connection, result)
     }
 
     async fn close(&self) {

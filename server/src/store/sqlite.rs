@@ -2,16 +2,20 @@
 //! a committed update survives a crash of the process or of the machine.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates,
+    Store, StoreError, StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
@@ -23,6 +27,44 @@ pub struct SqliteStore {
     /// connection that no other connection writes behind keeps its page cache (the index
     /// pages of the busy rooms' logs) from one commit to the next.
     writer: SqlitePool,
+    /// The database file as opened, when it is a file: a write is reported durable only
+    /// while that same file is still at its path.
+    file: Option<DbFile>,
+}
+
+/// The identity of the database file at start: its path, device and inode.
+#[derive(Debug, Clone)]
+struct DbFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl DbFile {
+    fn at(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Fails when the file was deleted or replaced since the store opened it: writes would
+    /// then go to a file that nobody will ever open again.
+    fn check(&self) -> Result<(), StoreError> {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.dev() == self.dev && meta.ino() == self.ino => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "database file {} was replaced; restart the server",
+                self.path.display()
+            ))),
+            Err(error) => Err(StoreError::Unavailable(format!(
+                "database file {} is gone ({error}); restart the server",
+                self.path.display()
+            ))),
+        }
+    }
 }
 
 impl SqliteStore {
@@ -46,9 +88,35 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool, writer })
+        let path = options.get_filename();
+        let file = (path != Path::new(":memory:"))
+            .then(|| DbFile::at(path))
+            .flatten();
+        Ok(Self { pool, writer, file })
+    }
+
+    /// Checks that the database file is still the one opened.
+    fn check_file(&self) -> Result<(), StoreError> {
+        self.file.as_ref().map_or(Ok(()), DbFile::check)
+    }
+
+    /// The writer connection, once the database file is known to be still in place.
+    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.check_file()?;
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// Ends a write on the writer: closes the connection after a failure (see
+    /// [`settle_write`]), and turns a commit into a deleted or replaced file into a failure.
+    fn settle<T>(
+        &self,
+        mut writer: PoolConnection<Sqlite>,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = result.and_then(|value| self.check_file().map(|()| value));
+        settle_write(&mut writer, result)
     }
 }
 
@@ -63,7 +131,8 @@ fn parse_id(text: &str) -> Result<Uuid, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut writer = self.writer().await?;
+        let result = sqlx::query(
             "INSERT INTO rooms (id, title, language, code, snapshot, created_at, updated_at) \
              VALUES (?, ?, ?, '', ?, ?, ?)",
         )
@@ -73,9 +142,11 @@ impl Store for SqliteStore {
         .bind(&room.snapshot)
         .bind(room.created_at)
         .bind(room.created_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        .execute(&mut *writer)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from);
+        self.settle(writer, result)
     }
 
     async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
@@ -130,11 +201,16 @@ impl Store for SqliteStore {
         appends: &[RoomUpdates],
         mirrors: &[RoomMirror],
     ) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let seqs = append_in(&mut tx, appends).await?;
-        mirror_in(&mut tx, mirrors).await?;
-        tx.commit().await?;
-        Ok(seqs)
+        let mut writer = self.writer().await?;
+        let result = async {
+            let mut tx = writer.begin().await?;
+            let seqs = append_in(&mut tx, appends).await?;
+            mirror_in(&mut tx, mirrors).await?;
+            tx.commit().await?;
+            Ok(seqs)
+        }
+        .await;
+        self.settle(writer, result)
     }
 
     async fn compact(
@@ -145,8 +221,10 @@ impl Store for SqliteStore {
         mirror: &Mirror,
     ) -> Result<(), StoreError> {
         let room = id.to_string();
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
+        let mut writer = self.writer().await?;
+        let result = async {
+            let mut tx = writer.begin().await?;
+            sqlx::query(
             "UPDATE rooms SET snapshot = ?, code = ?, title = COALESCE(?, title), language = COALESCE(?, language), \
              updated_at = MAX(updated_at, ?) WHERE id = ?",
         )
@@ -158,18 +236,30 @@ impl Store for SqliteStore {
         .bind(&room)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM room_updates WHERE room_id = ? AND seq <= ?")
-            .bind(&room)
-            .bind(through_seq)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            sqlx::query("DELETE FROM room_updates WHERE room_id = ? AND seq <= ?")
+                .bind(&room)
+                .bind(through_seq)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        self.settle(writer, result)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let mut writer = self.writer().await?;
+        let result = sqlx::query(
+            "INSERT INTO store_probe (id, checked_at) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .bind(now_millis())
+        .execute(&mut *writer)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from);
+        self.settle(writer, result)
     }
 
     async fn close(&self) {

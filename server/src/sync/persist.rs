@@ -28,6 +28,9 @@ const MIRROR_BYTES_PER_SEC: f64 = 64.0 * 1024.0;
 /// longer between compactions, so that each update costs at most about this much.
 const SNAPSHOT_BYTES_PER_UPDATE: usize = 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// How long the store may keep failing before the room tells its peers (and turns
+/// newcomers away) rather than leaving them connected while nothing is relayed.
+pub const OUTAGE_GRACE: Duration = Duration::from_secs(2);
 
 /// What a finished store write was.
 #[derive(Debug)]
@@ -68,6 +71,8 @@ pub struct Persister {
     mirror_dirty: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// When the current run of failed writes began.
+    failing_since: Option<Instant>,
 }
 
 impl Persister {
@@ -99,6 +104,7 @@ impl Persister {
             mirror_dirty: false,
             retry_at: None,
             backoff: FIRST_BACKOFF,
+            failing_since: None,
         }
     }
 
@@ -158,6 +164,12 @@ impl Persister {
     /// When a failed write may be retried.
     pub fn retry_at(&self) -> Option<Instant> {
         self.retry_at
+    }
+
+    /// Whether the store has failed every write for at least [`OUTAGE_GRACE`].
+    pub fn in_outage(&self, now: Instant) -> bool {
+        self.failing_since
+            .is_some_and(|since| since + OUTAGE_GRACE <= now)
     }
 
     /// Whether a store write is in flight.
@@ -267,9 +279,11 @@ impl Persister {
             tracing::error!(room = %short_id(self.id), %error, retry_in = ?self.backoff, "store write failed");
             self.retry_at = Some(Instant::now() + self.backoff);
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            self.failing_since.get_or_insert_with(Instant::now);
         } else {
             self.retry_at = None;
             self.backoff = FIRST_BACKOFF;
+            self.failing_since = None;
         }
         match (done.job, done.result) {
             (Job::Append { batch, upto, .. }, Ok(seq)) => {

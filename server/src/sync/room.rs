@@ -186,6 +186,9 @@ impl RoomActor {
                 },
                 done = self.persist.finished() => {
                     self.persist.complete(done);
+                    if self.persist.in_outage(std::time::Instant::now()) {
+                        self.turn_away_everyone();
+                    }
                     // A failed write that carried the mirror leaves it dirty: try again
                     // on the usual delay rather than waiting for the next edit.
                     if self.persist.mirror_dirty() {
@@ -235,9 +238,12 @@ impl RoomActor {
     fn admit(&mut self, conn: ConnId, link: PeerLink) -> bool {
         match self.closing {
             Closing::Shutdown { .. } | Closing::Poisoned => return false,
-            Closing::Idle => self.closing = Closing::No,
-            Closing::No => {}
+            Closing::Idle | Closing::No => {}
         }
+        if self.persist.in_outage(std::time::Instant::now()) {
+            return false;
+        }
+        self.closing = Closing::No;
         self.idle_since = None;
         let peer = Peer {
             link,
@@ -407,6 +413,24 @@ impl RoomActor {
             peer.link.closer.close(code, reason);
         }
         self.remove_peer(conn);
+    }
+
+    /// The store has been failing for a while: nothing can be relayed, so every peer is
+    /// told to come back later (their editors keep what they type meanwhile and merge it on
+    /// reconnect) instead of looking connected while nobody sees their edits.
+    fn turn_away_everyone(&mut self) {
+        if self.peers.is_empty() {
+            return;
+        }
+        tracing::warn!(room = %short_id(self.id), peers = self.peers.len(), "store failing; disconnecting peers until it recovers");
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            self.kick(
+                conn,
+                close_code::TRY_AGAIN_LATER,
+                "storage unavailable; retry later",
+            );
+        }
     }
 
     fn send_to(&mut self, conn: ConnId, frame: Bytes) {

@@ -22,11 +22,33 @@ use yrs::{GetString, ReadTxn, StateVector, Text, Transact, Update};
 /// Upper bound for any single wait in a test; reaching it is a failure, never a sync point.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Waits (bounded by [`WAIT`]) until `check` holds, re-reading state between attempts.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The status `GET path` answers with.
+pub async fn status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
 /// Where the store of a test server lives.
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(Arc<tempfile::TempDir>),
     Postgres(String),
+    /// Any other database URL (a SQLite file opened read-only, say).
+    Url(String),
 }
 
 impl Db {
@@ -51,7 +73,7 @@ impl Db {
     pub fn url(&self) -> String {
         match self {
             Db::Sqlite(dir) => format!("sqlite://{}", dir.path().join("pairpad.db").display()),
-            Db::Postgres(url) => url.clone(),
+            Db::Postgres(url) | Db::Url(url) => url.clone(),
         }
     }
 }
