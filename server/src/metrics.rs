@@ -29,6 +29,9 @@ pub struct Metrics {
     pub store_errors: Counter,
     /// Latency of store writes (append batches, mirrors, compactions), in seconds.
     pub store_write_seconds: Histogram,
+    /// Rooms whose writes have failed (or hung) long enough that they turn peers away;
+    /// `/ready` answers 503 while any is.
+    pub rooms_store_down: Gauge,
 }
 
 impl Metrics {
@@ -45,6 +48,7 @@ impl Metrics {
             bad_frames: Counter::default(),
             store_errors: Counter::default(),
             store_write_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            rooms_store_down: Gauge::default(),
             registry: Registry::default(),
         };
         let m = &metrics;
@@ -92,6 +96,11 @@ impl Metrics {
             "store_write_seconds",
             "Latency of store writes",
             m.store_write_seconds.clone(),
+        );
+        registry.register(
+            "rooms_store_down",
+            "Rooms that cannot write and turn peers away",
+            m.rooms_store_down.clone(),
         );
         Self {
             registry,

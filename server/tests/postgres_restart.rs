@@ -30,6 +30,35 @@ fn pg_ctl(args: &[&str]) {
     assert!(status.success(), "pg_ctl {args:?}");
 }
 
+/// The test cluster, stopped hard; started again when dropped, so that a failing test
+/// does not leave the tests after it without their database.
+struct StoppedPostgres {
+    options: Option<String>,
+}
+
+impl StoppedPostgres {
+    fn stop(options: String) -> Self {
+        pg_ctl(&["-m", "immediate", "stop"]);
+        Self {
+            options: Some(options),
+        }
+    }
+
+    fn start(mut self) {
+        if let Some(options) = self.options.take() {
+            pg_ctl(&["-o", &options, "start"]);
+        }
+    }
+}
+
+impl Drop for StoppedPostgres {
+    fn drop(&mut self) {
+        if let Some(options) = self.options.take() {
+            pg_ctl(&["-o", &options, "start"]);
+        }
+    }
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -62,7 +91,7 @@ async fn postgres_killed_and_restarted_mid_session_loses_nothing() {
     }
     bob.wait_text(&typed).await;
 
-    pg_ctl(&["-m", "immediate", "stop"]);
+    let stopped = StoppedPostgres::stop(options);
     for i in 0..20 {
         let chunk = format!("during {i};");
         ada.append(&chunk);
@@ -80,7 +109,7 @@ async fn postgres_killed_and_restarted_mid_session_loses_nothing() {
     );
     assert_eq!(status(server.addr, "/ready").await, 503);
 
-    pg_ctl(&["-o", &options, "start"]);
+    stopped.start();
     eventually("ready once PostgreSQL is back", || async {
         status(server.addr, "/ready").await == 200
     })

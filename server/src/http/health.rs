@@ -18,8 +18,12 @@ pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 when the store answers within two seconds, 503 otherwise.
+/// 200 when the store commits a probe write within two seconds and no room is turning
+/// peers away for want of a store, 503 otherwise.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    if state.metrics.rooms_store_down.get() > 0 {
+        return Err(AppError::Unavailable("rooms cannot write to the store"));
+    }
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
         Ok(Err(error)) => Err(AppError::Store(error)),

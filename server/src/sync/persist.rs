@@ -31,6 +31,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// How long the store may keep failing before the room tells its peers (and turns
 /// newcomers away) rather than leaving them connected while nothing is relayed.
 pub const OUTAGE_GRACE: Duration = Duration::from_secs(2);
+/// How long one write may take before the store counts as down (a database that stopped
+/// answering makes a write wait for its connection timeout, not fail at once).
+pub const STALL_GRACE: Duration = Duration::from_secs(5);
 
 /// What a finished store write was.
 #[derive(Debug)]
@@ -73,6 +76,8 @@ pub struct Persister {
     backoff: Duration,
     /// When the current run of failed writes began.
     failing_since: Option<Instant>,
+    /// When the write in flight started.
+    writing_since: Option<Instant>,
 }
 
 impl Persister {
@@ -105,6 +110,7 @@ impl Persister {
             retry_at: None,
             backoff: FIRST_BACKOFF,
             failing_since: None,
+            writing_since: None,
         }
     }
 
@@ -166,10 +172,17 @@ impl Persister {
         self.retry_at
     }
 
-    /// Whether the store has failed every write for at least [`OUTAGE_GRACE`].
+    /// Whether the store counts as down: it has failed every write for at least
+    /// [`OUTAGE_GRACE`], or one write has hung for [`STALL_GRACE`].
     pub fn in_outage(&self, now: Instant) -> bool {
-        self.failing_since
-            .is_some_and(|since| since + OUTAGE_GRACE <= now)
+        self.outage_from().is_some_and(|at| at <= now)
+    }
+
+    /// When the store will count as down if nothing changes.
+    pub fn outage_from(&self) -> Option<Instant> {
+        let failing = self.failing_since.map(|since| since + OUTAGE_GRACE);
+        let stalled = self.writing_since.map(|since| since + STALL_GRACE);
+        failing.into_iter().chain(stalled).min()
     }
 
     /// Whether a store write is in flight.
@@ -249,6 +262,7 @@ impl Persister {
 
     fn spawn(&mut self, write: impl std::future::Future<Output = Done> + Send + 'static) {
         let metrics = self.metrics.clone();
+        self.writing_since = Some(Instant::now());
         self.in_flight = Some(
             async move {
                 let started = Instant::now();
@@ -274,6 +288,7 @@ impl Persister {
     pub fn complete(&mut self, done: Done) {
         self.in_flight = None;
         self.in_flight_bytes = 0;
+        self.writing_since = None;
         if let Err(error) = &done.result {
             self.metrics.store_errors.inc();
             tracing::error!(room = %short_id(self.id), %error, retry_in = ?self.backoff, "store write failed");

@@ -92,6 +92,8 @@ pub(crate) struct RoomActor {
     idle_since: Option<Instant>,
     mirror_due: Option<Instant>,
     closing: Closing,
+    /// Whether the room counts in the `rooms_store_down` gauge.
+    store_down: bool,
 }
 
 impl RoomActor {
@@ -171,6 +173,7 @@ impl RoomActor {
             idle_since: Some(Instant::now()),
             mirror_due: None,
             closing: Closing::No,
+            store_down: false,
             ctx,
         }))
     }
@@ -186,9 +189,6 @@ impl RoomActor {
                 },
                 done = self.persist.finished() => {
                     self.persist.complete(done);
-                    if self.persist.in_outage(std::time::Instant::now()) {
-                        self.turn_away_everyone();
-                    }
                     // A failed write that carried the mirror leaves it dirty: try again
                     // on the usual delay rather than waiting for the next edit.
                     if self.persist.mirror_dirty() {
@@ -600,11 +600,29 @@ impl RoomActor {
             .mirror_due
             .filter(|_| !self.persist.writing())
             .map(|due| retry.map_or(due, |at| due.max(at)));
-        [idle, mirror, retry].into_iter().flatten().min()
+        // While peers are here, the moment the store would count as down.
+        let outage = self
+            .persist
+            .outage_from()
+            .filter(|_| !self.peers.is_empty())
+            .map(Instant::from_std);
+        [idle, mirror, retry, outage].into_iter().flatten().min()
     }
 
     fn on_timers(&mut self) {
         let now = Instant::now();
+        let store_down = self.persist.in_outage(now.into_std());
+        if store_down != self.store_down {
+            self.store_down = store_down;
+            if store_down {
+                self.ctx.metrics.rooms_store_down.inc();
+            } else {
+                self.ctx.metrics.rooms_store_down.dec();
+            }
+        }
+        if store_down {
+            self.turn_away_everyone();
+        }
         let idle_over = self
             .idle_since
             .is_some_and(|t| t + self.ctx.settings.room_idle <= now);
@@ -668,6 +686,9 @@ impl RoomActor {
 
 impl Drop for RoomActor {
     fn drop(&mut self) {
+        if self.store_down {
+            self.ctx.metrics.rooms_store_down.dec();
+        }
         if self.persist.is_busy() {
             tracing::error!(room = %short_id(self.id), generation = self.generation, "room unloaded with unsaved updates; clients resend them on reconnect");
         }
