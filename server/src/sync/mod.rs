@@ -3,14 +3,16 @@
 //! the [`registry`] finds or loads rooms; [`protocol`] is the y-websocket wire format.
 
 pub mod persist;
+pub mod preflight;
+pub mod presence;
 pub mod protocol;
+pub mod queue;
 pub mod registry;
 pub mod room;
 pub mod session;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
@@ -92,7 +94,7 @@ impl Closer {
 #[derive(Debug, Clone)]
 pub struct PeerLink {
     /// Outbound frames, drained by the connection's task.
-    pub tx: flume::Sender<Bytes>,
+    pub queue: queue::Outbound,
     /// Closes the connection (used to drop a peer that cannot keep up).
     pub closer: Closer,
 }

@@ -74,10 +74,11 @@ pub struct Persister {
     mirror_dirty: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
-    /// When the current run of failed writes began.
+    /// When the current run of failed appends began (a failed mirror or compaction holds
+    /// back no edit, so it does not count).
     failing_since: Option<Instant>,
-    /// When the write in flight started.
-    writing_since: Option<Instant>,
+    /// When the append in flight started.
+    appending_since: Option<Instant>,
 }
 
 impl Persister {
@@ -110,7 +111,7 @@ impl Persister {
             retry_at: None,
             backoff: FIRST_BACKOFF,
             failing_since: None,
-            writing_since: None,
+            appending_since: None,
         }
     }
 
@@ -172,8 +173,8 @@ impl Persister {
         self.retry_at
     }
 
-    /// Whether the store counts as down: it has failed every write for at least
-    /// [`OUTAGE_GRACE`], or one write has hung for [`STALL_GRACE`].
+    /// Whether the store counts as down for this room's edits: it has failed every append
+    /// for at least [`OUTAGE_GRACE`], or one append has hung for [`STALL_GRACE`].
     pub fn in_outage(&self, now: Instant) -> bool {
         self.outage_from().is_some_and(|at| at <= now)
     }
@@ -181,7 +182,7 @@ impl Persister {
     /// When the store will count as down if nothing changes.
     pub fn outage_from(&self) -> Option<Instant> {
         let failing = self.failing_since.map(|since| since + OUTAGE_GRACE);
-        let stalled = self.writing_since.map(|since| since + STALL_GRACE);
+        let stalled = self.appending_since.map(|since| since + STALL_GRACE);
         failing.into_iter().chain(stalled).min()
     }
 
@@ -206,6 +207,7 @@ impl Persister {
             self.mirror_bytes = mirror.code.len();
         }
         let (store, id, upto) = (self.store.clone(), self.id, self.accepted);
+        self.appending_since = Some(Instant::now());
         self.spawn(async move {
             let appends = [RoomUpdates { room: id, updates }];
             let mirrors: Vec<RoomMirror> = mirror
@@ -262,7 +264,6 @@ impl Persister {
 
     fn spawn(&mut self, write: impl std::future::Future<Output = Done> + Send + 'static) {
         let metrics = self.metrics.clone();
-        self.writing_since = Some(Instant::now());
         self.in_flight = Some(
             async move {
                 let started = Instant::now();
@@ -288,13 +289,15 @@ impl Persister {
     pub fn complete(&mut self, done: Done) {
         self.in_flight = None;
         self.in_flight_bytes = 0;
-        self.writing_since = None;
+        self.appending_since = None;
         if let Err(error) = &done.result {
             self.metrics.store_errors.inc();
             tracing::error!(room = %short_id(self.id), %error, retry_in = ?self.backoff, "store write failed");
             self.retry_at = Some(Instant::now() + self.backoff);
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-            self.failing_since.get_or_insert_with(Instant::now);
+            if matches!(done.job, Job::Append { .. }) {
+                self.failing_since.get_or_insert_with(Instant::now);
+            }
         } else {
             self.retry_at = None;
             self.backoff = FIRST_BACKOFF;

@@ -2,6 +2,7 @@
 //! relays. Decoding happens in the connection task, so a malformed frame costs only its
 //! sender and never reaches the room.
 
+use super::preflight;
 use bytes::Bytes;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::encoding::write::Write;
@@ -56,8 +57,9 @@ fn decode_messages(frame: &[u8]) -> Result<Vec<Incoming>, FrameError> {
         match tag {
             MSG_SYNC => out.push(decode_sync(&mut cursor)?),
             MSG_AWARENESS => {
-                let update = AwarenessUpdate::decode_v1(cursor.read_buf().map_err(malformed)?)
-                    .map_err(malformed)?;
+                let payload = cursor.read_buf().map_err(malformed)?;
+                preflight::awareness(payload)?;
+                let update = AwarenessUpdate::decode_v1(payload).map_err(malformed)?;
                 out.push(Incoming::Awareness(update));
             }
             MSG_QUERY_AWARENESS => out.push(Incoming::AwarenessQuery),
@@ -79,13 +81,19 @@ fn decode_sync(cursor: &mut Cursor<'_>) -> Result<Incoming, FrameError> {
     let kind: u8 = cursor.read_var().map_err(malformed)?;
     let payload = cursor.read_buf().map_err(malformed)?;
     match kind {
-        MSG_SYNC_STEP_1 => Ok(Incoming::SyncStep1(
-            StateVector::decode_v1(payload).map_err(malformed)?,
-        )),
-        MSG_SYNC_STEP_2 | MSG_SYNC_UPDATE => Ok(Incoming::Update {
-            update: Update::decode_v1(payload).map_err(malformed)?,
-            raw: Bytes::copy_from_slice(payload),
-        }),
+        MSG_SYNC_STEP_1 => {
+            preflight::state_vector(payload)?;
+            Ok(Incoming::SyncStep1(
+                StateVector::decode_v1(payload).map_err(malformed)?,
+            ))
+        }
+        MSG_SYNC_STEP_2 | MSG_SYNC_UPDATE => {
+            preflight::update(payload)?;
+            Ok(Incoming::Update {
+                update: Update::decode_v1(payload).map_err(malformed)?,
+                raw: Bytes::copy_from_slice(payload),
+            })
+        }
         other => Err(FrameError::Malformed(format!(
             "unknown sync message type {other}"
         ))),

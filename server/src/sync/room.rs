@@ -22,6 +22,7 @@ use yrs::{
 };
 
 use super::persist::{short_id, Persister, MIRROR_DELAY};
+use super::presence;
 use super::protocol::{self, Incoming};
 use super::registry::RoomContext;
 use super::{close_code, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
@@ -41,15 +42,16 @@ struct Peer {
     clients: HashSet<u64>,
     /// Display name from its awareness state, stored with its updates.
     author: Option<String>,
+    /// Whether a sync reply to this peer is held until the store catches up: a peer gets
+    /// one at a time, so that a frame of sync requests cannot make the room encode the
+    /// document again for each.
+    reply_held: bool,
 }
 
 impl Peer {
     /// Queues a frame; `false` when the queue is full (the peer is too slow).
     fn push(&self, frame: Bytes) -> bool {
-        !matches!(
-            self.link.tx.try_send(frame),
-            Err(flume::TrySendError::Full(_))
-        )
+        self.link.queue.push(frame)
     }
 }
 
@@ -89,6 +91,10 @@ pub(crate) struct RoomActor {
     /// What a newcomer (empty state vector) is sent: the whole document as a sync step 2
     /// frame, encoded once and shared by every such join until the document next changes.
     full_state: Option<Bytes>,
+    /// Everyone's presence as one awareness frame, encoded once until presence changes.
+    presence: Option<Bytes>,
+    /// Which connection brought each presence client id into the room.
+    owners: HashMap<u64, ConnId>,
     idle_since: Option<Instant>,
     mirror_due: Option<Instant>,
     closing: Closing,
@@ -170,6 +176,8 @@ impl RoomActor {
             held: VecDeque::new(),
             held_reply_bytes: 0,
             full_state: None,
+            presence: None,
+            owners: HashMap::new(),
             idle_since: Some(Instant::now()),
             mirror_due: None,
             closing: Closing::No,
@@ -249,16 +257,27 @@ impl RoomActor {
             link,
             clients: HashSet::new(),
             author: None,
+            reply_held: false,
         };
         let sv = self.awareness.doc().transact().state_vector();
         peer.push(protocol::sync_step1(&sv));
-        if let Ok(states) = self.awareness.update() {
-            if !states.clients.is_empty() {
-                peer.push(protocol::awareness(states));
-            }
+        if let Some(presence) = self.presence_frame() {
+            peer.push(presence);
         }
         self.peers.insert(conn, peer);
         true
+    }
+
+    /// Everyone's presence as one frame, `None` when nobody has any.
+    fn presence_frame(&mut self) -> Option<Bytes> {
+        if self.presence.is_none() {
+            let states = self.awareness.update().ok()?;
+            if states.clients.is_empty() {
+                return None;
+            }
+            self.presence = Some(protocol::awareness(states));
+        }
+        self.presence.clone()
     }
 
     fn on_message(&mut self, conn: ConnId, message: Incoming) {
@@ -267,8 +286,8 @@ impl RoomActor {
             Incoming::Update { update, raw } => self.on_update(conn, update, raw),
             Incoming::Awareness(update) => self.on_awareness(conn, update),
             Incoming::AwarenessQuery => {
-                if let Ok(states) = self.awareness.update() {
-                    self.send_to(conn, protocol::awareness(states));
+                if let Some(presence) = self.presence_frame() {
+                    self.send_to(conn, presence);
                 }
             }
         }
@@ -276,6 +295,11 @@ impl RoomActor {
 
     /// Answers with everything the client lacks, once all of it is durable.
     fn on_sync_step1(&mut self, conn: ConnId, sv: &StateVector) {
+        // A reply already waiting holds everything this one would, and the relays after
+        // it bring the rest.
+        if self.peers.get(&conn).is_none_or(|p| p.reply_held) {
+            return;
+        }
         let doc = self.awareness.doc();
         let encode = || protocol::sync_step2(doc.transact().encode_state_as_update_v1(sv));
         let frame = if sv.is_empty() {
@@ -357,22 +381,57 @@ impl RoomActor {
 
     /// Applies presence and relays it to everyone (the sender too, as y-websocket does:
     /// clients use it as a liveness signal).
-    fn on_awareness(&mut self, conn: ConnId, update: AwarenessUpdate) {
+    ///
+    /// A client id belongs to the connection that first brought it into the room, as on
+    /// the reference server: stock clients pass on other people's presence too, and that
+    /// neither counts against their limit nor makes their leaving remove it. Removals of
+    /// ids the room never saw are dropped (they would cost memory and tell nobody anything).
+    fn on_awareness(&mut self, conn: ConnId, mut update: AwarenessUpdate) {
+        if !self.peers.contains_key(&conn) {
+            return;
+        }
+        let mut author = None;
+        for entry in update.clients.values() {
+            match presence::check_state(&entry.json) {
+                Ok(name) => author = name.or(author),
+                Err(reason) => {
+                    let code = if reason == presence::TOO_LARGE {
+                        close_code::TOO_BIG
+                    } else {
+                        close_code::INVALID_PAYLOAD
+                    };
+                    self.kick(conn, code, reason);
+                    return;
+                }
+            }
+        }
+        let awareness = &self.awareness;
+        update.clients.retain(|client, entry| {
+            !presence::is_null(&entry.json) || awareness.meta(*client).is_some()
+        });
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
         for (client, entry) in &update.clients {
-            if entry.json.as_ref() == "null" {
-                peer.clients.remove(&client.get());
-            } else {
-                peer.clients.insert(client.get());
-                if let Some(name) = display_name(&entry.json) {
-                    peer.author = Some(name);
+            let id = client.get();
+            if presence::is_null(&entry.json) {
+                if self.owners.get(&id) == Some(&conn) {
+                    self.owners.remove(&id);
+                    peer.clients.remove(&id);
                 }
+            } else if let std::collections::hash_map::Entry::Vacant(slot) = self.owners.entry(id) {
+                slot.insert(conn);
+                peer.clients.insert(id);
             }
+        }
+        if author.is_some() {
+            peer.author = author;
         }
         if peer.clients.len() > MAX_CLIENTS_PER_PEER {
             self.kick(conn, close_code::POLICY, "too many presence clients");
+            return;
+        }
+        if update.clients.is_empty() {
             return;
         }
         let frame = protocol::awareness(update.clone());
@@ -380,6 +439,7 @@ impl RoomActor {
             tracing::debug!(room = %short_id(self.id), %error, "ignoring awareness update");
             return;
         }
+        self.presence = None;
         self.broadcast(None, &frame);
     }
 
@@ -394,14 +454,16 @@ impl RoomActor {
                 self.mirror_due = Some(Instant::now());
             }
         }
-        // Clear this connection's presence for everyone left.
+        // Clear the presence this connection brought, for everyone left.
         let gone: Vec<_> = peer.clients.iter().map(|&c| ClientID::new(c)).collect();
         if gone.is_empty() {
             return;
         }
         for client in &gone {
+            self.owners.remove(&client.get());
             self.awareness.remove_state(*client);
         }
+        self.presence = None;
         if let Ok(update) = self.awareness.update_with_clients(gone) {
             self.broadcast(None, &protocol::awareness(update));
         }
@@ -473,8 +535,11 @@ impl RoomActor {
         if self.held.is_empty() && seq <= self.persist.durable() {
             self.deliver(delivery);
         } else {
-            if let Delivery::Reply { frame, .. } = &delivery {
+            if let Delivery::Reply { to, frame } = &delivery {
                 self.held_reply_bytes += frame.len();
+                if let Some(peer) = self.peers.get_mut(to) {
+                    peer.reply_held = true;
+                }
             }
             self.held.push_back((seq, delivery));
         }
@@ -538,8 +603,11 @@ impl RoomActor {
     }
 
     fn deliver_held(&mut self, delivery: Delivery) {
-        if let Delivery::Reply { frame, .. } = &delivery {
+        if let Delivery::Reply { to, frame } = &delivery {
             self.held_reply_bytes = self.held_reply_bytes.saturating_sub(frame.len());
+            if let Some(peer) = self.peers.get_mut(to) {
+                peer.reply_held = false;
+            }
         }
         self.deliver(delivery);
     }
@@ -705,15 +773,4 @@ fn meta_string<T: ReadTxn>(meta: &MapRef, txn: &T, key: &str) -> Option<String> 
         Out::Any(Any::String(s)) => Some(s.to_string()),
         _ => None,
     }
-}
-
-/// `user.name` from an awareness state's JSON, truncated to 100 characters. States over
-/// 4 KiB are not parsed (a cursor state is a few hundred bytes).
-fn display_name(json: &str) -> Option<String> {
-    if json.len() > 4096 {
-        return None;
-    }
-    let state: serde_json::Value = serde_json::from_str(json).ok()?;
-    let name = state.pointer("/user/name")?.as_str()?;
-    Some(name.chars().take(100).collect())
 }

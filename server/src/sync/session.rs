@@ -19,11 +19,9 @@ use tungstenite::Message;
 use uuid::Uuid;
 
 use super::protocol::decode_frame;
-use super::{close_code, Closer, ConnId, PeerLink, RoomCommand, RoomHandle, RoomRegistry};
+use super::{close_code, queue, Closer, ConnId, PeerLink, RoomCommand, RoomHandle, RoomRegistry};
 use crate::metrics::Metrics;
 
-/// Frames queued for one peer before it counts as too slow and is dropped.
-pub const OUTBOUND_QUEUE: usize = 512;
 /// How often the server pings the peer, and checks that it has heard from it.
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A peer that sends nothing (not even a pong) for this many pings in a row is closed:
@@ -100,7 +98,7 @@ pub fn serve(
     ctx: SessionContext,
     slot: OwnedSemaphorePermit,
 ) -> impl std::future::Future<Output = ()> + Send {
-    let (tx, outbound) = flume::bounded(OUTBOUND_QUEUE);
+    let (tx, outbound) = queue::outbound();
     // The session is built here and moved into the future once, and used there in place:
     // an idle connection's task then holds one copy of it, not also the arguments it was
     // built from or a second binding.
@@ -120,7 +118,7 @@ pub fn serve(
 struct Session {
     ticks: watch::Receiver<u64>,
     socket: Socket,
-    outbound: flume::Receiver<Bytes>,
+    outbound: queue::Inbound,
     closer: Closer,
     conn: ConnId,
     ctx: SessionContext,
@@ -156,11 +154,11 @@ enum Event {
 }
 
 impl Session {
-    async fn serve(&mut self, room: Uuid, tx: flume::Sender<Bytes>) {
+    async fn serve(&mut self, room: Uuid, tx: queue::Outbound) {
         let metrics = self.ctx.metrics.clone();
         metrics.connections.inc();
         let link = PeerLink {
-            tx,
+            queue: tx,
             closer: self.closer.clone(),
         };
         // The joining, leaving and closing steps are boxed: each is short-lived, and inline
@@ -198,10 +196,10 @@ impl Session {
                     self.closer.close(close_code::GOING_AWAY, "server shutting down");
                     Event::Stop
                 }
-                frame = self.outbound.recv_async() => match frame {
-                    Ok(frame) => Event::Outgoing(Message::Binary(frame)),
+                frame = self.outbound.recv() => match frame {
+                    Some(frame) => Event::Outgoing(Message::Binary(frame)),
                     // The room dropped this peer.
-                    Err(flume::RecvError::Disconnected) => Event::Stop,
+                    None => Event::Stop,
                 },
                 next = self.socket.next() => Event::Incoming(next.map(|r| r.map_err(ReadError::from))),
                 tick = self.ticks.changed(), if ticking => match tick {
@@ -307,8 +305,8 @@ impl Session {
             feed(socket, message).await?;
             for _ in 1..MAX_FRAMES_PER_WRITE {
                 match outbound.try_recv() {
-                    Ok(frame) => feed(socket, Message::Binary(frame)).await?,
-                    Err(_) => break,
+                    Some(frame) => feed(socket, Message::Binary(frame)).await?,
+                    None => break,
                 }
             }
             socket.flush().await

@@ -1,0 +1,196 @@
+//! Hostile but well-formed input over real sockets: a few bytes must not make the server
+//! allocate hundreds of megabytes or crash it, presence must hold in a room of twenty
+//! people whose clients pass each other's presence on, and bad presence is refused.
+
+mod common;
+
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use common::{status, ChildServer, Db, Ended, YClient};
+use serde_json::json;
+use yrs::encoding::write::Write;
+use yrs::sync::Message as YMessage;
+use yrs::updates::encoder::Encode;
+
+const MB: u64 = 1 << 20;
+
+/// A sync message (`0`) of `kind` (0 step 1, 1 step 2, 2 update) carrying `payload`.
+fn sync_frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0, kind];
+    frame.write_buf(payload);
+    frame
+}
+
+/// An awareness message (`1`) carrying `payload`.
+fn awareness_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![1];
+    frame.write_buf(payload);
+    frame
+}
+
+async fn closed_with(client: &YClient) -> u16 {
+    match client.wait_closed().await {
+        Ended::Closed { code, .. } => code,
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn declared_counts_and_nesting_cost_nothing() {
+    let db = Db::sqlite();
+    let server = ChildServer::start(&db).await;
+    let room = common::create_room(server.addr).await;
+    let before = server.peak_rss();
+
+    // A state vector declaring 2^27 entries, in a 7-byte frame.
+    let bomb = YClient::connect(server.addr, &room).await;
+    bomb.send(sync_frame(0, &[0x80, 0x80, 0x80, 0x40, 1]));
+    assert_eq!(closed_with(&bomb).await, 1007);
+    // An update whose one value is 200,000 arrays deep (yrs decodes values by recursion).
+    let mut deep = vec![1, 1, 7, 0, 8, 1, 4, b'c', b'o', b'd', b'e', 1];
+    deep.extend(std::iter::repeat_n([117u8, 1], 200_000).flatten());
+    deep.extend([126, 0]);
+    let nest = YClient::connect(server.addr, &room).await;
+    nest.send(sync_frame(2, &deep));
+    assert_eq!(closed_with(&nest).await, 1007);
+    // Awareness updates declaring 2^27 entries.
+    let many = YClient::connect(server.addr, &room).await;
+    many.send(awareness_frame(&[0x80, 0x80, 0x80, 0x40, 1]));
+    assert_eq!(closed_with(&many).await, 1007);
+
+    assert_eq!(status(server.addr, "/health").await, 200);
+    let grown = server.peak_rss().saturating_sub(before);
+    assert!(grown < 64 * MB, "peak RSS grew by {} MB", grown / MB);
+    let ada = YClient::connect(server.addr, &room).await;
+    ada.append("still works");
+    ada.wait_text("still works").await;
+}
+
+#[tokio::test]
+async fn sync_requests_do_not_multiply_the_document_in_memory() {
+    let db = Db::sqlite();
+    let server = ChildServer::start(&db).await;
+    let room = common::create_room(server.addr).await;
+    let ada = YClient::connect(server.addr, &room).await;
+    // A 900 KB document.
+    let line = format!("{}\n", "x".repeat(899));
+    for _ in 0..1_000 {
+        ada.append(&line);
+    }
+    let bob = YClient::connect(server.addr, &room).await;
+    bob.wait_for("the whole document", |c| c.text().len() == 900_000)
+        .await;
+    let before = server.peak_rss();
+
+    // 1,000 sync requests with a state vector the server does not know, in one frame:
+    // each asks for the whole document again.
+    let sv = [1u8, 0x7b, 1];
+    let frame: Vec<u8> = std::iter::repeat_n(sync_frame(0, &sv), 1_000)
+        .flatten()
+        .collect();
+    // Eve sends them and never reads, so the replies pile up on the server's side.
+    let (mut eve, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/{room}", server.addr))
+        .await
+        .expect("connect");
+    for _ in 0..4 {
+        let _ = eve.send(Message::Binary(frame.clone().into())).await;
+    }
+    // The server queues at most its byte bound for her, then counts her as too slow;
+    // its memory does not follow the request count.
+    bob.append("!");
+    ada.wait_for("edits still flow", |c| c.text().ends_with('!'))
+        .await;
+    let grown = server.peak_rss().saturating_sub(before);
+    assert!(grown < 100 * MB, "peak RSS grew by {} MB", grown / MB);
+    drop(eve);
+}
+
+#[tokio::test]
+async fn twenty_people_who_pass_presence_on_all_stay_and_see_each_other() {
+    let db = Db::sqlite();
+    let server = ChildServer::start(&db).await;
+    let room = common::create_room(server.addr).await;
+    let mut people = Vec::new();
+    for i in 0..20 {
+        let person = YClient::connect(server.addr, &room).await;
+        person.set_name(&format!("person {i:02}"));
+        people.push(person);
+    }
+    for person in &people {
+        person
+            .wait_for("everyone's presence", |c| c.remote_names().len() == 19)
+            .await;
+    }
+    // Each client passes on every state it knows, as y-websocket's provider does when
+    // presence changes.
+    for person in &people {
+        let message = {
+            let awareness = person.awareness.lock().unwrap();
+            YMessage::Awareness(awareness.update().unwrap()).encode_v1()
+        };
+        person.send(message);
+    }
+    let leaver = people.pop().expect("a person");
+    leaver.close().await;
+    for person in &people {
+        person
+            .wait_for("everyone but the one who left", |c| {
+                c.remote_names().len() == 18
+            })
+            .await;
+        assert!(person.is_open(), "nobody was disconnected");
+    }
+    // Presence the leaver had passed on stays.
+    assert!(!people[0].remote_names().contains(&"person 19".to_string()));
+    assert!(people[0].remote_names().contains(&"person 18".to_string()));
+}
+
+#[tokio::test]
+async fn bad_presence_is_refused_and_null_floods_are_ignored() {
+    let db = Db::sqlite();
+    let server = ChildServer::start(&db).await;
+    let room = common::create_room(server.addr).await;
+    let ada = YClient::connect(server.addr, &room).await;
+    ada.set_name("Ada");
+
+    // A state that is not JSON would crash every stock client it reached.
+    let mallory = YClient::connect(server.addr, &room).await;
+    let mut payload = vec![1];
+    payload.write_var(77u64);
+    payload.write_var(1u32);
+    payload.write_string(r#"{"user":"#);
+    mallory.send(awareness_frame(&payload));
+    assert_eq!(closed_with(&mallory).await, 1007);
+
+    // A 64 KB state.
+    let big = YClient::connect(server.addr, &room).await;
+    let state = json!({"user": {"name": "big"}, "pad": "x".repeat(64 * 1024)}).to_string();
+    let mut payload = vec![1];
+    payload.write_var(78u64);
+    payload.write_var(1u32);
+    payload.write_string(&state);
+    big.send(awareness_frame(&payload));
+    assert_eq!(closed_with(&big).await, 1009);
+
+    // A million removals of presence nobody ever had.
+    let before = server.peak_rss();
+    let flood = YClient::connect(server.addr, &room).await;
+    for batch in 0..250u64 {
+        let mut payload = Vec::new();
+        payload.write_var(4_000u32);
+        for i in 0..4_000u64 {
+            payload.write_var(1_000_000 + batch * 4_000 + i);
+            payload.write_var(1u32);
+            payload.write_string("null");
+        }
+        flood.send(awareness_frame(&payload));
+    }
+    let bob = YClient::connect(server.addr, &room).await;
+    bob.set_name("Bob");
+    ada.wait_for("Bob's presence", |c| c.remote_names() == ["Bob"])
+        .await;
+    let grown = server.peak_rss().saturating_sub(before);
+    assert!(grown < 40 * MB, "peak RSS grew by {} MB", grown / MB);
+    assert!(flood.is_open());
+}
