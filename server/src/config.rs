@@ -154,8 +154,20 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Replaces the password in a URL such as `postgres://user:secret@host/db` with `***`.
+/// Replaces the password in a URL such as `postgres://user:secret@host/db` with `***`,
+/// in the user part and in a `password` query parameter (`?password=secret`) alike.
 pub fn redact_url(url: &str) -> String {
+    let (url, query) = url
+        .split_once('?')
+        .map_or((url, None), |(u, q)| (u, Some(q)));
+    let redacted = redact_userinfo(url);
+    match query {
+        Some(query) => format!("{redacted}?{}", redact_query(query)),
+        None => redacted,
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -175,6 +187,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +210,10 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://ada@db/x"), "postgres://ada@db/x");
         assert_eq!(redact_url("sqlite:///tmp/p.db"), "sqlite:///tmp/p.db");
+        assert_eq!(
+            redact_url("postgres://ada@db/x?sslmode=require&password=hunter2"),
+            "postgres://ada@db/x?sslmode=require&password=***"
+        );
         let config = Config::from_args([
             "--database-url",
             "postgres://u:hunter2@h/d",

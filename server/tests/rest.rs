@@ -50,8 +50,13 @@ async fn create_then_get_a_room() {
         chrono::DateTime::parse_from_rfc3339(stamp).expect("RFC 3339 time");
     }
 
-    // Defaults, and an empty body counts as {}.
-    let response = client.post(server.http("/api/rooms")).send().await.unwrap();
+    // Defaults, and an empty JSON body counts as {}.
+    let response = client
+        .post(server.http("/api/rooms"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let id: Value = response.json().await.unwrap();
     let room = common::get_room(server.addr, id["roomId"].as_str().unwrap()).await;
@@ -59,6 +64,59 @@ async fn create_then_get_a_room() {
         (room["title"].as_str(), room["language"].as_str()),
         (Some("Untitled"), Some("plaintext"))
     );
+    server.stop().await;
+}
+
+/// Any web page may send a `text/plain` (or body-less) POST to another origin without
+/// asking; only `application/json` bodies are taken, which a page must ask for first.
+#[tokio::test]
+async fn only_json_bodies_are_taken() {
+    let server = TestServer::sqlite().await;
+    let client = reqwest::Client::new();
+    for path in ["/api/rooms", "/api/autocomplete"] {
+        for content_type in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            let mut request = client.post(server.http(path)).body(r#"{"title":"csrf"}"#);
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let got = error_code(request.send().await.unwrap()).await;
+            assert_eq!(
+                got,
+                (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type".to_string()
+                ),
+                "{path} {content_type:?}"
+            );
+        }
+    }
+    let response = client
+        .post(server.http("/api/rooms"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn room_ids_have_one_form() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let upper = room.to_uppercase();
+    let simple = room.replace('-', "");
+    for other in [upper, simple] {
+        let response = reqwest::get(server.http(&format!("/api/rooms/{other}")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{other}");
+    }
     server.stop().await;
 }
 

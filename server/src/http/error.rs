@@ -27,6 +27,9 @@ pub enum AppError {
     /// The route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The body is not declared as JSON.
+    #[error("the body must be JSON, sent as content-type application/json")]
+    UnsupportedMediaType,
     /// The body is over the size limit.
     #[error("request body is too large")]
     PayloadTooLarge,
@@ -50,6 +53,9 @@ impl AppError {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Self::ForbiddenOrigin => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),

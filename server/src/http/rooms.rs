@@ -106,10 +106,15 @@ pub async fn get(
     Ok(Json(view))
 }
 
-/// Parses a room id from a path segment; 400 when it is not a UUID.
+/// Parses a room id from a path segment; 400 when it is not a UUID in its one canonical
+/// form (lowercase, hyphenated), so that each room has exactly one link.
 pub fn parse_room_id(raw: &str) -> Result<Uuid, AppError> {
     Uuid::try_parse(raw)
-        .map_err(|_| AppError::BadRequest("malformed room id: expected a UUID".into()))
+        .ok()
+        .filter(|id| id.hyphenated().to_string() == raw)
+        .ok_or_else(|| {
+            AppError::BadRequest("malformed room id: expected a lowercase hyphenated UUID".into())
+        })
 }
 
 fn validate_title(title: Option<String>) -> Result<String, AppError> {
@@ -199,6 +204,20 @@ mod tests {
         }
         for bad in ["", "Rust", "<script>", "a b", &"x".repeat(33)] {
             assert!(validate_language(Some(bad.into())).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn room_ids_have_one_form() {
+        let id = "6f1c2a4e-8b0d-4c4e-9a53-0d7b2f7f1a10";
+        assert!(parse_room_id(id).is_ok());
+        for other in [
+            "6F1C2A4E-8B0D-4C4E-9A53-0D7B2F7F1A10",
+            "6f1c2a4e8b0d4c4e9a530d7b2f7f1a10",
+            "{6f1c2a4e-8b0d-4c4e-9a53-0d7b2f7f1a10}",
+            "urn:uuid:6f1c2a4e-8b0d-4c4e-9a53-0d7b2f7f1a10",
+        ] {
+            assert!(parse_room_id(other).is_err(), "{other}");
         }
     }
 }
