@@ -107,7 +107,9 @@ impl RoomRegistry {
             .rooms
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = rooms.get(&id) {
+        // An actor that is gone without deregistering (it panicked) leaves a dead entry:
+        // start a new one rather than turn everyone away until a restart.
+        if let Some(entry) = rooms.get(&id).filter(|e| !e.tx.is_disconnected()) {
             return Some(RoomHandle {
                 tx: entry.tx.clone(),
             });
@@ -152,7 +154,7 @@ impl RoomRegistry {
         answer.await.ok()
     }
 
-    /// Number of rooms loaded now.
+    /// Number of rooms loaded now (an actor that died counts until the next lookup).
     pub fn len(&self) -> usize {
         self.ctx
             .rooms
@@ -191,5 +193,39 @@ impl RoomHandle {
     /// `false` when the room has gone.
     pub async fn send(&self, command: RoomCommand) -> bool {
         self.tx.send_async(command).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_room_whose_actor_died_is_started_again() {
+        let store = crate::store::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        let registry = RoomRegistry::new(
+            store,
+            Arc::new(Metrics::new()),
+            RoomSettings {
+                room_idle: Duration::from_secs(30),
+                compact_after: 1_000,
+            },
+            CancellationToken::new(),
+            TaskTracker::new(),
+        );
+        let id = Uuid::new_v4();
+        // What a panicked actor leaves behind: an entry whose receiver is gone.
+        let (tx, rx) = flume::bounded(1);
+        drop(rx);
+        registry
+            .ctx
+            .rooms
+            .lock()
+            .expect("lock")
+            .insert(id, RoomEntry { tx, generation: 0 });
+        let handle = registry.open(id).expect("a handle");
+        assert!(!handle.tx.is_disconnected(), "a live actor");
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use tokio::time::Instant;
 use uuid::Uuid;
 use yrs::sync::{Awareness, AwarenessUpdate};
@@ -114,7 +115,13 @@ impl RoomActor {
         // Boxed: loading is short, and inline it would enlarge the task for the room's life.
         let late_joiners = match Box::pin(Self::load(id, generation, ctx.clone())).await {
             Ok(Some(mut room)) => {
-                room.serve(&rx).await;
+                // A bug that panics in here must cost this room's connections a reconnect,
+                // not make the room unusable until the server restarts.
+                let served = AssertUnwindSafe(room.serve(&rx)).catch_unwind().await;
+                if served.is_err() {
+                    tracing::error!(room = %short_id(id), "room actor panicked; unloading the room");
+                    room.poison();
+                }
                 JoinOutcome::Retry
             }
             Ok(None) => JoinOutcome::Unavailable,
