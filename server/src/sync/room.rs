@@ -33,6 +33,13 @@ use crate::store::{now_millis, Mirror, NewUpdate};
 const MAX_CLIENTS_PER_PEER: usize = 16;
 /// Bytes of sync replies a room holds back while the store catches up.
 const MAX_HELD_REPLY_BYTES: usize = 64 << 20;
+/// Updates up to this size are applied on the room's task; larger ones (which may hold
+/// thousands of items whose placement costs quadratic time) off the async workers.
+const INLINE_APPLY_BYTES: usize = 4096;
+/// Time one connection's updates may take to apply, as a budget that refills at
+/// [`WORK_REFILL`] of real time: a burst of a few seconds, a tenth of a core sustained.
+const WORK_BURST: Duration = Duration::from_secs(3);
+const WORK_REFILL: f64 = 0.1;
 /// How long shutdown waits for a failing store before giving up on a room.
 const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
@@ -47,6 +54,9 @@ struct Peer {
     /// one at a time, so that a frame of sync requests cannot make the room encode the
     /// document again for each.
     reply_held: bool,
+    /// Apply time this peer owes its budget, and when that was last worked out.
+    work_debt: Duration,
+    work_checked: Instant,
 }
 
 impl Peer {
@@ -152,17 +162,15 @@ impl RoomActor {
         let doc = Doc::new();
         let code = doc.get_or_insert_text("code");
         let meta = doc.get_or_insert_map("meta");
-        {
-            let mut txn = doc.transact_mut();
-            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-                let applied = Update::decode_v1(bytes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
-                if let Err(error) = applied {
-                    tracing::error!(room = %short_id(id), %error, "skipping unreadable stored update");
-                }
-            }
-        }
+        // Replaying the log can take long (it holds whatever clients sent): off the workers.
+        let (doc, stored) = tokio::task::spawn_blocking(move || {
+            replay(id, &doc, &stored);
+            (doc, stored)
+        })
+        .await
+        .map_err(|e| {
+            crate::store::StoreError::Corrupt(format!("replaying the room failed: {e}"))
+        })?;
         let persist = Persister::new(
             id,
             ctx.store.clone(),
@@ -265,6 +273,8 @@ impl RoomActor {
             clients: HashSet::new(),
             author: None,
             reply_held: false,
+            work_debt: Duration::ZERO,
+            work_checked: Instant::now(),
         };
         let sv = self.awareness.doc().transact().state_vector();
         peer.push(protocol::sync_step1(&sv));
@@ -273,6 +283,18 @@ impl RoomActor {
         }
         self.peers.insert(conn, peer);
         true
+    }
+
+    /// Charges `spent` applying updates to `conn`; `true` when it is over its budget.
+    fn over_work_budget(&mut self, conn: ConnId, spent: Duration) -> bool {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return false;
+        };
+        let now = Instant::now();
+        let refill = (now - peer.work_checked).mul_f64(WORK_REFILL);
+        peer.work_checked = now;
+        peer.work_debt = peer.work_debt.saturating_sub(refill) + spent;
+        peer.work_debt > WORK_BURST
     }
 
     /// Everyone's presence as one frame, `None` when nobody has any.
@@ -338,14 +360,25 @@ impl RoomActor {
             return;
         }
         let doc = self.awareness.doc();
-        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut txn = doc.transact_mut();
-            txn.apply_update(update).map(|()| {
-                !txn.insert_set().is_empty()
-                    || !txn.delete_set().is_empty()
-                    || txn.has_missing_updates()
-            })
-        }));
+        let apply = || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut txn = doc.transact_mut();
+                txn.apply_update(update).map(|()| {
+                    !txn.insert_set().is_empty()
+                        || !txn.delete_set().is_empty()
+                        || txn.has_missing_updates()
+                })
+            }))
+        };
+        let started = std::time::Instant::now();
+        let applied = if raw.len() > INLINE_APPLY_BYTES {
+            off_the_workers(apply)
+        } else {
+            apply()
+        };
+        if self.over_work_budget(conn, started.elapsed()) {
+            self.kick(conn, close_code::POLICY, "updates too costly to apply");
+        }
         match applied {
             Ok(Ok(true)) => self.full_state = None,
             // Nothing the document did not have (a client's sync reply written before it
@@ -767,6 +800,30 @@ impl Drop for RoomActor {
         if self.persist.is_busy() {
             tracing::error!(room = %short_id(self.id), generation = self.generation, "room unloaded with unsaved updates; clients resend them on reconnect");
         }
+    }
+}
+
+/// Applies a room's stored snapshot and updates to `doc`, skipping any it cannot read.
+fn replay(id: Uuid, doc: &Doc, stored: &crate::store::StoredDoc) {
+    let mut txn = doc.transact_mut();
+    for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+        let applied = Update::decode_v1(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
+        if let Err(error) = applied {
+            tracing::error!(room = %short_id(id), %error, "skipping unreadable stored update");
+        }
+    }
+}
+
+/// Runs CPU-heavy document work so that it does not hold up the other tasks of an async
+/// worker: on a multi-threaded runtime the worker hands its queue to another thread while
+/// this one works (a single-threaded runtime, as in some tests, just runs it).
+fn off_the_workers<R>(work: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
