@@ -129,17 +129,18 @@ impl Store for PostgresStore {
         let result = async {
             let mut tx = connection.begin().await?;
             sqlx::query(
-            "UPDATE rooms SET snapshot = $1, code = $2, title = COALESCE($3, title), language = COALESCE($4, language), \
-             updated_at = GREATEST(updated_at, $5) WHERE id = $6",
-        )
-        .bind(snapshot)
-        .bind(&mirror.code)
-        .bind(&mirror.title)
-        .bind(&mirror.language)
-        .bind(mirror.updated_at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+                "UPDATE rooms SET snapshot = $1, code = $2, title = COALESCE($3, title), \
+                 language = COALESCE($4, language), updated_at = GREATEST(updated_at, $5) \
+                 WHERE id = $6",
+            )
+            .bind(snapshot)
+            .bind(&mirror.code)
+            .bind(&mirror.title)
+            .bind(&mirror.language)
+            .bind(mirror.updated_at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM room_updates WHERE room_id = $1 AND seq <= $2")
                 .bind(id)
                 .bind(through_seq)

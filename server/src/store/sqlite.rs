@@ -225,17 +225,17 @@ impl Store for SqliteStore {
         let result = async {
             let mut tx = writer.begin().await?;
             sqlx::query(
-            "UPDATE rooms SET snapshot = ?, code = ?, title = COALESCE(?, title), language = COALESCE(?, language), \
-             updated_at = MAX(updated_at, ?) WHERE id = ?",
-        )
-        .bind(snapshot)
-        .bind(&mirror.code)
-        .bind(&mirror.title)
-        .bind(&mirror.language)
-        .bind(mirror.updated_at)
-        .bind(&room)
-        .execute(&mut *tx)
-        .await?;
+                "UPDATE rooms SET snapshot = ?, code = ?, title = COALESCE(?, title), \
+                 language = COALESCE(?, language), updated_at = MAX(updated_at, ?) WHERE id = ?",
+            )
+            .bind(snapshot)
+            .bind(&mirror.code)
+            .bind(&mirror.title)
+            .bind(&mirror.language)
+            .bind(mirror.updated_at)
+            .bind(&room)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM room_updates WHERE room_id = ? AND seq <= ?")
                 .bind(&room)
                 .bind(through_seq)

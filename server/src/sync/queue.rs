@@ -54,7 +54,8 @@ impl Outbound {
     }
 
     /// Bytes waiting in the queue.
-    pub fn queued_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn queued_bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }
 }
