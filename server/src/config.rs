@@ -57,6 +57,31 @@ pub struct Config {
     #[arg(long, env = "PAIRPAD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Maximum simultaneous TCP connections from one client address (IPv6: one /64);
+    /// `0` for no limit. Behind a reverse proxy every client shares the proxy's address:
+    /// limit there and set `0` here.
+    #[arg(
+        long,
+        env = "PAIRPAD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+
+    /// Longest a client may take to send a request's headers, and longest an HTTP
+    /// connection may wait idle for its next request.
+    #[arg(long, env = "PAIRPAD_HEADER_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Rooms one client address may create per minute (a burst of this many, then one
+    /// every 60/N seconds); `0` for no limit.
+    #[arg(long, env = "PAIRPAD_ROOMS_PER_MINUTE", default_value_t = 30)]
+    pub rooms_per_minute: u32,
+
+    /// Autocomplete requests computed at once; more wait briefly, then get 503.
+    /// Default: the number of CPUs.
+    #[arg(long, env = "PAIRPAD_AUTOCOMPLETE_CONCURRENCY")]
+    pub autocomplete_concurrency: Option<usize>,
+
     /// How long a room with no one in it stays loaded (e.g. `30s`, `500ms`).
     #[arg(long, env = "PAIRPAD_ROOM_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub room_idle: Duration,
@@ -66,9 +91,23 @@ pub struct Config {
     #[arg(long, env = "PAIRPAD_COMPACT_AFTER", default_value_t = 1_000)]
     pub compact_after: usize,
 
-    /// Largest accepted REST body and WebSocket message, in bytes.
+    /// Largest accepted REST body, in bytes.
     #[arg(long, env = "PAIRPAD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
     pub max_message_bytes: usize,
+
+    /// Largest document, in bytes of its encoded form. An edit that would make it larger
+    /// is refused and its sender closed with 1009 and the reason. WebSocket messages may
+    /// be twice this size: a client's offline edits arrive as one, with any text it has
+    /// since deleted.
+    #[arg(long, env = "PAIRPAD_MAX_DOCUMENT_BYTES", default_value_t = 8 << 20)]
+    pub max_document_bytes: usize,
+
+    /// Memory budget in bytes for loaded documents (counted at four times their encoded
+    /// size) and frames queued for peers; past it the server refuses new connections,
+    /// room loads and growing edits with a "retry later", and drops peers that are
+    /// behind. `0` for no budget.
+    #[arg(long, env = "PAIRPAD_MEMORY_BUDGET", default_value_t = 2 << 30)]
+    pub memory_budget: usize,
 
     /// Base URL of an OpenAI-compatible API for AI suggestions, e.g.
     /// `http://127.0.0.1:8080/v1` (llama.cpp) or `http://127.0.0.1:11434/v1` (Ollama).
@@ -143,9 +182,18 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
+            .field("header_timeout", &self.header_timeout)
+            .field("rooms_per_minute", &self.rooms_per_minute)
+            .field("autocomplete_concurrency", &self.autocomplete_concurrency)
             .field("room_idle", &self.room_idle)
             .field("compact_after", &self.compact_after)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_document_bytes", &self.max_document_bytes)
+            .field("memory_budget", &self.memory_budget)
             .field("ai_endpoint", &self.ai_endpoint)
             .field("ai_model", &self.ai_model)
             .field("ai_timeout", &self.ai_timeout)

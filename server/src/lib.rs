@@ -6,6 +6,7 @@ pub mod autocomplete;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod store;
 pub mod sync;
 
@@ -13,7 +14,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +40,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// One permit per open WebSocket.
     pub connection_slots: Arc<Semaphore>,
+    /// Loaded documents and queued frames, against `--memory-budget`.
+    pub memory: Arc<sync::budget::MemoryBudget>,
+    /// How often each address may create a room.
+    pub room_creation: Arc<http::rate_limit::RateLimiter>,
+    /// One permit per autocomplete request being computed.
+    pub autocomplete_slots: Arc<Semaphore>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Every connection and room task, awaited on shutdown.
@@ -72,9 +78,12 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let memory = sync::budget::MemoryBudget::new(config.memory_budget);
         let settings = RoomSettings {
             room_idle: config.room_idle,
             compact_after: config.compact_after.max(1),
+            max_document_bytes: config.max_document_bytes,
+            memory: memory.clone(),
         };
         let registry = RoomRegistry::new(
             store.clone(),
@@ -85,6 +94,16 @@ impl AppState {
         );
         Self {
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            memory,
+            room_creation: Arc::new(http::rate_limit::RateLimiter::per_minute(
+                config.rooms_per_minute,
+            )),
+            autocomplete_slots: Arc::new(Semaphore::new(
+                config
+                    .autocomplete_concurrency
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+                    .max(1),
+            )),
             config: Arc::new(config),
             store,
             registry: Arc::new(registry),
@@ -138,29 +157,38 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
+    let descriptors = net::raise_descriptor_limit();
+    let cap = net::connection_cap(descriptors);
+    if state.config.max_connections > cap {
+        tracing::warn!(
+            max_connections = state.config.max_connections,
+            cap,
+            "the open file limit allows fewer connections than --max-connections"
+        );
+    }
     println!("listening on http://{addr}");
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, ?descriptors, "listening");
     let token = state.shutdown.clone();
     let tracker = state.tracker.clone();
     let store = state.store.clone();
-    // Edits and cursors are small writes that must leave at once: without TCP_NODELAY,
-    // Nagle's algorithm holds a write back behind an unacknowledged one, and the peer's
-    // delayed acknowledgement can stall it for 40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
+    let settings = net::AcceptSettings {
+        limits: net::ConnectionLimits::new(state.config.max_connections_per_address, cap),
+        header_timeout: state.config.header_timeout,
+    };
+    let stop = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down");
+                stop.cancel();
+            }
+            () = stop.cancelled() => {}
         }
     });
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            token.cancel();
-        })
-        .await;
+    net::accept_loop(listener, app(state), settings, token, tracker.clone()).await;
     tracker.close();
     tracker.wait().await;
     store.close().await;
     tracing::info!("stopped");
-    served.map_err(ServerError::Io)
+    Ok(())
 }

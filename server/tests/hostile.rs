@@ -194,3 +194,45 @@ async fn bad_presence_is_refused_and_null_floods_are_ignored() {
     assert!(grown < 40 * MB, "peak RSS grew by {} MB", grown / MB);
     assert!(flood.is_open());
 }
+
+#[tokio::test]
+async fn large_offline_edits_sync_and_a_document_over_the_cap_is_told_so() {
+    // A 1.5 MB paste made offline arrives as one message; it syncs.
+    let db = Db::sqlite();
+    let server = common::TestServer::start(db, &[]).await;
+    let room = server.create_room().await;
+    let alice = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    let paste = "fn main() {}\n".repeat(1_500_000 / 13);
+    alice.insert(0, &paste);
+    bob.wait_for("the paste", |c| c.text().len() == paste.len())
+        .await;
+    assert!(alice.is_open());
+    server.stop().await;
+
+    // Past the cap: the sender is closed with 1009 and a reason that says so; the
+    // document and everyone else carry on.
+    let server = common::TestServer::start(Db::sqlite(), &["--max-document-bytes", "200000"]).await;
+    let room = server.create_room().await;
+    let alice = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    alice.insert(0, &"a".repeat(150_000));
+    bob.wait_for("150 KB", |c| c.text().len() == 150_000).await;
+    bob.insert(0, &"b".repeat(100_000));
+    match bob.wait_closed().await {
+        Ended::Closed { code, reason } => {
+            assert_eq!(code, 1009);
+            assert_eq!(reason, "document too large: over the limit of 200000 bytes");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    alice.append("!");
+    let carol = YClient::connect(server.addr, &room).await;
+    carol
+        .wait_for("the document without the refused edit", |c| {
+            c.text().len() == 150_001 && !c.text().contains('b')
+        })
+        .await;
+    assert!(alice.is_open());
+    server.stop().await;
+}

@@ -137,7 +137,8 @@ async fn undecodable_update_body() {
 
 #[tokio::test]
 async fn oversized_frame() {
-    let frame = vec![0u8; (1 << 20) + 1];
+    // Over twice the default document cap (8 MiB) and the message headers.
+    let frame = vec![0u8; (16 << 20) + 65];
     bad_frame_closes_only_its_sender(Message::Binary(frame.into()), 1009).await;
 }
 

@@ -32,7 +32,7 @@ after(async () => {
 });
 
 /** Opens a room as a new person: a fresh context, the name asked by the page's dialog. */
-async function join(roomId, name) {
+async function join(roomId, name, base = server.base) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 560 } });
   const page = await context.newPage();
   const alerts = [];
@@ -44,7 +44,7 @@ async function join(roomId, name) {
     if (message.type() === 'error') console.error(`[${name}'s tab] ${message.text()}`);
   });
   page.on('pageerror', (error) => assert.fail(`page error in ${name}'s tab: ${error.message}`));
-  const response = await page.goto(`${server.base}/r/${roomId}`);
+  const response = await page.goto(`${base}/r/${roomId}`);
   assert.equal(response.status(), 200);
   await page.locator('#name-dialog[open]').waitFor({ timeout: WAIT_MS });
   await page.fill('#name-input', name);
@@ -218,6 +218,45 @@ test('typing offline survives a reload and merges when the connection returns', 
   const text = await converged([ada.page, bob.page], { has: ['written offline', 'written online'] });
   assert.equal(text, 'fn main() { // written offline\n} // written online\n');
   await Promise.all([ada.context.close(), bob.context.close()]);
+});
+
+test('a document over the server\'s size limit is told so, not retried in a loop, and syncs once shortened', async () => {
+  const small = await startServer(['--max-document-bytes', '60000']);
+  try {
+    const roomId = await createRoom(small.base, { title: 'Big', language: 'plaintext' });
+    const ada = await join(roomId, 'Ada', small.base);
+    const bob = await join(roomId, 'Bob', small.base);
+    let sockets = 0;
+    ada.page.on('websocket', () => { sockets += 1; });
+    await seed(ada.page, 'keep me\n');
+    await untilText(bob.page, 'the first line', { has: ['keep me'] });
+
+    await ada.page.keyboard.insertText('x'.repeat(80_000));
+    await ada.page.waitForFunction(() => document.getElementById('status').dataset.status === 'too-large', null, { timeout: WAIT_MS });
+    const badge = await ada.page.locator('#status').textContent();
+    assert.match(badge, /too large/i);
+    // A window in which a reconnect loop would open several sockets (it retries within
+    // 200 ms to 5 s); a told editor opens none.
+    const before = sockets;
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    assert.equal(sockets, before, 'no reconnect while the document is too large');
+    assert.equal(await ada.page.locator('#status').getAttribute('data-status'), 'too-large');
+    assert.ok((await textOf(ada.page)).length > 80_000, 'the text stays on Ada\'s screen');
+
+    // Ada removes the paste: the editor reconnects by itself and the rooms agree.
+    await ada.page.evaluate(() => {
+      const view = window.pairpad.view;
+      const text = view.state.doc.toString();
+      const from = text.indexOf('x');
+      view.dispatch({ changes: { from, to: text.lastIndexOf('x') + 1, insert: 'short' } });
+    });
+    await connected(ada.page);
+    const text = await converged([ada.page, bob.page], { has: ['keep me\nshort'] });
+    assert.equal(text, 'keep me\nshort');
+    await Promise.all([ada.context.close(), bob.context.close()]);
+  } finally {
+    await small.stop();
+  }
 });
 
 test('a display name full of markup is shown as text, never run', async () => {

@@ -7,12 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** A running server: `base` is its http URL; `stop()` sends SIGTERM and checks exit 0. */
-export async function startServer() {
+/**
+ * A running server with `extraArgs`: `base` is its http URL; `stop()` sends SIGTERM and
+ * checks exit 0.
+ */
+export async function startServer(extraArgs = []) {
   const bin = process.env.PAIRPAD_BIN;
   assert.ok(bin, 'PAIRPAD_BIN must point at the pairpad-server binary');
   const dataDir = mkdtempSync(join(tmpdir(), 'pairpad-node-'));
-  const child = spawn(bin, ['--bind', '127.0.0.1:0', '--database-url', `sqlite://${join(dataDir, 'p.db')}`], {
+  const child = spawn(bin, ['--bind', '127.0.0.1:0', '--database-url', `sqlite://${join(dataDir, 'p.db')}`, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: 'warn' },
   });

@@ -5,9 +5,19 @@ import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
 import { IndexeddbPersistence, storeState } from "y-indexeddb";
 
+/** How the server starts the reason when it closes a connection because an edit would
+ * make the document larger than it accepts (close code 1009). */
+const TOO_LARGE_REASON = "document too large";
+/** How long after an edit a refused editor tries again. */
+const RETRY_AFTER_EDIT_MS = 1500;
+
+const tooLarge = (event) => event?.code === 1009 && String(event.reason ?? "").startsWith(TOO_LARGE_REASON);
+
 /**
  * One open room: the doc, its sync provider and local copy, and a status that is always
- * one of "connecting", "connected", "reconnecting" or "offline".
+ * one of "connecting", "connected", "reconnecting", "offline" or "too-large" (the server
+ * refused an edit that would make the document larger than it accepts: edits stay on
+ * this device, and the next edit tries again, since it may have shortened the text).
  */
 export class Connection {
   /** @param {string} roomId */
@@ -21,6 +31,25 @@ export class Connection {
     this.provider = new WebsocketProvider(`${scheme}//${location.host}/ws`, roomId, this.doc, {
       connect: navigator.onLine,
       maxBackoffTime: 5000,
+      // Reconnecting would send the same edit and be refused again, in a loop.
+      shouldReconnect: (event) => !tooLarge(event),
+    });
+    /** The server's reason while it refuses this document as too large. */
+    this.refusal = null;
+    this.retryTimer = 0;
+    this.provider.on("closed", (event) => {
+      if (!tooLarge(event)) return;
+      this.refusal = event.reason;
+      this.emit();
+    });
+    this.doc.on("update", (_update, origin) => {
+      if (this.refusal === null || origin === this.provider || origin === this.local) return;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        this.refusal = null;
+        if (navigator.onLine) this.provider.connect();
+        this.emit();
+      }, RETRY_AFTER_EDIT_MS);
     });
     this.awareness = this.provider.awareness;
     this.listeners = new Set();
@@ -41,13 +70,14 @@ export class Connection {
   };
 
   onOnline = () => {
-    this.provider.connect();
+    if (this.refusal === null) this.provider.connect();
     this.emit();
   };
 
   /** "connected" only once the server's state has been merged in. */
   get status() {
     if (!navigator.onLine) return "offline";
+    if (this.refusal !== null) return "too-large";
     if (this.provider.wsconnected && this.provider.synced) return "connected";
     return this.everConnected ? "reconnecting" : "connecting";
   }
@@ -70,6 +100,7 @@ export class Connection {
   }
 
   destroy() {
+    clearTimeout(this.retryTimer);
     window.removeEventListener("offline", this.onOffline);
     window.removeEventListener("online", this.onOnline);
     this.provider.destroy();

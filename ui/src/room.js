@@ -16,6 +16,7 @@ const STATUS_TEXT = {
   connected: "Connected",
   reconnecting: "Reconnecting…",
   offline: "Offline: edits are kept on this device",
+  "too-large": "Too large to sync: kept on this device; shorten it to retry",
 };
 
 const roomId = decodeURIComponent(location.pathname.split("/")[2] ?? "");

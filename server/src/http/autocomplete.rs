@@ -1,6 +1,8 @@
 //! `POST /api/autocomplete`: local completions, merged with one AI suggestion when a model
 //! is configured and answers within its time budget.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,9 @@ use super::error::AppError;
 use super::json::ApiJson;
 use crate::autocomplete::{self, Suggestion, MAX_SUGGESTIONS};
 use crate::AppState;
+
+/// How long a request waits for a free autocomplete worker before it gets 503.
+const AUTOCOMPLETE_QUEUE_WAIT: Duration = Duration::from_millis(250);
 
 /// Body of `POST /api/autocomplete`.
 #[derive(Debug, Deserialize)]
@@ -48,8 +53,27 @@ pub async fn complete(
         }
         None => None,
     };
-    let mut suggestions = autocomplete::complete(&request.code, request.cursor, &request.language)
-        .map_err(out_of_range)?;
+    // Completing scans the whole document: it runs on the blocking pool, a few at a time,
+    // so that a burst of large requests cannot hold the workers that relay edits.
+    let permit = tokio::time::timeout(
+        AUTOCOMPLETE_QUEUE_WAIT,
+        state.autocomplete_slots.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| AppError::Busy("autocomplete is busy; try again in a moment"))?
+    .map_err(|_| AppError::Unavailable("server is shutting down"))?;
+    let CompletionRequest {
+        code,
+        cursor,
+        language,
+    } = request;
+    let mut suggestions = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        autocomplete::complete(&code, cursor, &language)
+    })
+    .await
+    .map_err(|_| AppError::Unavailable("autocomplete failed"))?
+    .map_err(out_of_range)?;
     if let Some(task) = ai {
         match task.await {
             Ok(Ok(Some(suggestion))) => {

@@ -2,7 +2,9 @@
 //! `{"error": {"code": "...", "message": "..."}}` with a fitting status.
 
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -39,6 +41,12 @@ pub enum AppError {
     /// Too many connections, or the server is shutting down.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// This client did this too often; it may try again after the given time.
+    #[error("{0}")]
+    TooManyRequests(&'static str, Duration),
+    /// Every worker for this kind of request is taken; try again in a moment.
+    #[error("{0}")]
+    Busy(&'static str),
     /// The store failed; details go to the log, not to the client.
     #[error("storage error")]
     Store(#[from] StoreError),
@@ -58,6 +66,8 @@ impl AppError {
             }
             Self::ForbiddenOrigin => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         }
     }
@@ -70,7 +80,18 @@ impl IntoResponse for AppError {
             tracing::error!(%error, "store error while serving a request");
         }
         let body = json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let retry_after = match &self {
+            Self::TooManyRequests(_, wait) => Some(wait.as_secs().max(1)),
+            Self::Busy(_) => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

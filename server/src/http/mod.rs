@@ -4,6 +4,8 @@ pub mod autocomplete;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod origin;
+pub mod rate_limit;
 pub mod rooms;
 pub mod ui;
 pub mod ws;

@@ -1,8 +1,11 @@
 //! `POST /api/rooms` and `GET /api/rooms/{roomId}`.
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::Json;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -10,6 +13,7 @@ use yrs::{Doc, Map, ReadTxn, StateVector, Transact};
 
 use super::error::AppError;
 use super::json::ApiJson;
+use super::origin::base_url;
 use crate::store::{now_millis, NewRoom};
 use crate::AppState;
 
@@ -53,9 +57,18 @@ pub struct RoomView {
 /// Creates a room whose document starts with `meta.title` and `meta.language` set.
 pub async fn create(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateRoom>,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
+    if let Some(Extension(ConnectInfo(peer))) = peer {
+        state
+            .room_creation
+            .check(peer.ip(), Instant::now())
+            .map_err(|wait| {
+                AppError::TooManyRequests("too many rooms created from this address", wait)
+            })?;
+    }
     let title = validate_title(body.title)?;
     let language = validate_language(body.language)?;
     let room = NewRoom {
@@ -66,7 +79,7 @@ pub async fn create(
         created_at: now_millis(),
     };
     state.store.create_room(&room).await?;
-    let url = format!("{}/r/{}", base_url(&state, &headers), room.id);
+    let url = format!("{}/r/{}", base_url(&state.config, &headers), room.id);
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -165,18 +178,6 @@ fn initial_document(title: &str, language: &str) -> Vec<u8> {
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
     update
-}
-
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(public) = &state.config.public_url {
-        return public.trim_end_matches('/').to_string();
-    }
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .map(|host| format!("http://{host}"))
-        .unwrap_or_default()
 }
 
 fn rfc3339(millis: i64) -> String {

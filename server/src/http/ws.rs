@@ -15,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::error::AppError;
+use super::origin::origin_allowed;
 use super::rooms::parse_room_id;
 use crate::sync::session::{self, SessionContext};
 use crate::AppState;
@@ -27,7 +28,7 @@ pub async fn connect(
 ) -> Result<Response, AppError> {
     let id = parse_room_id(&raw_id)?;
     let headers = request.headers();
-    if !origin_allowed(headers, &state.config.allowed_origins) {
+    if !origin_allowed(headers, &state.config) {
         return Err(AppError::ForbiddenOrigin);
     }
     if state.registry.loaded(id).is_none() && state.store.get_room(id).await?.is_none() {
@@ -41,16 +42,30 @@ pub async fn connect(
     if state.shutdown.is_cancelled() {
         return Err(AppError::Unavailable("server is shutting down"));
     }
+    if state.memory.exhausted() {
+        return Err(AppError::Unavailable(
+            "server memory budget reached; retry later",
+        ));
+    }
     let permit = state
         .connection_slots
         .clone()
         .try_acquire_owned()
         .map_err(|_| AppError::Unavailable("too many connections"))?;
+    // A client's offline edits arrive as one message, and they may carry text it has
+    // since deleted (kept for its undo): twice the document cap, plus message headers.
+    let max_message_bytes = state
+        .config
+        .max_document_bytes
+        .saturating_mul(2)
+        .saturating_add(MESSAGE_HEADER_BYTES);
     let ctx = SessionContext {
         registry: state.registry.clone(),
         metrics: state.metrics.clone(),
         shutdown: state.shutdown.clone(),
-        max_message_bytes: state.config.max_message_bytes,
+        max_message_bytes,
+        max_document_bytes: state.config.max_document_bytes,
+        memory: state.memory.clone(),
         clock: state.ping_clock.clone(),
     };
     let conn = state.next_connection_id();
@@ -60,8 +75,8 @@ pub async fn connect(
         // idle connection cheap.
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_message_size(Some(state.config.max_message_bytes))
-        .max_frame_size(Some(state.config.max_message_bytes));
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes));
     let tracker = state.tracker.clone();
     // A short task waits for hyper to hand the connection over, then starts the session
     // as a task of its own, sized for the session alone.
@@ -89,6 +104,8 @@ pub async fn connect(
 /// size and takes more system calls to read, but such messages are rare (a joining
 /// client's offline edits).
 const READ_BUFFER_BYTES: usize = 512;
+/// Room for the y-websocket message type and length prefixes around an update.
+const MESSAGE_HEADER_BYTES: usize = 64;
 /// Bytes of outgoing frames gathered before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
@@ -129,39 +146,10 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
     })
 }
 
-/// Browsers send `Origin`; it must name this server's own host or an allowed origin.
-/// Clients that send no Origin (editors' plugins, CLI tools) are not browsers and pass.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.trim_end_matches('/') == origin)
-    {
-        return true;
-    }
-    let origin_host = origin.split_once("://").map(|(_, host)| host);
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-
-    fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static(host));
-        if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
-        }
-        headers
-    }
 
     #[test]
     fn header_tokens() {
@@ -175,26 +163,5 @@ mod tests {
         assert!(!header_has_token(&headers, header::UPGRADE, "websocket"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
         assert!(header_has_token(&headers, header::UPGRADE, "websocket"));
-    }
-
-    #[test]
-    fn origins() {
-        let none: Vec<String> = vec![];
-        assert!(origin_allowed(&headers(None, "h:1"), &none));
-        assert!(origin_allowed(&headers(Some("http://h:1"), "h:1"), &none));
-        assert!(!origin_allowed(
-            &headers(Some("http://evil.example"), "h:1"),
-            &none
-        ));
-        assert!(!origin_allowed(&headers(Some("null"), "h:1"), &none));
-        let some = vec!["http://app.example".to_string()];
-        assert!(origin_allowed(
-            &headers(Some("http://app.example"), "h:1"),
-            &some
-        ));
-        assert!(origin_allowed(
-            &headers(Some("null"), "h:1"),
-            &["*".to_string()]
-        ));
     }
 }

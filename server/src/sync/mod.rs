@@ -2,6 +2,7 @@
 //! ([`room`]); each WebSocket connection is one task that reads and writes ([`session`]);
 //! the [`registry`] finds or loads rooms; [`protocol`] is the y-websocket wire format.
 
+pub mod budget;
 pub mod persist;
 pub mod preflight;
 pub mod presence;
@@ -39,6 +40,19 @@ pub mod close_code {
     pub const INTERNAL: u16 = 1011;
     /// The peer could not keep up, or the server is overloaded: reconnect later.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Close reasons a client acts on, beyond the code.
+pub mod close_reason {
+    /// Start of the reason for closing a connection whose update would make the document
+    /// larger than `--max-document-bytes` (the limit in bytes follows). The editor stops
+    /// reconnecting on it until the text is edited again.
+    pub const DOCUMENT_TOO_LARGE: &str = "document too large: over the limit of";
+
+    /// The whole reason for a document cap of `cap` bytes.
+    pub fn document_too_large(cap: usize) -> String {
+        format!("{DOCUMENT_TOO_LARGE} {cap} bytes")
+    }
 }
 
 /// Why and how a connection is being closed.

@@ -2,10 +2,11 @@
 //! lets a few bytes of requests fill 512 slots with document-sized replies (hundreds of
 //! megabytes for one peer); the byte bound makes such a peer count as too slow instead.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+use super::budget::{MemoryBudget, SharedCount};
 
 /// Frames queued for one peer before it counts as too slow.
 pub const MAX_FRAMES: usize = 512;
@@ -13,10 +14,11 @@ pub const MAX_FRAMES: usize = 512;
 /// into an empty queue, so a reply larger than this (a large document) still goes out.
 pub const MAX_BYTES: usize = 8 << 20;
 
-/// Creates a connection's queue: the room's end and the connection's end.
-pub fn outbound() -> (Outbound, Inbound) {
+/// Creates a connection's queue: the room's end and the connection's end. Queued bytes
+/// count against `budget`; while it is spent, a peer that is behind counts as too slow.
+pub fn outbound(budget: Option<Arc<MemoryBudget>>) -> (Outbound, Inbound) {
     let (tx, rx) = flume::bounded(MAX_FRAMES);
-    let bytes = Arc::new(AtomicUsize::new(0));
+    let bytes = SharedCount::new(budget);
     (
         Outbound {
             tx,
@@ -30,7 +32,7 @@ pub fn outbound() -> (Outbound, Inbound) {
 #[derive(Debug, Clone)]
 pub struct Outbound {
     tx: flume::Sender<Bytes>,
-    bytes: Arc<AtomicUsize>,
+    bytes: Arc<SharedCount>,
 }
 
 impl Outbound {
@@ -38,25 +40,28 @@ impl Outbound {
     /// too slow). A closed queue (the connection is ending) takes frames silently.
     pub fn push(&self, frame: Bytes) -> bool {
         let len = frame.len();
-        let queued = self.bytes.load(Ordering::Relaxed);
-        if queued > 0 && queued + len > MAX_BYTES {
+        let queued = self.bytes.get();
+        if queued > 0 && (queued + len > MAX_BYTES || self.bytes.budget_exhausted()) {
             return false;
         }
-        self.bytes.fetch_add(len, Ordering::Relaxed);
+        self.bytes.add(len);
         match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(flume::TrySendError::Full(_)) => {
-                self.bytes.fetch_sub(len, Ordering::Relaxed);
+                self.bytes.sub(len);
                 false
             }
-            Err(flume::TrySendError::Disconnected(_)) => true,
+            Err(flume::TrySendError::Disconnected(_)) => {
+                self.bytes.sub(len);
+                true
+            }
         }
     }
 
     /// Bytes waiting in the queue.
     #[cfg(test)]
     fn queued_bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        self.bytes.get()
     }
 }
 
@@ -64,7 +69,7 @@ impl Outbound {
 #[derive(Debug)]
 pub struct Inbound {
     rx: flume::Receiver<Bytes>,
-    bytes: Arc<AtomicUsize>,
+    bytes: Arc<SharedCount>,
 }
 
 impl Inbound {
@@ -80,7 +85,7 @@ impl Inbound {
     }
 
     fn taken(&self, frame: Bytes) -> Bytes {
-        self.bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        self.bytes.sub(frame.len());
         frame
     }
 }
@@ -91,7 +96,7 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded_in_bytes_but_takes_one_large_frame() {
-        let (out, inbound) = outbound();
+        let (out, inbound) = outbound(None);
         assert!(
             out.push(Bytes::from(vec![0; MAX_BYTES * 2])),
             "one large frame"
@@ -106,11 +111,34 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded_in_frames() {
-        let (out, _inbound) = outbound();
+        let (out, _inbound) = outbound(None);
         for _ in 0..MAX_FRAMES {
             assert!(out.push(Bytes::from_static(b"x")));
         }
         assert!(!out.push(Bytes::from_static(b"x")));
         assert_eq!(out.queued_bytes(), MAX_FRAMES);
+    }
+
+    #[test]
+    fn queued_bytes_count_against_the_budget_until_both_ends_are_gone() {
+        let budget = MemoryBudget::new(100);
+        let (out, inbound) = outbound(Some(budget.clone()));
+        assert!(out.push(Bytes::from(vec![0; 150])), "into an empty queue");
+        assert!(budget.exhausted());
+        assert!(
+            !out.push(Bytes::from_static(b"x")),
+            "a peer behind, budget spent"
+        );
+        assert_eq!(inbound.try_recv().map(|f| f.len()), Some(150));
+        assert_eq!(budget.used(), 0);
+        assert!(out.push(Bytes::from(vec![0; 40])));
+        drop(inbound);
+        assert!(
+            out.push(Bytes::from(vec![0; 40])),
+            "closed queues take frames"
+        );
+        assert_eq!(budget.used(), 40);
+        drop(out);
+        assert_eq!(budget.used(), 0);
     }
 }

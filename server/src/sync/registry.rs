@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use super::budget::MemoryBudget;
 use super::room::RoomActor;
 use super::{ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
 use crate::metrics::Metrics;
@@ -29,6 +30,10 @@ pub struct RoomSettings {
     pub room_idle: Duration,
     /// Compact after this many stored updates.
     pub compact_after: usize,
+    /// Largest document, in encoded bytes.
+    pub max_document_bytes: usize,
+    /// What loaded documents and queued frames count against.
+    pub memory: Arc<MemoryBudget>,
 }
 
 /// What every room actor shares.
@@ -211,6 +216,8 @@ mod tests {
             RoomSettings {
                 room_idle: Duration::from_secs(30),
                 compact_after: 1_000,
+                max_document_bytes: 1 << 20,
+                memory: MemoryBudget::new(0),
             },
             CancellationToken::new(),
             TaskTracker::new(),

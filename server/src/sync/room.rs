@@ -22,11 +22,12 @@ use yrs::{
     Update,
 };
 
+use super::budget::Charge;
 use super::persist::{short_id, Persister, MIRROR_DELAY};
 use super::presence;
 use super::protocol::{self, Incoming};
 use super::registry::RoomContext;
-use super::{close_code, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
+use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
 use crate::store::{now_millis, Mirror, NewUpdate};
 
 /// Presence client ids one connection may speak for.
@@ -40,6 +41,9 @@ const INLINE_APPLY_BYTES: usize = 4096;
 /// [`WORK_REFILL`] of real time: a burst of a few seconds, a tenth of a core sustained.
 const WORK_BURST: Duration = Duration::from_secs(3);
 const WORK_REFILL: f64 = 0.1;
+/// Memory a loaded document is counted at, per byte of its stored form: yrs keeps each
+/// run of text as a block of some hundred bytes besides the text itself.
+const MEMORY_PER_STORED_BYTE: usize = 4;
 /// How long shutdown waits for a failing store before giving up on a room.
 const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
@@ -111,6 +115,11 @@ pub(crate) struct RoomActor {
     closing: Closing,
     /// Whether the room counts in the `rooms_store_down` gauge.
     store_down: bool,
+    /// The document's size in its stored form (snapshot plus the updates after it), an
+    /// upper bound on its encoded size.
+    stored_bytes: usize,
+    /// What the loaded document counts against the server's memory budget.
+    memory: Charge,
 }
 
 impl RoomActor {
@@ -156,6 +165,11 @@ impl RoomActor {
         generation: u64,
         ctx: Arc<RoomContext>,
     ) -> Result<Option<Self>, crate::store::StoreError> {
+        if ctx.settings.memory.exhausted() {
+            return Err(crate::store::StoreError::Unavailable(
+                "the server's memory budget is spent".into(),
+            ));
+        }
         let Some(stored) = ctx.store.load(id).await? else {
             return Ok(None);
         };
@@ -180,6 +194,10 @@ impl RoomActor {
             stored.snapshot.as_ref().map_or(0, Vec::len),
         );
         tracing::debug!(room = %short_id(id), log = stored.updates.len(), "room loaded");
+        let stored_bytes = stored.snapshot.as_ref().map_or(0, Vec::len)
+            + stored.updates.iter().map(Vec::len).sum::<usize>();
+        let mut memory = Charge::new(ctx.settings.memory.clone());
+        memory.set(stored_bytes.saturating_mul(MEMORY_PER_STORED_BYTE));
         Ok(Some(Self {
             id,
             generation,
@@ -197,6 +215,8 @@ impl RoomActor {
             mirror_due: None,
             closing: Closing::No,
             store_down: false,
+            stored_bytes,
+            memory,
             ctx,
         }))
     }
@@ -359,6 +379,9 @@ impl RoomActor {
             );
             return;
         }
+        if !self.room_for(conn, &raw) {
+            return;
+        }
         let doc = self.awareness.doc();
         let apply = || {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -399,6 +422,7 @@ impl RoomActor {
                 return;
             }
         }
+        self.set_stored_bytes(self.stored_bytes.saturating_add(raw.len()));
         let peer = self.peers.get(&conn);
         let seq = self.persist.accept(NewUpdate {
             data: raw.clone(),
@@ -417,6 +441,53 @@ impl RoomActor {
                 update: raw,
             },
         );
+    }
+
+    /// Whether the update `raw` may be applied: the server's memory budget must not be
+    /// spent, and the document must stay under its cap. The stored size only grows
+    /// between compactions; when it and the update together pass the cap, the document
+    /// is measured as it would be after the update (text the update both adds and deletes
+    /// takes no room). A refused sender is closed with the reason; its editor keeps the
+    /// edit.
+    fn room_for(&mut self, conn: ConnId, raw: &[u8]) -> bool {
+        let cap = self.ctx.settings.max_document_bytes;
+        if self.memory.budget().exhausted() {
+            self.kick(
+                conn,
+                close_code::TRY_AGAIN_LATER,
+                "server memory budget reached; retry later",
+            );
+            return false;
+        }
+        if self.stored_bytes.saturating_add(raw.len()) <= cap {
+            return true;
+        }
+        let doc = self.awareness.doc();
+        let (now, after) = off_the_workers(|| {
+            let state = doc
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            if state.len().saturating_add(raw.len()) <= cap {
+                return (state.len(), 0);
+            }
+            (state.len(), size_after(&state, raw))
+        });
+        self.set_stored_bytes(now);
+        if after <= cap {
+            return true;
+        }
+        self.kick(
+            conn,
+            close_code::TOO_BIG,
+            &close_reason::document_too_large(cap),
+        );
+        false
+    }
+
+    fn set_stored_bytes(&mut self, bytes: usize) {
+        self.stored_bytes = bytes;
+        self.memory
+            .set(bytes.saturating_mul(MEMORY_PER_STORED_BYTE));
     }
 
     /// Applies presence and relays it to everyone (the sender too, as y-websocket does:
@@ -768,6 +839,7 @@ impl RoomActor {
                 .doc()
                 .transact()
                 .encode_state_as_update_v1(&StateVector::default());
+            self.set_stored_bytes(snapshot.len());
             self.persist.start_compaction(snapshot, self.mirror());
             self.mirror_due = None;
         } else if mirror_now {
@@ -814,6 +886,28 @@ fn replay(id: Uuid, doc: &Doc, stored: &crate::store::StoredDoc) {
             tracing::error!(room = %short_id(id), %error, "skipping unreadable stored update");
         }
     }
+}
+
+/// The encoded size of the document `state` once `update` is applied to it, measured on
+/// a scratch copy (`usize::MAX` when either cannot be read).
+fn size_after(state: &[u8], update: &[u8]) -> usize {
+    let scratch = Doc::new();
+    {
+        let mut txn = scratch.transact_mut();
+        for bytes in [state, update] {
+            let applied = Update::decode_v1(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
+            if applied.is_err() {
+                return usize::MAX;
+            }
+        }
+    }
+    let size = scratch
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default())
+        .len();
+    size
 }
 
 /// Runs CPU-heavy document work so that it does not hold up the other tasks of an async

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
@@ -48,10 +49,15 @@ pub struct SessionContext {
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
-    /// Largest accepted binary message, in bytes.
+    /// Largest accepted binary message, in bytes: the document cap and the message
+    /// headers around an update.
     pub max_message_bytes: usize,
+    /// The document cap, named in the reason a sender of a larger message is given.
+    pub max_document_bytes: usize,
     /// When to ping.
     pub clock: PingClock,
+    /// What queued frames count against.
+    pub memory: Arc<super::budget::MemoryBudget>,
 }
 
 /// One timer for every connection: it ticks every [`PING_EVERY`], and on each tick every
@@ -98,7 +104,7 @@ pub fn serve(
     ctx: SessionContext,
     slot: OwnedSemaphorePermit,
 ) -> impl std::future::Future<Output = ()> + Send {
-    let (tx, outbound) = queue::outbound();
+    let (tx, outbound) = queue::outbound(Some(ctx.memory.clone()));
     // The session is built here and moved into the future once, and used there in place:
     // an idle connection's task then holds one copy of it, not also the arguments it was
     // built from or a second binding.
@@ -264,7 +270,7 @@ impl Session {
         };
         if frame.len() > self.ctx.max_message_bytes {
             metrics.bad_frames.inc();
-            self.closer.close(close_code::TOO_BIG, "message too big");
+            self.close_too_big();
             return false;
         }
         match decode_frame(&frame) {
@@ -293,8 +299,17 @@ impl Session {
     fn on_read_error(&self, error: ReadError) {
         if error == ReadError::TooBig {
             self.ctx.metrics.bad_frames.inc();
-            self.closer.close(close_code::TOO_BIG, "message too big");
+            self.close_too_big();
         }
+    }
+
+    /// A message larger than any document may be: the sender is told the document cap
+    /// (its editor then stops reconnecting with the same edit).
+    fn close_too_big(&self) {
+        self.closer.close(
+            close_code::TOO_BIG,
+            super::close_reason::document_too_large(self.ctx.max_document_bytes),
+        );
     }
 
     /// Sends `message` and whatever else is queued (up to a limit) in one socket write;
@@ -345,7 +360,21 @@ impl Session {
         {
             return;
         }
+        let out_of_step = reason.code == close_code::TOO_BIG;
         let _ = timeout(CLOSE_LIMIT, async {
+            if out_of_step {
+                // The rest of a message over the limit is still coming: discard it until
+                // the peer has read our close frame and closes, or closing with its data
+                // unread would reset the connection before the close frame is read.
+                let mut discard = [0u8; 4096];
+                let io = self.socket.get_mut();
+                while let Ok(read) = io.read(&mut discard).await {
+                    if read == 0 {
+                        break;
+                    }
+                }
+                return;
+            }
             while let Some(Ok(message)) = self.socket.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;

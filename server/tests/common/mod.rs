@@ -109,7 +109,11 @@ impl TestServer {
     pub async fn with_store(db: Db, store: Arc<dyn pairpad_server::store::Store>) -> Self {
         let config =
             pairpad_server::Config::from_args(["--database-url", &db.url()]).expect("config");
-        let state = pairpad_server::AppState::new(config, store);
+        Self::with_state(db, pairpad_server::AppState::new(config, store)).await
+    }
+
+    /// A server in this process serving `state`, which the test may keep a clone of.
+    pub async fn with_state(db: Db, state: pairpad_server::AppState) -> Self {
         Self::launch(db, |listener, stop| {
             pairpad_server::serve(state, listener, stop)
         })
@@ -187,8 +191,24 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub async fn start(db: &Db) -> Self {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pairpad-server"))
+        Self::start_with(db, &[], &[]).await
+    }
+
+    /// Runs the server with `extra_args`, under `wrapper` (a command such as
+    /// `prlimit --nofile=512:8192`) when that is not empty.
+    pub async fn start_with(db: &Db, extra_args: &[&str], wrapper: &[&str]) -> Self {
+        let binary = env!("CARGO_BIN_EXE_pairpad-server");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = tokio::process::Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => tokio::process::Command::new(binary),
+        };
+        let mut child = command
             .args(["--bind", "127.0.0.1:0", "--database-url", &db.url()])
+            .args(extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -209,6 +229,10 @@ impl ChildServer {
         .expect("server starts in time");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { addr, child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
     }
 
     /// Peak resident memory of the server process so far, in bytes.
