@@ -9,6 +9,10 @@ fn main() {
         "stop_hosting",
         "hosting_status",
         "nearby_sessions",
+        "pending_knocks",
+        "answer_knock",
+        "knock",
+        "knock_status",
         "join_room",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))

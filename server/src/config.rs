@@ -109,6 +109,11 @@ pub struct Config {
     #[arg(long, env = "PAIRPAD_MEMORY_BUDGET", default_value_t = 2 << 30)]
     pub memory_budget: usize,
 
+    /// Take requests to join from the network (`POST /api/lobby/knocks`), answered by the
+    /// program embedding the server (the desktop app's host). Off: those calls are 404.
+    #[arg(long, env = "PAIRPAD_LOBBY")]
+    pub lobby: bool,
+
     /// Base URL of an OpenAI-compatible API for AI suggestions, e.g.
     /// `http://127.0.0.1:8080/v1` (llama.cpp) or `http://127.0.0.1:11434/v1` (Ollama).
     /// AI suggestions are off when unset.
@@ -194,6 +199,7 @@ impl fmt::Debug for Config {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_document_bytes", &self.max_document_bytes)
             .field("memory_budget", &self.memory_budget)
+            .field("lobby", &self.lobby)
             .field("ai_endpoint", &self.ai_endpoint)
             .field("ai_model", &self.ai_model)
             .field("ai_timeout", &self.ai_timeout)

@@ -5,6 +5,7 @@
 pub mod autocomplete;
 pub mod config;
 pub mod http;
+pub mod meta;
 pub mod metrics;
 pub mod net;
 pub mod store;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub connection_slots: Arc<Semaphore>,
     /// Loaded documents and queued frames, against `--memory-budget`.
     pub memory: Arc<sync::budget::MemoryBudget>,
+    /// Requests to join, when `--lobby` is on.
+    pub lobby: Option<Arc<http::lobby::Lobby>>,
     /// How often each address may create a room.
     pub room_creation: Arc<http::rate_limit::RateLimiter>,
     /// One permit per autocomplete request being computed.
@@ -95,6 +98,7 @@ impl AppState {
         Self {
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             memory,
+            lobby: config.lobby.then(Default::default),
             room_creation: Arc::new(http::rate_limit::RateLimiter::per_minute(
                 config.rooms_per_minute,
             )),

@@ -236,3 +236,109 @@ async fn large_offline_edits_sync_and_a_document_over_the_cap_is_told_so() {
     assert!(alice.is_open());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn titles_and_languages_set_through_the_document_are_held_to_the_rest_rules() {
+    let server = common::TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    ada.wait_for("the room's meta", |c| {
+        c.meta("title").as_deref() == Some("Test")
+    })
+    .await;
+
+    // Valid changes pass.
+    ada.set_meta("title", "Bug bash");
+    ada.set_meta("language", "python");
+    bob.wait_for("the new title", |c| {
+        c.meta("title").as_deref() == Some("Bug bash")
+            && c.meta("language").as_deref() == Some("python")
+    })
+    .await;
+
+    // Invalid ones are put back for everyone, the sender included.
+    for (key, value) in [
+        ("title", yrs::Any::from("x".repeat(300))),
+        ("title", yrs::Any::from("line\nbreak")),
+        ("title", yrs::Any::from(42.0)),
+        ("language", yrs::Any::from("<script>alert(1)</script>")),
+        ("language", yrs::Any::from("")),
+    ] {
+        ada.set_meta(key, value.clone());
+        for client in [&ada, &bob] {
+            client
+                .wait_for(&format!("{key} = {value} put back"), |c| {
+                    c.meta("title").as_deref() == Some("Bug bash")
+                        && c.meta("language").as_deref() == Some("python")
+                })
+                .await;
+        }
+    }
+    assert!(ada.is_open() && bob.is_open());
+    // What the REST API and a newcomer see is valid too, after a restart as well.
+    let live = common::get_room(server.addr, &room).await;
+    assert_eq!(live["title"], "Bug bash");
+    assert_eq!(live["language"], "python");
+    let db = server.db.clone();
+    ada.close().await;
+    bob.close().await;
+    server.stop().await;
+    let server = common::TestServer::start(db, &[]).await;
+    let carol = YClient::connect(server.addr, &room).await;
+    carol
+        .wait_for("the valid title after a restart", |c| {
+            c.meta("title").as_deref() == Some("Bug bash")
+                && c.meta("language").as_deref() == Some("python")
+        })
+        .await;
+    let stored = common::get_room(server.addr, &room).await;
+    assert_eq!(stored["title"], "Bug bash");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_spent_memory_budget_refuses_new_work_with_a_reason_and_recovers() {
+    // Documents count at four times their encoded size: 120 KB of text spends 400 KB.
+    let server = common::TestServer::start(
+        Db::sqlite(),
+        &["--memory-budget", "400000", "--room-idle", "200ms"],
+    )
+    .await;
+    let room = server.create_room().await;
+    let other_room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    ada.insert(0, &"a".repeat(120_000));
+    bob.wait_for("the large edit", |c| c.text().len() == 120_000)
+        .await;
+
+    // No new connections (with an HTTP status before the upgrade) ...
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/ws/{other_room}", server.addr))
+        .await
+        .expect_err("a new connection is refused");
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+    // ... and no growing edits, each refused sender told to come back later.
+    bob.append("b");
+    match bob.wait_closed().await {
+        Ended::Closed { code, reason } => {
+            assert_eq!(code, 1013);
+            assert!(reason.contains("memory budget"), "{reason}");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    // Once the room unloads, the budget is back.
+    ada.close().await;
+    common::eventually("the budget comes back", || async {
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/{other_room}", server.addr))
+            .await
+            .is_ok()
+    })
+    .await;
+    server.stop().await;
+}

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use pairpad_server::http::lobby::{Answer, PendingKnock};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
+use uuid::Uuid;
 
 use crate::discovery::NearbySession;
 use crate::host::{lan_addresses, HostError, HostInfo, Hosting};
@@ -114,8 +116,7 @@ pub async fn start_hosting<R: Runtime>(
     desktop.set_hosting(true);
     drop(hosting);
     if let Some(discovery) = &desktop.discovery {
-        let path = format!("/r/{}", info.room_id);
-        discovery.announce(&host_name, info.port, &path, &lan_addresses(false));
+        discovery.announce(&host_name, info.port, &lan_addresses(false));
     }
     windows::open_room(&app, &info.local_url, &settings.display_name)?;
     Ok(info)
@@ -147,6 +148,165 @@ pub fn nearby_sessions(desktop: State<'_, Desktop>) -> Vec<NearbySession> {
         .as_ref()
         .map(|d| d.sessions())
         .unwrap_or_default()
+}
+
+/// Colleagues on the network asking to join the hosted session, oldest first.
+#[tauri::command]
+pub async fn pending_knocks(
+    desktop: State<'_, Desktop>,
+) -> Result<Vec<PendingKnock>, CommandError> {
+    Ok(desktop
+        .hosting
+        .lock()
+        .await
+        .as_ref()
+        .map(|h| h.lobby.pending())
+        .unwrap_or_default())
+}
+
+/// Lets a colleague into the hosted room, or turns them away.
+#[tauri::command]
+pub async fn answer_knock(
+    desktop: State<'_, Desktop>,
+    knock_id: String,
+    admit: bool,
+) -> Result<(), CommandError> {
+    let hosting = desktop.hosting.lock().await;
+    let hosting = hosting
+        .as_ref()
+        .ok_or_else(|| CommandError::new("not_hosting", "no session is hosted"))?;
+    let id = Uuid::try_parse(&knock_id)
+        .map_err(|_| CommandError::new("bad_request", "malformed request id"))?;
+    let room = Uuid::try_parse(&hosting.info.room_id)
+        .map_err(|_| CommandError::new("bad_request", "malformed room id"))?;
+    let answer = if admit {
+        Answer::Admitted(room)
+    } else {
+        Answer::Refused
+    };
+    if hosting.lobby.answer(id, answer) {
+        Ok(())
+    } else {
+        Err(CommandError::new(
+            "knock_gone",
+            "that request has expired or was already answered",
+        ))
+    }
+}
+
+/// Asks the host at `server` (`http://ip:port`, from a nearby session) to be let in;
+/// returns the request's id.
+#[tauri::command]
+pub async fn knock(desktop: State<'_, Desktop>, server: String) -> Result<String, CommandError> {
+    let base = lobby_base(&server)?;
+    let name = host_label(&desktop.settings());
+    let response = http_client()?
+        .post(format!("{base}/api/lobby/knocks"))
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .map_err(|_| unreachable_host(&base))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if status != reqwest::StatusCode::ACCEPTED {
+        return Err(CommandError::new(
+            "knock_refused",
+            server_message(&body, status),
+        ));
+    }
+    body["knockId"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| CommandError::new("knock_refused", "the host gave no request id"))
+}
+
+/// Whether the host has answered: `{status: "pending" | "admitted" | "refused" |
+/// "expired", url?}`, with the room's URL once admitted.
+#[tauri::command]
+pub async fn knock_status(server: String, knock_id: String) -> Result<KnockOutcome, CommandError> {
+    let base = lobby_base(&server)?;
+    let id = Uuid::try_parse(&knock_id)
+        .map_err(|_| CommandError::new("bad_request", "malformed request id"))?;
+    let response = http_client()?
+        .get(format!("{base}/api/lobby/knocks/{id}"))
+        .send()
+        .await
+        .map_err(|_| unreachable_host(&base))?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(KnockOutcome {
+            status: "expired".into(),
+            url: None,
+        });
+    }
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(CommandError::new(
+            "unreachable",
+            server_message(&body, status),
+        ));
+    }
+    let outcome = body["status"].as_str().unwrap_or_default();
+    let room = body["roomId"]
+        .as_str()
+        .and_then(|r| Uuid::try_parse(r).ok());
+    Ok(match (outcome, room) {
+        ("admitted", Some(room)) => KnockOutcome {
+            status: "admitted".into(),
+            url: Some(format!("{base}/r/{}", room.hyphenated())),
+        },
+        ("refused", _) => KnockOutcome {
+            status: "refused".into(),
+            url: None,
+        },
+        _ => KnockOutcome {
+            status: "pending".into(),
+            url: None,
+        },
+    })
+}
+
+/// The answer of [`knock_status`].
+#[derive(Debug, Clone, Serialize)]
+pub struct KnockOutcome {
+    status: String,
+    url: Option<String>,
+}
+
+/// `http://host[:port]` of a nearby session, nothing more.
+fn lobby_base(server: &str) -> Result<String, CommandError> {
+    let url = parse_room_url(server)?;
+    let host = url.host_str().unwrap_or_default();
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Ok(match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
+}
+
+fn http_client() -> Result<reqwest::Client, CommandError> {
+    reqwest::Client::builder()
+        .timeout(JOIN_TIMEOUT)
+        .build()
+        .map_err(|e| CommandError::new("unreachable", e.to_string()))
+}
+
+fn unreachable_host(base: &str) -> CommandError {
+    CommandError::new(
+        "unreachable",
+        format!("cannot reach {base}: is the session still running, and on this network?"),
+    )
+}
+
+/// The message of a server's JSON error, or its status.
+fn server_message(body: &serde_json::Value, status: reqwest::StatusCode) -> String {
+    body["error"]["message"]
+        .as_str()
+        .map_or_else(|| format!("the host answered {status}"), str::to_string)
 }
 
 /// Opens a colleague's room after checking the URL and that its server answers.

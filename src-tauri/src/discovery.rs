@@ -1,5 +1,7 @@
-//! Nearby sessions over mDNS/DNS-SD (`_pairpad._tcp`): a hosting app announces its room,
-//! every app lists the rooms announced on the LAN. Needs no internet, only multicast.
+//! Nearby sessions over mDNS/DNS-SD (`_pairpad._tcp`): a hosting app announces that it
+//! hosts (a name and a port, never a room id: anyone on the network hears it), and every
+//! app lists the hosts announced on the LAN. Joining one means asking its host, who lets
+//! people in (see `pairpad_server::http::lobby`). Needs no internet, only multicast.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -10,6 +12,8 @@ use serde::Serialize;
 
 /// The DNS-SD service type of a Pairpad session.
 pub const SERVICE_TYPE: &str = "_pairpad._tcp.local.";
+/// The `lobby` property of an announcement: the version of the asking-to-join calls.
+const LOBBY_VERSION: &str = "1";
 /// Longest instance name DNS-SD allows, in bytes.
 const MAX_INSTANCE_BYTES: usize = 63;
 
@@ -19,7 +23,8 @@ const MAX_INSTANCE_BYTES: usize = 63;
 pub struct NearbySession {
     /// Who hosts it (the host's display name or machine name).
     pub name: String,
-    /// Room URLs, one per address the host announced.
+    /// The host's server (`http://ip:port`), one per address it announced; the room
+    /// itself is only learnt by asking to join.
     pub urls: Vec<String>,
 }
 
@@ -69,15 +74,15 @@ impl Discovery {
         lock(&self.found).values().cloned().collect()
     }
 
-    /// Announces this machine's room at `path` on `port` under `name`.
-    pub fn announce(&self, name: &str, port: u16, path: &str, addresses: &[IpAddr]) {
+    /// Announces that this machine hosts a session on `port` under `name`.
+    pub fn announce(&self, name: &str, port: u16, addresses: &[IpAddr]) {
         self.withdraw();
         if addresses.is_empty() {
             return;
         }
         let instance = instance_name(name);
         let host = format!("pairpad-{}.local.", std::process::id());
-        let properties = [("path", path)];
+        let properties = [("lobby", LOBBY_VERSION)];
         let info = match ServiceInfo::new(
             SERVICE_TYPE,
             &instance,
@@ -119,20 +124,15 @@ impl Drop for Discovery {
 fn apply(found: &Mutex<BTreeMap<String, NearbySession>>, event: ServiceEvent) {
     match event {
         ServiceEvent::ServiceResolved(service) => {
-            let path = service.get_property_val_str("path").unwrap_or("/");
-            if !path.starts_with("/r/")
-                || !path[3..]
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b'-')
-            {
-                return; // not a Pairpad room path: never turn an announcement into a link elsewhere
+            if service.get_property_val_str("lobby") != Some(LOBBY_VERSION) {
+                return; // an older or foreign announcement: nothing to ask
             }
             let port = service.get_port();
             let mut urls: Vec<String> = service
                 .get_addresses_v4()
                 .into_iter()
                 .filter(|ip| !ip.is_loopback())
-                .map(|ip| format!("http://{ip}:{port}{path}"))
+                .map(|ip| format!("http://{ip}:{port}"))
                 .collect();
             urls.sort();
             if urls.is_empty() {
@@ -199,18 +199,14 @@ mod tests {
             !addresses.is_empty(),
             "this test needs a non-loopback IPv4 address"
         );
-        let path = "/r/6f1c0e3a-0000-4000-8000-000000000001";
-        host.announce("Ada's session", 8421, path, &addresses);
+        host.announce("Ada's session", 8421, &addresses);
         let found = wait_for(&guest, |sessions| {
             sessions.iter().any(|s| s.name == "Ada's session")
         });
         let session = found.iter().find(|s| s.name == "Ada's session").unwrap();
         assert!(
-            session
-                .urls
-                .iter()
-                .all(|u| u.ends_with(&format!(":8421{path}"))),
-            "{session:?}"
+            session.urls.iter().all(|u| u.ends_with(":8421")),
+            "only the host is announced, never a room: {session:?}"
         );
         host.withdraw();
         wait_for(&guest, |sessions| {

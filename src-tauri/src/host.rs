@@ -4,6 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use pairpad_server::http::lobby::Lobby;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -47,6 +50,8 @@ pub enum HostError {
 pub struct Hosting {
     /// What to show about it.
     pub info: HostInfo,
+    /// Colleagues on the network asking to join; the host answers here.
+    pub lobby: Arc<Lobby>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), pairpad_server::ServerError>>,
 }
@@ -60,15 +65,30 @@ impl Hosting {
             .local_addr()
             .map_err(|e| HostError::Server(e.to_string()))?
             .port();
-        let mut args = vec!["--bind".to_string(), format!("0.0.0.0:{port}")];
+        let mut args = vec![
+            "--bind".to_string(),
+            format!("0.0.0.0:{port}"),
+            "--lobby".to_string(),
+        ];
         if let Some(url) = &settings.database_url {
             args.extend(["--database-url".to_string(), url.clone()]);
         }
         let config = pairpad_server::Config::from_args(args)
             .map_err(|e| HostError::Server(e.to_string()))?;
+        let url = config
+            .effective_database_url()
+            .map_err(|e| HostError::Server(e.to_string()))?;
+        let store = pairpad_server::store::connect(&url)
+            .await
+            .map_err(|e| HostError::Server(format!("cannot open the store: {e}")))?;
+        let state = pairpad_server::AppState::new(config, store);
+        let lobby = state
+            .lobby
+            .clone()
+            .ok_or_else(|| HostError::Server("the lobby is off".into()))?;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(pairpad_server::run(
-            config,
+        let task = tokio::spawn(pairpad_server::serve(
+            state,
             listener,
             shutdown.clone().cancelled_owned(),
         ));
@@ -98,6 +118,7 @@ impl Hosting {
         };
         Ok(Self {
             info,
+            lobby,
             shutdown,
             task,
         })

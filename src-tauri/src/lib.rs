@@ -97,6 +97,10 @@ pub fn setup<R: Runtime>(builder: Builder<R>, desktop: Desktop) -> Builder<R> {
             commands::stop_hosting,
             commands::hosting_status,
             commands::nearby_sessions,
+            commands::pending_knocks,
+            commands::answer_knock,
+            commands::knock,
+            commands::knock_status,
             commands::join_room,
         ])
         .on_window_event(|window, event| {

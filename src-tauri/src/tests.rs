@@ -204,6 +204,58 @@ fn hosting_opens_a_room_window_and_others_can_join_it() {
     );
     assert!(remote.unwrap_err().to_string().contains("not allowed"));
 
+    // A colleague who found the session nearby asks to join: only the host's answer
+    // gives the room away.
+    let server = format!("http://127.0.0.1:{port}");
+    let knock = call(&app, "knock", json!({ "server": server })).unwrap();
+    let knock_id = knock.as_str().unwrap().to_string();
+    let waiting = call(
+        &app,
+        "knock_status",
+        json!({ "server": server, "knockId": knock_id }),
+    );
+    assert_eq!(
+        waiting.unwrap(),
+        json!({ "status": "pending", "url": null })
+    );
+    let pending = call(&app, "pending_knocks", json!({})).unwrap();
+    assert_eq!(pending[0]["knockId"], json!(knock_id));
+    assert_eq!(pending[0]["address"], "127.0.0.1");
+    call(
+        &app,
+        "answer_knock",
+        json!({ "knockId": knock_id, "admit": true }),
+    )
+    .unwrap();
+    let admitted = call(
+        &app,
+        "knock_status",
+        json!({ "server": server, "knockId": knock_id }),
+    )
+    .unwrap();
+    assert_eq!(admitted["status"], "admitted");
+    assert_eq!(admitted["url"], json!(local));
+    assert_eq!(call(&app, "pending_knocks", json!({})).unwrap(), json!([]));
+    let again = call(
+        &app,
+        "answer_knock",
+        json!({ "knockId": knock_id, "admit": false }),
+    );
+    assert_eq!(again.unwrap_err()["code"], "knock_gone");
+    let other = call(&app, "knock", json!({ "server": server })).unwrap();
+    call(
+        &app,
+        "answer_knock",
+        json!({ "knockId": other, "admit": false }),
+    )
+    .unwrap();
+    let refused = call(
+        &app,
+        "knock_status",
+        json!({ "server": server, "knockId": other }),
+    );
+    assert_eq!(refused.unwrap()["status"], "refused");
+
     call(&app, "stop_hosting", json!({})).unwrap();
     assert_eq!(
         call(&app, "hosting_status", json!({})).unwrap(),

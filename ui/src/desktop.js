@@ -8,6 +8,7 @@ import { setupTheme } from "./theme.js";
 
 const RECENT_KEY = "pairpad.desktop.recent";
 const NEARBY_POLL_MS = 2000;
+const KNOCK_POLL_MS = 1000;
 
 setupTheme(byId("theme"));
 
@@ -74,11 +75,33 @@ function showHosting(info) {
     ),
   );
   byId("host-no-lan").hidden = info.lanUrls.length > 0;
+  refreshKnocks();
   const qr = byId("host-qr");
   qr.hidden = !info.qrSvg;
   if (info.qrSvg) qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(info.qrSvg)}`;
   remember(info.localUrl, "Hosted on this computer");
 }
+
+// Colleagues asking to join the hosted session: the host lets each in or not.
+async function refreshKnocks() {
+  const knocks = hostInfo ? await invoke("pending_knocks").catch(() => []) : [];
+  byId("knocks-section").hidden = knocks.length === 0;
+  byId("knocks").replaceChildren(
+    ...knocks.map((k) =>
+      el("li", {},
+        el("strong", {}, k.name),
+        el("span", { className: "muted" }, ` from ${k.address}`),
+        el("button", { type: "button", className: "primary", "on:click": () => answerKnock(k.knockId, true) }, "Let in"),
+        el("button", { type: "button", "on:click": () => answerKnock(k.knockId, false) }, "Turn away"),
+      ),
+    ),
+  );
+}
+async function answerKnock(knockId, admit) {
+  await invoke("answer_knock", { knockId, admit }).catch((error) => toast(messageOf(error)));
+  refreshKnocks();
+}
+setInterval(refreshKnocks, KNOCK_POLL_MS);
 
 byId("host").addEventListener("click", host);
 byId("host-open").addEventListener("click", () => join(hostInfo.localUrl));
@@ -113,10 +136,54 @@ async function refreshNearby() {
       el("li", {},
         el("strong", {}, s.name),
         el("span", { className: "muted" }, ` ${new URL(s.urls[0]).host}`),
-        el("button", { type: "button", "on:click": () => join(s.urls[0]) }, "Join"),
+        el("button", { type: "button", "on:click": () => askToJoin(s) }, "Ask to join"),
       ),
     ),
   );
+}
+
+/** Asks a nearby host to be let in, waits for the answer, and opens the room if let in. */
+let knocking = null;
+async function askToJoin(session) {
+  const status = byId("knock-status");
+  const say = (text, error = false) => {
+    status.hidden = false;
+    status.className = error ? "error" : "muted";
+    status.textContent = text;
+  };
+  if (knocking) clearInterval(knocking.timer);
+  const server = session.urls[0];
+  let knockId;
+  try {
+    knockId = await invoke("knock", { server });
+  } catch (error) {
+    say(messageOf(error), true);
+    return;
+  }
+  say(`Waiting for ${session.name} to let you in…`);
+  const attempt = { timer: 0 };
+  knocking = attempt;
+  attempt.timer = setInterval(async () => {
+    let outcome;
+    try {
+      outcome = await invoke("knock_status", { server, knockId });
+    } catch (error) {
+      clearInterval(attempt.timer);
+      say(messageOf(error), true);
+      return;
+    }
+    if (knocking !== attempt || outcome.status === "pending") return;
+    clearInterval(attempt.timer);
+    knocking = null;
+    if (outcome.status === "admitted" && outcome.url) {
+      status.hidden = true;
+      join(outcome.url);
+    } else if (outcome.status === "refused") {
+      say(`${session.name} did not let you in.`, true);
+    } else {
+      say(`${session.name} did not answer in time. Ask again, or ask for the link.`, true);
+    }
+  }, KNOCK_POLL_MS);
 }
 setInterval(refreshNearby, NEARBY_POLL_MS);
 refreshNearby();

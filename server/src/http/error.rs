@@ -26,6 +26,9 @@ pub enum AppError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// No request to join with this id (or it expired).
+    #[error("no such request to join; it may have expired")]
+    KnockNotFound,
     /// The route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -59,6 +62,7 @@ impl AppError {
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             Self::RoomNotFound => (StatusCode::NOT_FOUND, "room_not_found"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::KnockNotFound => (StatusCode::NOT_FOUND, "knock_not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::UnsupportedMediaType => {

@@ -4,6 +4,7 @@ pub mod autocomplete;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod lobby;
 pub mod origin;
 pub mod rate_limit;
 pub mod rooms;
@@ -25,6 +26,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/rooms", post(rooms::create))
         .route("/api/rooms/{room_id}", get(rooms::get))
         .route("/api/autocomplete", post(autocomplete::complete))
+        .route("/api/lobby/knocks", post(lobby::knock))
+        .route("/api/lobby/knocks/{knock_id}", get(lobby::status))
         .route("/ws/{room_id}", get(ws::connect))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

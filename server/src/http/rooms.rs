@@ -17,11 +17,7 @@ use super::origin::base_url;
 use crate::store::{now_millis, NewRoom};
 use crate::AppState;
 
-/// Longest accepted title, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
-/// Language used when none is given.
-pub const DEFAULT_LANGUAGE: &str = "plaintext";
-const DEFAULT_TITLE: &str = "Untitled";
+use crate::meta::{check_language, check_title, DEFAULT_LANGUAGE, DEFAULT_TITLE};
 
 /// Body of `POST /api/rooms`.
 #[derive(Debug, Default, Deserialize)]
@@ -132,16 +128,7 @@ pub fn parse_room_id(raw: &str) -> Result<Uuid, AppError> {
 
 fn validate_title(title: Option<String>) -> Result<String, AppError> {
     let title = title.map(|t| t.trim().to_string()).unwrap_or_default();
-    if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(AppError::Unprocessable(format!(
-            "title is longer than {MAX_TITLE_CHARS} characters"
-        )));
-    }
-    if title.chars().any(char::is_control) {
-        return Err(AppError::Unprocessable(
-            "title contains control characters".into(),
-        ));
-    }
+    check_title(&title).map_err(|e| AppError::Unprocessable(e.into()))?;
     Ok(if title.is_empty() {
         DEFAULT_TITLE.into()
     } else {
@@ -153,17 +140,8 @@ fn validate_language(language: Option<String>) -> Result<String, AppError> {
     let Some(language) = language else {
         return Ok(DEFAULT_LANGUAGE.into());
     };
-    let valid = (1..=32).contains(&language.len())
-        && language
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+#.-_".contains(&b));
-    if valid {
-        Ok(language)
-    } else {
-        Err(AppError::Unprocessable(
-            "language must be 1-32 characters of a-z, 0-9, + # . - _".into(),
-        ))
-    }
+    check_language(&language).map_err(|e| AppError::Unprocessable(e.into()))?;
+    Ok(language)
 }
 
 /// A Yjs document holding only the `meta` map, encoded as a v1 update.

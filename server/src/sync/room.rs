@@ -30,6 +30,9 @@ use super::registry::RoomContext;
 use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
 use crate::store::{now_millis, Mirror, NewUpdate};
 
+/// The sender of updates the room writes itself; no connection has this id, so they are
+/// relayed to everyone.
+const ROOM_ITSELF: ConnId = 0;
 /// Presence client ids one connection may speak for.
 const MAX_CLIENTS_PER_PEER: usize = 16;
 /// Bytes of sync replies a room holds back while the store catches up.
@@ -120,6 +123,16 @@ pub(crate) struct RoomActor {
     stored_bytes: usize,
     /// What the loaded document counts against the server's memory budget.
     memory: Charge,
+    /// The last valid `meta.title` and `meta.language`, put back when a client sets an
+    /// invalid one.
+    valid_meta: ValidMeta,
+}
+
+/// The room's title and language as last seen valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ValidMeta {
+    title: String,
+    language: String,
 }
 
 impl RoomActor {
@@ -196,6 +209,17 @@ impl RoomActor {
         tracing::debug!(room = %short_id(id), log = stored.updates.len(), "room loaded");
         let stored_bytes = stored.snapshot.as_ref().map_or(0, Vec::len)
             + stored.updates.iter().map(Vec::len).sum::<usize>();
+        let valid_meta = {
+            let txn = doc.transact();
+            ValidMeta {
+                title: meta_string(&meta, &txn, "title")
+                    .filter(|t| crate::meta::check_title(t).is_ok())
+                    .unwrap_or_else(|| crate::meta::DEFAULT_TITLE.into()),
+                language: meta_string(&meta, &txn, "language")
+                    .filter(|l| crate::meta::check_language(l).is_ok())
+                    .unwrap_or_else(|| crate::meta::DEFAULT_LANGUAGE.into()),
+            }
+        };
         let mut memory = Charge::new(ctx.settings.memory.clone());
         memory.set(stored_bytes.saturating_mul(MEMORY_PER_STORED_BYTE));
         Ok(Some(Self {
@@ -217,6 +241,7 @@ impl RoomActor {
             store_down: false,
             stored_bytes,
             memory,
+            valid_meta,
             ctx,
         }))
     }
@@ -439,6 +464,62 @@ impl RoomActor {
             Delivery::Relay {
                 from: conn,
                 update: raw,
+            },
+        );
+        self.enforce_meta();
+    }
+
+    /// Puts back the last valid title or language when an update set one that the REST
+    /// API would refuse (too long, control characters, not a language id, not a string):
+    /// the room writes the correction as an update of its own, stored and relayed to
+    /// everyone, the sender included, like any other.
+    fn enforce_meta(&mut self) {
+        let doc = self.awareness.doc();
+        let (title, language) = {
+            let txn = doc.transact();
+            (
+                self.meta.get(&txn, "title"),
+                self.meta.get(&txn, "language"),
+            )
+        };
+        let title_ok = valid_meta_value(title.as_ref(), crate::meta::check_title);
+        let language_ok = valid_meta_value(language.as_ref(), crate::meta::check_language);
+        if let (Some(Out::Any(Any::String(t))), true) = (&title, title_ok) {
+            self.valid_meta.title = t.to_string();
+        }
+        if let (Some(Out::Any(Any::String(l))), true) = (&language, language_ok) {
+            self.valid_meta.language = l.to_string();
+        }
+        if title_ok && language_ok {
+            return;
+        }
+        tracing::info!(room = %short_id(self.id), "putting back an invalid title or language");
+        let correction = {
+            let mut txn = doc.transact_mut();
+            if !title_ok {
+                self.meta
+                    .insert(&mut txn, "title", self.valid_meta.title.clone());
+            }
+            if !language_ok {
+                self.meta
+                    .insert(&mut txn, "language", self.valid_meta.language.clone());
+            }
+            Bytes::from(txn.encode_update_v1())
+        };
+        let room_client = i64::try_from(doc.client_id().get()).ok();
+        self.full_state = None;
+        self.set_stored_bytes(self.stored_bytes.saturating_add(correction.len()));
+        let seq = self.persist.accept(NewUpdate {
+            data: correction.clone(),
+            client_id: room_client,
+            author: Some("pairpad".into()),
+            created_at: now_millis(),
+        });
+        self.hold(
+            seq,
+            Delivery::Relay {
+                from: ROOM_ITSELF,
+                update: correction,
             },
         );
     }
@@ -926,6 +1007,15 @@ fn far_future() -> Instant {
 }
 
 /// Reads a string from the `meta` map.
+/// Whether a `meta` value is absent or a string that `check` accepts.
+fn valid_meta_value(value: Option<&Out>, check: fn(&str) -> Result<(), &'static str>) -> bool {
+    match value {
+        None => true,
+        Some(Out::Any(Any::String(s))) => check(s).is_ok(),
+        Some(_) => false,
+    }
+}
+
 fn meta_string<T: ReadTxn>(meta: &MapRef, txn: &T, key: &str) -> Option<String> {
     match meta.get(txn, key)? {
         Out::Any(Any::String(s)) => Some(s.to_string()),

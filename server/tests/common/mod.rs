@@ -360,6 +360,28 @@ impl YClient {
         self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
     }
 
+    /// Sets `meta[key]` to `value` and sends the update.
+    pub fn set_meta(&self, key: &str, value: impl Into<yrs::Any>) {
+        let update = {
+            let awareness = self.awareness.lock().unwrap();
+            let doc = awareness.doc();
+            let meta = doc.get_or_insert_map("meta");
+            let mut txn = doc.transact_mut();
+            yrs::Map::insert(&meta, &mut txn, key, value.into());
+            txn.encode_update_v1()
+        };
+        self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+
+    /// `meta[key]` as this client sees it, as JSON.
+    pub fn meta(&self, key: &str) -> Option<String> {
+        let awareness = self.awareness.lock().unwrap();
+        let doc = awareness.doc();
+        let meta = doc.get_or_insert_map("meta");
+        let txn = doc.transact();
+        yrs::Map::get(&meta, &txn, key).map(|value| value.to_string(&txn))
+    }
+
     pub fn append(&self, chunk: &str) {
         self.insert(u32::MAX, chunk);
     }

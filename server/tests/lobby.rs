@@ -1,0 +1,114 @@
+//! Asking to join over the network: only the host, in-process, lets anyone in, and only an
+//! admitted request learns the room.
+
+mod common;
+
+use common::{Db, TestServer};
+use pairpad_server::http::lobby::Answer;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+async fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+        .post(server.http(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(server: &TestServer, path: &str) -> (u16, Value) {
+    let response = reqwest::get(server.http(path)).await.expect("answer");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn lobby_server() -> (
+    TestServer,
+    std::sync::Arc<pairpad_server::http::lobby::Lobby>,
+) {
+    let db = Db::sqlite();
+    let config = pairpad_server::Config::from_args(["--database-url", &db.url(), "--lobby"])
+        .expect("config");
+    let store = pairpad_server::store::connect(&db.url())
+        .await
+        .expect("store");
+    let state = pairpad_server::AppState::new(config, store);
+    let lobby = state.lobby.clone().expect("lobby on");
+    (TestServer::with_state(db, state).await, lobby)
+}
+
+#[tokio::test]
+async fn the_host_lets_people_in_or_not() {
+    let (server, lobby) = lobby_server().await;
+    let room = server.create_room().await;
+
+    let (status, body) = post(&server, "/api/lobby/knocks", json!({"name": " Bob "})).await;
+    assert_eq!(status, 202, "{body}");
+    let bob = body["knockId"].as_str().expect("knockId").to_string();
+    let (status, body) = get(&server, &format!("/api/lobby/knocks/{bob}")).await;
+    assert_eq!((status, body.clone()), (200, json!({"status": "pending"})));
+
+    let pending = lobby.pending();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].name, "Bob");
+    assert_eq!(pending[0].address, "127.0.0.2");
+    let room_id: Uuid = room.parse().unwrap();
+    assert!(lobby.answer(pending[0].knock_id, Answer::Admitted(room_id)));
+    let (status, body) = get(&server, &format!("/api/lobby/knocks/{bob}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "admitted", "roomId": room}));
+
+    let (_, body) = post(&server, "/api/lobby/knocks", json!({"name": "Mallory"})).await;
+    let mallory = body["knockId"].as_str().unwrap().to_string();
+    assert!(lobby.answer(mallory.parse().unwrap(), Answer::Refused));
+    let (_, body) = get(&server, &format!("/api/lobby/knocks/{mallory}")).await;
+    assert_eq!(body, json!({"status": "refused"}));
+    assert!(!lobby.answer(mallory.parse().unwrap(), Answer::Admitted(room_id)));
+
+    // Bad input and strangers' guesses.
+    for name in ["", &"x".repeat(65), "a\u{7}b"] {
+        let (status, _) = post(&server, "/api/lobby/knocks", json!({ "name": name })).await;
+        assert_eq!(status, 422, "{name:?}");
+    }
+    let (status, body) = get(&server, &format!("/api/lobby/knocks/{}", Uuid::new_v4())).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("knock_not_found"))
+    );
+    let (status, _) = get(&server, "/api/lobby/knocks/not-a-uuid").await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn knocking_is_bounded_and_off_unless_asked_for() {
+    let (server, lobby) = lobby_server().await;
+    let mut refused = 0;
+    for i in 0..40 {
+        let (status, _) = post(
+            &server,
+            "/api/lobby/knocks",
+            json!({"name": format!("n{i}")}),
+        )
+        .await;
+        match status {
+            202 => {}
+            429 => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(refused, 30, "ten knocks a minute from one address");
+    assert_eq!(lobby.pending().len(), 10);
+    server.stop().await;
+
+    let server = TestServer::sqlite().await;
+    let (status, _) = post(&server, "/api/lobby/knocks", json!({"name": "Bob"})).await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
