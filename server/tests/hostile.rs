@@ -342,3 +342,94 @@ async fn a_spent_memory_budget_refuses_new_work_with_a_reason_and_recovers() {
     .await;
     server.stop().await;
 }
+
+/// One Yjs update in which `clients` (one item each) insert a character at the start of
+/// an empty text, as that many people typing at once would.
+fn concurrent_inserts(clients: impl Iterator<Item = u64>) -> Vec<u8> {
+    use yrs::{Doc, Options, Text, Transact};
+    let updates: Vec<Vec<u8>> = clients
+        .map(|client| {
+            let doc = Doc::with_options(Options {
+                client_id: yrs::block::ClientID::new(client),
+                ..Default::default()
+            });
+            let text = doc.get_or_insert_text("code");
+            let mut txn = doc.transact_mut();
+            text.insert(&mut txn, 0, "a");
+            txn.encode_update_v1()
+        })
+        .collect();
+    yrs::merge_updates_v1(&updates).expect("merge")
+}
+
+#[tokio::test]
+async fn costly_updates_in_two_rooms_do_not_stall_a_third() {
+    // Placing each of the second batch's items means walking past every item of the
+    // first (their client ids all sort before it): quadratic, seconds of CPU for 100 KB.
+    const N: u64 = 6_000;
+    let first = concurrent_inserts(1..=N);
+    let second = concurrent_inserts(N + 1..=2 * N);
+    let db = Db::sqlite();
+    let server = ChildServer::start(&db).await;
+    let mut witnesses = Vec::new();
+    let mut attackers = Vec::new();
+    for _ in 0..2 {
+        let room = common::create_room(server.addr).await;
+        let mallory = YClient::connect(server.addr, &room).await;
+        let witness = YClient::connect(server.addr, &room).await;
+        mallory.send(sync_frame(2, &first));
+        witness
+            .wait_for("the first batch", |c| c.text().len() == N as usize)
+            .await;
+        witnesses.push(witness);
+        attackers.push(mallory);
+    }
+    let quiet = common::create_room(server.addr).await;
+    let ada = YClient::connect(server.addr, &quiet).await;
+    let bob = YClient::connect(server.addr, &quiet).await;
+    ada.append("warm ");
+    bob.wait_text("warm ").await;
+
+    let started = std::time::Instant::now();
+    for mallory in &attackers {
+        mallory.send(sync_frame(2, &second));
+    }
+    // While both rooms work through their batches, a third room's edits go round and
+    // the server answers health checks: no async worker is stuck in a document.
+    for i in 0..5 {
+        ada.append(&format!("{i} "));
+        bob.wait_for("the quiet room's edit", |c| {
+            c.text().ends_with(&format!("{i} "))
+        })
+        .await;
+    }
+    assert_eq!(status(server.addr, "/health").await, 200);
+    let quiet_done = started.elapsed();
+    let still_working = witnesses
+        .iter()
+        .filter(|w| w.text().len() < 2 * N as usize)
+        .count();
+    for witness in &witnesses {
+        witness
+            .wait_for("the second batch", |c| c.text().len() == 2 * N as usize)
+            .await;
+    }
+    let costly_done = started.elapsed();
+    assert!(
+        still_working > 0,
+        "the quiet room's round trips ended only with the costly batches ({quiet_done:?} \
+         vs {costly_done:?}): the async workers were stuck in them (or N is too small)"
+    );
+    eprintln!("quiet room's round trips: {quiet_done:?}; costly batches: {costly_done:?}");
+
+    // Seconds of apply time spent the attackers' address's budget: a new connection from
+    // it does not get a new one, while other addresses edit on.
+    let room = common::create_room(server.addr).await;
+    let again = YClient::connect(server.addr, &room).await;
+    again.append("x");
+    assert_eq!(closed_with(&again).await, 1008);
+    let other = YClient::connect_from("127.0.0.2", server.addr, &room).await;
+    let watcher = YClient::connect_from("127.0.0.3", server.addr, &room).await;
+    other.append("fine");
+    watcher.wait_text("fine").await;
+}

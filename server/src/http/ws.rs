@@ -6,6 +6,8 @@
 //! extractor, so that the session owns a `tokio_tungstenite` stream: it sends large sync
 //! replies as fragments, which axum's wrapper cannot.
 
+use std::net::IpAddr;
+
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
@@ -27,6 +29,8 @@ pub async fn connect(
     mut request: Request,
 ) -> Result<Response, AppError> {
     let id = parse_room_id(&raw_id)?;
+    let address = crate::net::peer_of(request.extensions())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
     let headers = request.headers();
     if !origin_allowed(headers, &state.config) {
         return Err(AppError::ForbiddenOrigin);
@@ -88,7 +92,7 @@ pub async fn connect(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        tracker.spawn(session::serve(socket, id, conn, ctx, permit));
+        tracker.spawn(session::serve(socket, id, conn, address, ctx, permit));
     });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -11,6 +11,7 @@ pub mod queue;
 pub mod registry;
 pub mod room;
 pub mod session;
+pub mod work;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -111,6 +112,9 @@ pub struct PeerLink {
     pub queue: queue::Outbound,
     /// Closes the connection (used to drop a peer that cannot keep up).
     pub closer: Closer,
+    /// The client's address (unspecified when unknown), charged for the time its updates
+    /// take to apply.
+    pub address: std::net::IpAddr,
 }
 
 /// The answer to a join request.

@@ -42,6 +42,8 @@ pub(crate) struct RoomContext {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: RoomSettings,
     pub(crate) shutdown: CancellationToken,
+    /// Apply time owed per client address, across rooms.
+    pub(crate) work: super::work::WorkLedger,
     rooms: Mutex<HashMap<Uuid, RoomEntry>>,
 }
 
@@ -82,6 +84,7 @@ impl RoomRegistry {
                 metrics,
                 settings,
                 shutdown,
+                work: Default::default(),
                 rooms: Mutex::new(HashMap::new()),
             }),
             tracker,

@@ -40,10 +40,6 @@ const MAX_HELD_REPLY_BYTES: usize = 64 << 20;
 /// Updates up to this size are applied on the room's task; larger ones (which may hold
 /// thousands of items whose placement costs quadratic time) off the async workers.
 const INLINE_APPLY_BYTES: usize = 4096;
-/// Time one connection's updates may take to apply, as a budget that refills at
-/// [`WORK_REFILL`] of real time: a burst of a few seconds, a tenth of a core sustained.
-const WORK_BURST: Duration = Duration::from_secs(3);
-const WORK_REFILL: f64 = 0.1;
 /// Memory a loaded document is counted at, per byte of its stored form: yrs keeps each
 /// run of text as a block of some hundred bytes besides the text itself.
 const MEMORY_PER_STORED_BYTE: usize = 4;
@@ -61,9 +57,6 @@ struct Peer {
     /// one at a time, so that a frame of sync requests cannot make the room encode the
     /// document again for each.
     reply_held: bool,
-    /// Apply time this peer owes its budget, and when that was last worked out.
-    work_debt: Duration,
-    work_checked: Instant,
 }
 
 impl Peer {
@@ -318,8 +311,6 @@ impl RoomActor {
             clients: HashSet::new(),
             author: None,
             reply_held: false,
-            work_debt: Duration::ZERO,
-            work_checked: Instant::now(),
         };
         let sv = self.awareness.doc().transact().state_vector();
         peer.push(protocol::sync_step1(&sv));
@@ -328,18 +319,6 @@ impl RoomActor {
         }
         self.peers.insert(conn, peer);
         true
-    }
-
-    /// Charges `spent` applying updates to `conn`; `true` when it is over its budget.
-    fn over_work_budget(&mut self, conn: ConnId, spent: Duration) -> bool {
-        let Some(peer) = self.peers.get_mut(&conn) else {
-            return false;
-        };
-        let now = Instant::now();
-        let refill = (now - peer.work_checked).mul_f64(WORK_REFILL);
-        peer.work_checked = now;
-        peer.work_debt = peer.work_debt.saturating_sub(refill) + spent;
-        peer.work_debt > WORK_BURST
     }
 
     /// Everyone's presence as one frame, `None` when nobody has any.
@@ -404,6 +383,12 @@ impl RoomActor {
             );
             return;
         }
+        let address = self.peers.get(&conn).map(|p| p.link.address);
+        let ledger = &self.ctx.work;
+        if address.is_some_and(|a| ledger.over(a, std::time::Instant::now())) {
+            self.kick(conn, close_code::POLICY, "updates too costly to apply");
+            return;
+        }
         if !self.room_for(conn, &raw) {
             return;
         }
@@ -424,7 +409,8 @@ impl RoomActor {
         } else {
             apply()
         };
-        if self.over_work_budget(conn, started.elapsed()) {
+        let spent = started.elapsed();
+        if address.is_some_and(|a| self.ctx.work.charge(a, spent, std::time::Instant::now())) {
             self.kick(conn, close_code::POLICY, "updates too costly to apply");
         }
         match applied {

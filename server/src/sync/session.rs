@@ -101,6 +101,7 @@ pub fn serve(
     socket: Socket,
     room: Uuid,
     conn: ConnId,
+    address: std::net::IpAddr,
     ctx: SessionContext,
     slot: OwnedSemaphorePermit,
 ) -> impl std::future::Future<Output = ()> + Send {
@@ -114,6 +115,7 @@ pub fn serve(
         outbound,
         closer: Closer::default(),
         conn,
+        address,
         ctx,
         _slot: slot,
     };
@@ -127,6 +129,7 @@ struct Session {
     outbound: queue::Inbound,
     closer: Closer,
     conn: ConnId,
+    address: std::net::IpAddr,
     ctx: SessionContext,
     _slot: OwnedSemaphorePermit,
 }
@@ -166,6 +169,7 @@ impl Session {
         let link = PeerLink {
             queue: tx,
             closer: self.closer.clone(),
+            address: self.address,
         };
         // The joining, leaving and closing steps are boxed: each is short-lived, and inline
         // they would make every idle connection's task as large as the largest of them.

@@ -285,7 +285,19 @@ pub struct YClient {
 
 impl YClient {
     pub async fn connect(addr: std::net::SocketAddr, room: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{room}"))
+        Self::connect_from("127.0.0.1", addr, room).await
+    }
+
+    /// Connects from the loopback address `from` (any of 127.0.0.0/8), as a client on
+    /// another machine would.
+    pub async fn connect_from(from: &str, addr: std::net::SocketAddr, room: &str) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(from.parse().expect("ip"), 0))
+            .expect("bind");
+        let tcp = socket.connect(addr).await.expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws/{room}"), tcp)
             .await
             .expect("websocket connect");
         let (mut sink, mut stream) = ws.split();
