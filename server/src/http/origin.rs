@@ -33,11 +33,26 @@ pub fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
     {
         return true;
     }
-    match trusted_host(headers) {
-        Some(host) => same_origin(&format!("http://{host}"), origin),
-        None => false,
+    if let Some(host) = trusted_host(headers) {
+        return same_origin(&format!("http://{host}"), origin);
     }
+    // The page came from this server under a DNS name: allowed only when configured.
+    // Say how, once, since the editor can only show that it cannot connect.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if host.is_some_and(|host| same_origin(&format!("http://{host}"), origin))
+        && !NAMED_HOST_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            %origin,
+            "refusing WebSockets from pages served under a DNS name; start the server \
+             with --public-url {origin} (or --allowed-origins) to allow it"
+        );
+    }
+    false
 }
+
+/// Whether the hint about DNS names has been logged.
+static NAMED_HOST_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The base of room links: `--public-url`, else `http://` and the request's `Host` when
 /// it cannot be rebound (see the module doc), else empty (links are then relative).

@@ -14,6 +14,10 @@ pub const MAX_FRAMES: usize = 512;
 /// into an empty queue, so a reply larger than this (a large document) still goes out.
 pub const MAX_BYTES: usize = 8 << 20;
 
+/// Bytes queued for a peer that make it count as behind while the memory budget is spent
+/// (a frame or two in flight is not behind).
+pub const BEHIND_BYTES: usize = 256 << 10;
+
 /// Creates a connection's queue: the room's end and the connection's end. Queued bytes
 /// count against `budget`; while it is spent, a peer that is behind counts as too slow.
 pub fn outbound(budget: Option<Arc<MemoryBudget>>) -> (Outbound, Inbound) {
@@ -41,7 +45,8 @@ impl Outbound {
     pub fn push(&self, frame: Bytes) -> bool {
         let len = frame.len();
         let queued = self.bytes.get();
-        if queued > 0 && (queued + len > MAX_BYTES || self.bytes.budget_exhausted()) {
+        let behind = queued >= BEHIND_BYTES && self.bytes.budget_exhausted();
+        if queued > 0 && (queued + len > MAX_BYTES || behind) {
             return false;
         }
         self.bytes.add(len);
@@ -126,10 +131,15 @@ mod tests {
         assert!(out.push(Bytes::from(vec![0; 150])), "into an empty queue");
         assert!(budget.exhausted());
         assert!(
+            out.push(Bytes::from(vec![0; BEHIND_BYTES])),
+            "a frame in flight"
+        );
+        assert!(
             !out.push(Bytes::from_static(b"x")),
             "a peer behind, budget spent"
         );
         assert_eq!(inbound.try_recv().map(|f| f.len()), Some(150));
+        assert_eq!(inbound.try_recv().map(|f| f.len()), Some(BEHIND_BYTES));
         assert_eq!(budget.used(), 0);
         assert!(out.push(Bytes::from(vec![0; 40])));
         drop(inbound);
