@@ -433,3 +433,63 @@ async fn costly_updates_in_two_rooms_do_not_stall_a_third() {
     other.append("fine");
     watcher.wait_text("fine").await;
 }
+
+#[tokio::test]
+async fn presence_past_a_connections_share_is_ignored_not_punished() {
+    // A stock client passing on forty states (ghosts of people who left, say) stays
+    // connected; the room takes the first sixteen ids it brings and ignores the rest.
+    let server = common::TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let relay = YClient::connect(server.addr, &room).await;
+    let watcher = YClient::connect(server.addr, &room).await;
+    let mut payload = Vec::new();
+    payload.write_var(40u32);
+    for id in 0..40u64 {
+        payload.write_var(1_000 + id);
+        payload.write_var(1u32);
+        payload.write_string(&json!({"user": {"name": format!("ghost {id}")}}).to_string());
+    }
+    relay.send(awareness_frame(&payload));
+    watcher
+        .wait_for("sixteen of them", |c| c.remote_names().len() == 16)
+        .await;
+    relay.append("still here");
+    watcher.wait_text("still here").await;
+    assert!(relay.is_open());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_update_that_would_break_the_room_later_is_refused_now() {
+    // A mutated frame the soak found (`scripts/soak`, seed 2): legacy JSON content under
+    // a missing parent. yrs took it, held it as pending, and panicked re-reading it on
+    // every later sync, so the room failed for everyone, even after a restart.
+    let update: Vec<u8> = (0..48)
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(
+                &"0101a7ce53810302c4a7e5c1810301a7cec1810300016100"[i..i + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    let server = common::TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    let mallory = YClient::connect(server.addr, &room).await;
+    mallory.send(sync_frame(2, &update));
+    assert_eq!(closed_with(&mallory).await, 1007);
+    // And so is a client id JavaScript cannot hold.
+    let big = YClient::connect(server.addr, &room).await;
+    let mut sv = vec![1];
+    sv.write_var(1u64 << 53);
+    sv.write_var(1u32);
+    big.send(sync_frame(0, &sv));
+    assert_eq!(closed_with(&big).await, 1007);
+    ada.append("fine");
+    let newcomer = YClient::connect(server.addr, &room).await;
+    newcomer.wait_text("fine").await;
+    assert!(ada.is_open());
+    server.stop().await;
+}

@@ -89,8 +89,19 @@ fn decode_sync(cursor: &mut Cursor<'_>) -> Result<Incoming, FrameError> {
         }
         MSG_SYNC_STEP_2 | MSG_SYNC_UPDATE => {
             preflight::update(payload)?;
+            let update = Update::decode_v1(payload).map_err(malformed)?;
+            // yrs re-encodes an update it cannot apply yet (its dependencies are missing)
+            // and reads it back later, unchecked: one that does not survive that round
+            // trip would break the room on its next sync.
+            let encoded = update.encode_v1();
+            let again = Update::decode_v1(&encoded).map(|again| again.encode_v1());
+            if again.ok().as_ref() != Some(&encoded) {
+                return Err(FrameError::Malformed(
+                    "update does not survive re-encoding".into(),
+                ));
+            }
             Ok(Incoming::Update {
-                update: Update::decode_v1(payload).map_err(malformed)?,
+                update,
                 raw: Bytes::copy_from_slice(payload),
             })
         }

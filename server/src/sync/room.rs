@@ -33,7 +33,7 @@ use crate::store::{now_millis, Mirror, NewUpdate};
 /// The sender of updates the room writes itself; no connection has this id, so they are
 /// relayed to everyone.
 const ROOM_ITSELF: ConnId = 0;
-/// Presence client ids one connection may speak for.
+/// Presence client ids one connection may bring into the room; more are ignored.
 const MAX_CLIENTS_PER_PEER: usize = 16;
 /// Bytes of sync replies a room holds back while the store catches up.
 const MAX_HELD_REPLY_BYTES: usize = 64 << 20;
@@ -590,6 +590,7 @@ impl RoomActor {
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
+        let mut over_limit = Vec::new();
         for (client, entry) in &update.clients {
             let id = client.get();
             if presence::is_null(&entry.json) {
@@ -598,6 +599,13 @@ impl RoomActor {
                     peer.clients.remove(&id);
                 }
             } else if let std::collections::hash_map::Entry::Vacant(slot) = self.owners.entry(id) {
+                // Past its share, a connection's new ids are dropped rather than the
+                // connection closed: a stock client passes on the presence of people who
+                // have left (ghosts an attacker made, say), and must not pay for it.
+                if peer.clients.len() >= MAX_CLIENTS_PER_PEER {
+                    over_limit.push(*client);
+                    continue;
+                }
                 slot.insert(conn);
                 peer.clients.insert(id);
             }
@@ -605,10 +613,9 @@ impl RoomActor {
         if author.is_some() {
             peer.author = author;
         }
-        if peer.clients.len() > MAX_CLIENTS_PER_PEER {
-            self.kick(conn, close_code::POLICY, "too many presence clients");
-            return;
-        }
+        update
+            .clients
+            .retain(|client, _| !over_limit.contains(client));
         if update.clients.is_empty() {
             return;
         }
