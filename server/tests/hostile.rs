@@ -480,6 +480,20 @@ async fn an_update_that_would_break_the_room_later_is_refused_now() {
     let mallory = YClient::connect(server.addr, &room).await;
     mallory.send(sync_frame(2, &update));
     assert_eq!(closed_with(&mallory).await, 1007);
+    // And an item built on a later item of its own client (stock clients threw on it),
+    // and one built on an item the room does not have.
+    for forged in [
+        "0101bbb0c6810302c4bbb0c6810347bbb0c6810300010a00",
+        "0101050084070302616200",
+    ] {
+        let bytes: Vec<u8> = (0..forged.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&forged[i..i + 2], 16).unwrap())
+            .collect();
+        let mallory = YClient::connect(server.addr, &room).await;
+        mallory.send(sync_frame(2, &bytes));
+        assert_eq!(closed_with(&mallory).await, 1007, "{forged}");
+    }
     // And so is a client id JavaScript cannot hold.
     let big = YClient::connect(server.addr, &room).await;
     let mut sv = vec![1];

@@ -17,20 +17,62 @@ use super::protocol::FrameError;
 /// editor stores are flat; Yjs' own types nest through items, not through values.
 const MAX_DEPTH: usize = 32;
 
-/// Checks a v1 update.
-pub fn update(payload: &[u8]) -> Result<(), FrameError> {
+/// What an update builds on: the clock ranges it holds per client, and the items of other
+/// clients it refers to. The room applies it only if it has all of that, so nothing ever
+/// waits in the document for missing pieces (see [`Shape::needs_only`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Client id, first clock and end clock of each client's section.
+    pub sections: Vec<(u64, u64, u64)>,
+    /// Items referred to (origins, parents): client id and clock. Skipped ranges inside a
+    /// section count as references to their last clock.
+    pub refs: Vec<(u64, u64)>,
+}
+
+impl Shape {
+    /// Whether a document whose state vector says `have(client)` clocks are present holds
+    /// everything this update builds on.
+    pub fn needs_only(&self, have: impl Fn(u64) -> u64) -> bool {
+        let covered = |client: u64| {
+            let mut end = have(client);
+            for &(c, start, stop) in &self.sections {
+                if c == client && start <= end {
+                    end = end.max(stop);
+                }
+            }
+            end
+        };
+        self.sections
+            .iter()
+            .all(|&(client, start, _)| start <= have(client))
+            && self
+                .refs
+                .iter()
+                .all(|&(client, clock)| clock < covered(client))
+    }
+}
+
+/// Checks a v1 update and returns its [`Shape`].
+pub fn update(payload: &[u8]) -> Result<Shape, FrameError> {
     let mut r = Reader::new(payload);
+    let mut shape = Shape::default();
     // Each client's section: block count, client id and first clock, a byte at least each.
     let clients = r.count(3)?;
     for _ in 0..clients {
         let blocks = r.count(1)?;
-        r.client()?;
-        r.var()?;
+        let client = r.client()?;
+        let start = r.var()?;
+        let mut clock = start;
         for _ in 0..blocks {
-            r.block()?;
+            let len = r.block(client, clock, &mut shape.refs)?;
+            clock = clock
+                .checked_add(len)
+                .ok_or_else(|| refuse("clock out of range"))?;
         }
+        shape.sections.push((client, start, clock));
     }
-    r.delete_set()
+    r.delete_set()?;
+    Ok(shape)
 }
 
 /// Checks a v1 state vector.
@@ -114,21 +156,41 @@ impl<'a> Reader<'a> {
     }
 
     /// A length that must not be zero.
-    fn len(&mut self) -> Result<(), FrameError> {
-        if self.var()? == 0 {
-            return Err(refuse("empty range in update"));
+    fn len(&mut self) -> Result<u64, FrameError> {
+        match self.var()? {
+            0 => Err(refuse("empty range in update")),
+            len => Ok(len),
         }
-        Ok(())
     }
 
-    /// A length-prefixed UTF-8 string.
-    fn str(&mut self) -> Result<(), FrameError> {
+    /// A length-prefixed UTF-8 string; returns its length in UTF-16 units, as Yjs counts.
+    fn str(&mut self) -> Result<u64, FrameError> {
         let len = self.count(1)?;
         let start = self.at;
         self.skip(len)?;
         std::str::from_utf8(&self.bytes[start..self.at])
-            .map(drop)
+            .map(|text| text.encode_utf16().count() as u64)
             .map_err(|_| refuse("string in update is not UTF-8"))
+    }
+
+    /// An item's id it refers to: an earlier item of its own client, or one of another
+    /// client, recorded in `refs`. An item cannot build on itself or on a later one
+    /// (a stock client fails on such an update, and yrs may too).
+    fn reference(
+        &mut self,
+        client: u64,
+        clock: u64,
+        refs: &mut Vec<(u64, u64)>,
+    ) -> Result<(), FrameError> {
+        let (to_client, to_clock) = (self.client()?, self.var()?);
+        if to_client == client {
+            if to_clock >= clock {
+                return Err(refuse("an item refers to itself or to a later item"));
+            }
+        } else {
+            refs.push((to_client, to_clock));
+        }
+        Ok(())
     }
 
     /// A declared number of entries of at least `min_bytes` each, which must fit in what
@@ -155,14 +217,25 @@ impl<'a> Reader<'a> {
         self.skip(len)
     }
 
-    fn block(&mut self) -> Result<(), FrameError> {
+    /// One block of `client` at `clock`; returns its length in clocks.
+    fn block(
+        &mut self,
+        client: u64,
+        clock: u64,
+        refs: &mut Vec<(u64, u64)>,
+    ) -> Result<u64, FrameError> {
         const HAS_ORIGIN: u8 = 0b1000_0000;
         const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
         const HAS_PARENT_SUB: u8 = 0b0010_0000;
         let info = self.u8()?;
-        // GC and skip ranges: a length.
-        if info == 0 || info == 10 {
+        // GC and skip ranges: a length. What a skip leaves out must be there already.
+        if info == 0 {
             return self.len();
+        }
+        if info == 10 {
+            let len = self.len()?;
+            refs.push((client, clock.saturating_add(len - 1)));
+            return Ok(len);
         }
         // Yjs reads the content kind from five bits, yrs from four: a kind of 16 or more
         // is unknown to Yjs, whatever yrs makes of it.
@@ -170,19 +243,16 @@ impl<'a> Reader<'a> {
             return Err(refuse("unknown content in update"));
         }
         if info & HAS_ORIGIN != 0 {
-            self.client()?;
-            self.var()?;
+            self.reference(client, clock, refs)?;
         }
         if info & HAS_RIGHT_ORIGIN != 0 {
-            self.client()?;
-            self.var()?;
+            self.reference(client, clock, refs)?;
         }
         if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
             if self.var()? == 1 {
                 self.str()?; // a root type's name
             } else {
-                self.client()?; // the parent item's id
-                self.var()?;
+                self.reference(client, clock, refs)?; // the parent item
             }
             if info & HAS_PARENT_SUB != 0 {
                 self.str()?;
@@ -191,7 +261,8 @@ impl<'a> Reader<'a> {
         self.content(info & 0b1111)
     }
 
-    fn content(&mut self, kind: u8) -> Result<(), FrameError> {
+    /// An item's content; returns its length in clocks.
+    fn content(&mut self, kind: u8) -> Result<u64, FrameError> {
         match kind {
             // Deleted: a length.
             1 => self.len(),
@@ -200,32 +271,39 @@ impl<'a> Reader<'a> {
             // holding it does not read back the same.
             2 => Err(refuse("legacy JSON content is not accepted")),
             // Binary.
-            3 => self.buf(),
-            // String, embed (JSON text).
-            4 | 5 => self.str(),
+            3 => self.buf().map(|()| 1),
+            // String (one clock per UTF-16 unit), embed (JSON text).
+            4 => match self.str()? {
+                0 => Err(refuse("empty range in update")),
+                len => Ok(len),
+            },
+            5 => self.str().map(|_| 1),
             // Format: key and JSON value.
             6 => {
                 self.str()?;
-                self.str()
+                self.str().map(|_| 1)
             }
             // A type: its kind, and the tag name of XML elements. No weak links.
             7 => match self.u8()? {
-                3 => self.str(),
-                0..=2 | 4..=6 | 9 | 15 => Ok(()),
+                3 => self.str().map(|_| 1),
+                0..=2 | 4..=6 | 9 | 15 => Ok(1),
                 _ => Err(refuse("unsupported type in update")),
             },
             // Values.
             8 => {
                 let n = self.count(1)?;
+                if n == 0 {
+                    return Err(refuse("empty range in update"));
+                }
                 for _ in 0..n {
                     self.any(0)?;
                 }
-                Ok(())
+                Ok(n as u64)
             }
             // A subdocument: its id and options.
             9 => {
                 self.str()?;
-                self.any(0)
+                self.any(0).map(|()| 1)
             }
             _ => Err(refuse("unknown content in update")),
         }
@@ -242,7 +320,7 @@ impl<'a> Reader<'a> {
             124 => self.skip(4),
             122 | 123 => self.skip(8),
             116 => self.buf(),
-            119 => self.str(),
+            119 => self.str().map(drop),
             // A map: key and value per entry.
             118 => {
                 let n = self.count(2)?;
@@ -361,5 +439,26 @@ mod tests {
         assert!(update(&kind_20).is_err());
         assert!(update(&[0, 1, 5, 1, 0, 0]).is_err());
         assert!(update(&[0, 1, 5, 1, 0, 3]).is_ok());
+    }
+
+    #[test]
+    fn items_build_only_on_earlier_items_and_on_what_the_room_has() {
+        // Found by the soak: a string item whose origin is a later item of its own
+        // client. yrs held it aside and relayed it; stock Yjs clients threw on it.
+        let forged = hex("0101bbb0c6810302c4bbb0c6810347bbb0c6810300010a00");
+        assert!(update(&forged).is_err());
+        // Client 5 types "ab" after client 7's item 3.
+        let after_seven = [1, 1, 5, 0, 0x84, 7, 3, 2, b'a', b'b', 0];
+        let shape = update(&after_seven).expect("well formed");
+        assert_eq!(shape.sections, vec![(5, 0, 2)]);
+        assert_eq!(shape.refs, vec![(7, 3)]);
+        assert!(shape.needs_only(|c| if c == 7 { 4 } else { 0 }));
+        assert!(!shape.needs_only(|c| if c == 7 { 3 } else { 0 }));
+        // A section that starts past what the room has of that client.
+        let mut gap = after_seven;
+        gap[3] = 2;
+        let shape = update(&gap).expect("well formed");
+        assert!(!shape.needs_only(|c| if c == 7 { 4 } else { 1 }));
+        assert!(shape.needs_only(|c| if c == 7 { 4 } else { 2 }));
     }
 }

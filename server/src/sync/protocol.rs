@@ -21,7 +21,11 @@ pub enum Incoming {
     /// Sync step 1: the client's state vector; answer with what it lacks.
     SyncStep1(StateVector),
     /// Sync step 2 or an update: document changes, with the raw v1 bytes to store and relay.
-    Update { update: Update, raw: Bytes },
+    Update {
+        update: Update,
+        raw: Bytes,
+        shape: preflight::Shape,
+    },
     /// Presence (awareness) changes.
     Awareness(AwarenessUpdate),
     /// A request for every presence state.
@@ -88,7 +92,7 @@ fn decode_sync(cursor: &mut Cursor<'_>) -> Result<Incoming, FrameError> {
             ))
         }
         MSG_SYNC_STEP_2 | MSG_SYNC_UPDATE => {
-            preflight::update(payload)?;
+            let shape = preflight::update(payload)?;
             let update = Update::decode_v1(payload).map_err(malformed)?;
             // yrs re-encodes an update it cannot apply yet (its dependencies are missing)
             // and reads it back later, unchecked: one that does not survive that round
@@ -103,6 +107,7 @@ fn decode_sync(cursor: &mut Cursor<'_>) -> Result<Incoming, FrameError> {
             Ok(Incoming::Update {
                 update,
                 raw: Bytes::copy_from_slice(payload),
+                shape,
             })
         }
         other => Err(FrameError::Malformed(format!(
@@ -164,7 +169,10 @@ mod tests {
     fn update_frames_round_trip() {
         let raw = edit("hello");
         let mut incoming = decode_frame(&update(&raw)).expect("decodes");
-        let Some(Incoming::Update { update, raw: got }) = incoming.pop() else {
+        let Some(Incoming::Update {
+            update, raw: got, ..
+        }) = incoming.pop()
+        else {
             panic!("expected an update");
         };
         assert!(incoming.is_empty());

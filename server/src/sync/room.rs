@@ -24,6 +24,7 @@ use yrs::{
 
 use super::budget::Charge;
 use super::persist::{short_id, Persister, MIRROR_DELAY};
+use super::preflight::Shape;
 use super::presence;
 use super::protocol::{self, Incoming};
 use super::registry::RoomContext;
@@ -40,8 +41,9 @@ const MAX_HELD_REPLY_BYTES: usize = 64 << 20;
 /// Updates up to this size are applied on the room's task; larger ones (which may hold
 /// thousands of items whose placement costs quadratic time) off the async workers.
 const INLINE_APPLY_BYTES: usize = 4096;
-/// Memory a loaded document is counted at, per byte of its stored form: yrs keeps each
-/// run of text as a block of some hundred bytes besides the text itself.
+/// Memory a loaded document is counted at, per byte of its stored form. Measured with
+/// yrs 0.28: 0.7 to 2 bytes per encoded byte for a document loaded from the store, up to
+/// about 8 for one built live from 100,000 scattered one-character edits.
 const MEMORY_PER_STORED_BYTE: usize = 4;
 /// How long shutdown waits for a failing store before giving up on a room.
 const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(10);
@@ -336,7 +338,9 @@ impl RoomActor {
     fn on_message(&mut self, conn: ConnId, message: Incoming) {
         match message {
             Incoming::SyncStep1(sv) => self.on_sync_step1(conn, &sv),
-            Incoming::Update { update, raw } => self.on_update(conn, update, raw),
+            Incoming::Update { update, raw, shape } => {
+                self.on_update(conn, update, raw, &shape);
+            }
             Incoming::Awareness(update) => self.on_awareness(conn, update),
             Incoming::AwarenessQuery => {
                 if let Some(presence) = self.presence_frame() {
@@ -371,8 +375,21 @@ impl RoomActor {
         self.hold(self.persist.accepted(), Delivery::Reply { to: conn, frame });
     }
 
-    fn on_update(&mut self, conn: ConnId, update: Update, raw: Bytes) {
+    fn on_update(&mut self, conn: ConnId, update: Update, raw: Bytes, shape: &Shape) {
         if update.is_empty() {
+            return;
+        }
+        // Clients send what they build on first (a joining client's reply holds all the
+        // server lacks), so an update with missing pieces is forged. yrs would hold it
+        // aside, fold it into every document it sends and relay it, and stock clients
+        // fail on some of those.
+        let have = self.awareness.doc().transact().state_vector();
+        if !shape.needs_only(|client| u64::from(have.get(&ClientID::new(client)))) {
+            self.kick(
+                conn,
+                close_code::INVALID_PAYLOAD,
+                "update builds on edits the server does not have",
+            );
             return;
         }
         if self.persist.is_full(raw.len()) {
