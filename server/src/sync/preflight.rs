@@ -61,13 +61,11 @@ pub fn update(payload: &[u8]) -> Result<Shape, FrameError> {
     for _ in 0..clients {
         let blocks = r.count(1)?;
         let client = r.client()?;
-        let start = r.var()?;
+        let start = r.clock()?;
         let mut clock = start;
         for _ in 0..blocks {
             let len = r.block(client, clock, &mut shape.refs)?;
-            clock = clock
-                .checked_add(len)
-                .ok_or_else(|| refuse("clock out of range"))?;
+            clock = in_clock_range(clock.saturating_add(len))?;
         }
         shape.sections.push((client, start, clock));
     }
@@ -81,7 +79,7 @@ pub fn state_vector(payload: &[u8]) -> Result<(), FrameError> {
     let entries = r.count(2)?;
     for _ in 0..entries {
         r.client()?;
-        r.var()?;
+        r.clock()?;
     }
     Ok(())
 }
@@ -100,7 +98,7 @@ pub fn awareness(payload: &[u8]) -> Result<(), FrameError> {
     }
     for _ in 0..entries {
         r.client()?;
-        r.var()?;
+        r.clock()?;
         r.buf()?;
     }
     Ok(())
@@ -109,6 +107,14 @@ pub fn awareness(payload: &[u8]) -> Result<(), FrameError> {
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+}
+
+/// `clock` if it fits in the 32 bits yrs counts clocks in.
+fn in_clock_range(clock: u64) -> Result<u64, FrameError> {
+    if clock > u64::from(u32::MAX) {
+        return Err(refuse("clock out of range"));
+    }
+    Ok(clock)
 }
 
 fn refuse(what: &str) -> FrameError {
@@ -155,6 +161,11 @@ impl<'a> Reader<'a> {
         Ok(id)
     }
 
+    /// A clock: yrs counts them in 32 bits.
+    fn clock(&mut self) -> Result<u64, FrameError> {
+        in_clock_range(self.var()?)
+    }
+
     /// A length that must not be zero.
     fn len(&mut self) -> Result<u64, FrameError> {
         match self.var()? {
@@ -182,7 +193,7 @@ impl<'a> Reader<'a> {
         clock: u64,
         refs: &mut Vec<(u64, u64)>,
     ) -> Result<(), FrameError> {
-        let (to_client, to_clock) = (self.client()?, self.var()?);
+        let (to_client, to_clock) = (self.client()?, self.clock()?);
         if to_client == client {
             if to_clock >= clock {
                 return Err(refuse("an item refers to itself or to a later item"));
@@ -347,8 +358,8 @@ impl<'a> Reader<'a> {
             self.client()?;
             let ranges = self.count(2)?;
             for _ in 0..ranges {
-                self.var()?;
-                self.len()?;
+                let start = self.clock()?;
+                in_clock_range(start.saturating_add(self.len()?))?;
             }
         }
         Ok(())
@@ -460,5 +471,14 @@ mod tests {
         let shape = update(&gap).expect("well formed");
         assert!(!shape.needs_only(|c| if c == 7 { 4 } else { 1 }));
         assert!(shape.needs_only(|c| if c == 7 { 4 } else { 2 }));
+    }
+
+    #[test]
+    fn clocks_past_32_bits_are_refused() {
+        // A state vector entry with clock 2^32 (yrs keeps clocks in 32 bits).
+        assert!(state_vector(&[1, 5, 0x80, 0x80, 0x80, 0x80, 0x10]).is_err());
+        assert!(state_vector(&[1, 5, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_ok());
+        // A delete range running past it.
+        assert!(update(&[0, 1, 5, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 2]).is_err());
     }
 }
