@@ -65,11 +65,6 @@ impl Charge {
         self.bytes = bytes;
     }
 
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
     /// The budget this charge counts against.
     pub fn budget(&self) -> &MemoryBudget {
         &self.budget
