@@ -82,6 +82,38 @@ async fn presence_propagates_and_is_removed_on_disconnect() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_peer_gone_quiet_is_removed_for_everyone_within_ten_seconds() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let ada = YClient::connect(server.addr, &room).await;
+    let bob = YClient::connect(server.addr, &room).await;
+    bob.set_name("Bob");
+    ada.wait_for("Bob's presence", |c| c.remote_names() == ["Bob"])
+        .await;
+    let since = std::time::Instant::now();
+    bob.freeze();
+    // Ada keeps talking, as a person does; the room stays usable meanwhile.
+    let deadline = since + std::time::Duration::from_secs(12);
+    while !ada.remote_names().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Bob still shown after {:?}",
+            since.elapsed()
+        );
+        ada.append(".");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let gone = since.elapsed();
+    eprintln!("a silent peer was removed after {gone:?}");
+    assert!(
+        gone >= std::time::Duration::from_secs(3),
+        "removed too early: {gone:?}"
+    );
+    ada.close().await;
+    server.stop().await;
+}
+
 /// Sends `frame` from a fresh client and checks that it alone is closed with `code`,
 /// while two other peers keep syncing.
 async fn bad_frame_closes_only_its_sender(frame: Message, code: u16) {

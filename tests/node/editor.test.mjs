@@ -5,25 +5,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
-import { chromium } from 'playwright-core';
 import { createRoom, startServer } from './server.mjs';
-
-const WAIT_MS = 20_000;
-const ARTIFACTS = process.env.PAIRPAD_ARTIFACTS ?? joinPath(import.meta.dirname, '..', '..', 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+import { ARTIFACTS, WAIT_MS, connected, converged, joinAs, launchBrowser, textOf, untilText } from './browser.mjs';
 
 let server;
 let browser;
 
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -31,66 +21,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** Opens a room as a new person: a fresh context, the name asked by the page's dialog. */
-async function join(roomId, name, base = server.base) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 560 } });
-  const page = await context.newPage();
-  const alerts = [];
-  page.on('dialog', (dialog) => {
-    alerts.push(dialog.message());
-    dialog.dismiss();
-  });
-  page.on('console', (message) => {
-    if (message.type() === 'error') console.error(`[${name}'s tab] ${message.text()}`);
-  });
-  page.on('pageerror', (error) => assert.fail(`page error in ${name}'s tab: ${error.message}`));
-  const response = await page.goto(`${base}/r/${roomId}`);
-  assert.equal(response.status(), 200);
-  await page.locator('#name-dialog[open]').waitFor({ timeout: WAIT_MS });
-  await page.fill('#name-input', name);
-  await page.click('#name-dialog button[value=save]');
-  await connected(page);
-  return { context, page, alerts, name };
-}
-
-/** Waits until the page's status badge says it is connected and synced. */
-async function connected(page) {
-  await page.waitForFunction(
-    () => document.getElementById('status')?.dataset.status === 'connected',
-    null,
-    { timeout: WAIT_MS },
-  );
-}
-
-/** The text in the person's editor, as they see it. */
-const textOf = (page) => page.evaluate(() => window.pairpad.view.state.doc.toString());
-
-/**
- * Waits until the page's editor text contains every string of `has` and none of `lacks`.
- * (The page's CSP forbids eval, so the condition travels as data, not as code.)
- */
-async function untilText(page, what, { has = [], lacks = [] }) {
-  await page
-    .waitForFunction(
-      ({ has, lacks }) => {
-        const text = window.pairpad.view.state.doc.toString();
-        return has.every((s) => text.includes(s)) && !lacks.some((s) => text.includes(s));
-      },
-      { has, lacks },
-      { timeout: WAIT_MS },
-    )
-    .catch(async (error) => {
-      throw new Error(`${what}: ${error.message}\ntext was: ${JSON.stringify(await textOf(page))}`);
-    });
-}
-
-/** Waits until every page's editor passes `condition` and all hold the same text. */
-async function converged(pages, condition) {
-  await Promise.all(pages.map((page) => untilText(page, 'converging', condition)));
-  const texts = await Promise.all(pages.map(textOf));
-  for (const text of texts) assert.equal(text, texts[0], 'editors hold the same text');
-  return texts[0];
-}
+/** Opens a room as a new person in their own browser context. */
+const join = (roomId, name, base = server.base) => joinAs(browser, base, roomId, name);
 
 /** Puts the cursor at the end of line `n` (1-based) and types `text`. */
 async function typeAtLine(page, n, text) {

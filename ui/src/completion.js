@@ -1,6 +1,7 @@
-// Completions from the server (`POST /api/autocomplete`) merged into CodeMirror's popup
-// beside the language's own; when the server cannot answer, the document's words stand in. The request is cancelled when
-// the text moves on, and a failing server only means fewer suggestions, never a stall.
+// Completions from the server (`POST /api/autocomplete`), the editor's only source: the
+// server knows each language's keywords, snippets and library members. When it cannot
+// answer, the document's words stand in. The request is cancelled when the text moves on,
+// and a failing server only means fewer suggestions, never a stall.
 
 import { completeAnyWord, snippet } from "@codemirror/autocomplete";
 
@@ -19,15 +20,24 @@ const TYPES = {
   ai: "text",
 };
 
+/** The server's cap on suggestions; a full list may lack better matches for a longer word. */
+const MAX_SUGGESTIONS = 50;
+/** A word being typed. */
+const WORD = /[\p{L}\p{N}_$]+/u;
+/** Member triggers: `obj.`, `obj?.`, `ptr->`, `Type::`. */
+const MEMBER = /(?:\.|->|::)$/;
+
 /**
  * A CodeMirror completion source asking the server; `language()` gives the room's current
- * language id.
+ * language id. It answers only when asked (Ctrl-Space), after a member trigger, or when at
+ * least one character of a word has been typed: never after `:` or a space, so a pause at
+ * the end of a line opens nothing.
  */
 export function serverCompletions(language) {
   return async (context) => {
-    const word = context.matchBefore(/[\p{L}\p{N}_$]+/u);
-    const afterDot = context.matchBefore(/[.:>]$/) !== null;
-    if (!context.explicit && !word && !afterDot) return null;
+    const word = context.matchBefore(WORD);
+    const member = !word && context.matchBefore(MEMBER) !== null;
+    if (!context.explicit && !word && !member) return null;
     const code = context.state.doc.toString();
     if (code.length > MAX_CODE_CHARS) return null;
     const suggestions = await fetchSuggestions(context, {
@@ -37,13 +47,24 @@ export function serverCompletions(language) {
     });
     if (context.aborted) return null;
     // Server unreachable or failing: offer the document's own words instead.
-    if (!suggestions) return completeAnyWord(context);
+    if (!suggestions) return word || context.explicit ? completeAnyWord(context) : null;
+    const complete = suggestions.length < MAX_SUGGESTIONS;
     return {
       from: word ? word.from : context.pos,
-      options: suggestions.map(toCompletion),
-      validFor: /^[\p{L}\p{N}_$]*$/u,
+      options: suggestions.map((s, rank) => ({ ...toCompletion(s), boost: boostFor(rank, suggestions.length) })),
+      // The list stays while the word grows (CodeMirror filters it), unless the server
+      // cut it short: then a longer word asks again.
+      validFor: (text) => complete && /^[\p{L}\p{N}_$]*$/u.test(text),
     };
   };
+}
+
+/**
+ * CodeMirror ranks matches by how well they match (the exact word, then prefixes, then
+ * the rest) and within each by `boost` (-99..99): the server's order is kept there.
+ */
+export function boostFor(rank, count) {
+  return count <= 1 ? 99 : 99 - Math.round((rank * 198) / (count - 1));
 }
 
 async function fetchSuggestions(context, body) {
@@ -78,11 +99,9 @@ export function toCompletion(s) {
   };
   if (s.kind === "snippet") {
     completion.apply = snippetOrText(insert);
-    completion.boost = -1;
   } else if (s.kind === "ai") {
     completion.apply = insert;
     completion.detail = completion.detail ?? "AI";
-    completion.boost = -2;
   } else if (insert !== label) {
     completion.apply = insert;
   }

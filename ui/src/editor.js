@@ -1,7 +1,7 @@
 // The CodeMirror editor bound to the room's shared text: the extensions, the language and
 // theme slots, and per-person undo through Y.UndoManager.
 
-import { EditorState, Compartment } from "@codemirror/state";
+import { EditorState, Compartment, Prec, StateEffect, StateField } from "@codemirror/state";
 import {
   EditorView, keymap, lineNumbers, highlightActiveLineGutter, highlightSpecialChars,
   drawSelection, dropCursor, rectangularSelection, crosshairCursor, highlightActiveLine,
@@ -14,7 +14,8 @@ import { oneDark } from "@codemirror/theme-one-dark";
 import { defaultKeymap, indentWithTab } from "@codemirror/commands";
 import { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
 import {
-  autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap,
+  acceptCompletion, autocompletion, closeBrackets, closeBracketsKeymap, closeCompletion,
+  completionStatus, moveCompletionSelection, startCompletion,
 } from "@codemirror/autocomplete";
 import * as Y from "yjs";
 import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
@@ -32,6 +33,52 @@ export function editorThemeFor(theme) {
     : [EditorView.theme({}, { dark: false }), syntaxHighlighting(defaultHighlightStyle, { fallback: true })];
 }
 
+/** The person moved through the open completion list (arrow keys, page keys). */
+const choseCompletion = StateEffect.define();
+
+/**
+ * Whether Enter should accept the selected completion: only once the person has moved
+ * through the list since it opened or since they last typed. An untouched list never
+ * takes an Enter meant as a new line; Tab accepts the highlighted entry at any time.
+ */
+const completionChoosing = StateField.define({
+  create: () => false,
+  update(choosing, tr) {
+    if (tr.effects.some((e) => e.is(choseCompletion))) return true;
+    if (tr.docChanged || completionStatus(tr.state) !== "active") return false;
+    return choosing;
+  },
+});
+
+const moveThroughCompletions = (forward, by) => (view) => {
+  if (completionStatus(view.state) !== "active") return false;
+  if (!moveCompletionSelection(forward, by)(view)) return true;
+  view.dispatch({ effects: choseCompletion.of(null) });
+  return true;
+};
+
+/** Completion keys, in place of CodeMirror's defaults: see [`completionChoosing`]. */
+const completionKeys = [
+  { key: "Ctrl-Space", run: startCompletion },
+  { mac: "Alt-`", run: startCompletion },
+  { key: "Escape", run: closeCompletion },
+  { key: "ArrowDown", run: moveThroughCompletions(true) },
+  { key: "ArrowUp", run: moveThroughCompletions(false) },
+  { key: "PageDown", run: moveThroughCompletions(true, "page") },
+  { key: "PageUp", run: moveThroughCompletions(false, "page") },
+  { key: "Tab", run: acceptCompletion },
+  {
+    key: "Enter",
+    run: (view) => {
+      if (completionStatus(view.state) !== "active") return false;
+      if (view.state.field(completionChoosing)) return acceptCompletion(view);
+      // An untouched list: close it and let Enter make the new line.
+      closeCompletion(view);
+      return false;
+    },
+  },
+];
+
 /**
  * Creates the editor in `parent` for `connection`'s shared text. `currentLanguage()` names
  * the room's language for server completions. No CodeMirror history: undo is Y.UndoManager,
@@ -39,9 +86,6 @@ export function editorThemeFor(theme) {
  */
 export function createEditor(parent, connection, { currentLanguage, theme }) {
   const undoManager = new Y.UndoManager(connection.text);
-  // One source object for the editor's life: CodeMirror tells sources apart by identity,
-  // and a new one per lookup would restart every query.
-  const completions = [{ autocomplete: serverCompletions(currentLanguage) }];
   const state = EditorState.create({
     doc: connection.text.toString(),
     extensions: [
@@ -56,8 +100,16 @@ export function createEditor(parent, connection, { currentLanguage, theme }) {
       indentUnit.of("    "),
       bracketMatching(),
       closeBrackets(),
-      autocompletion({ activateOnTypingDelay: 150, maxRenderedOptions: 50 }),
-      EditorState.languageData.of(() => completions),
+      completionChoosing,
+      autocompletion({
+        // The server is the one source (it knows each language's words); the language
+        // packages' own lists would open on an empty word and add duplicates.
+        override: [serverCompletions(currentLanguage)],
+        activateOnTypingDelay: 150,
+        maxRenderedOptions: 50,
+        defaultKeymap: false,
+      }),
+      Prec.highest(keymap.of(completionKeys)),
       rectangularSelection(),
       crosshairCursor(),
       highlightActiveLine(),
@@ -68,7 +120,6 @@ export function createEditor(parent, connection, { currentLanguage, theme }) {
         ...defaultKeymap,
         ...searchKeymap,
         ...foldKeymap,
-        ...completionKeymap,
         indentWithTab,
       ]),
       languageSlot.of([]),

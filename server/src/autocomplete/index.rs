@@ -337,9 +337,13 @@ impl<'a> Builder<'a, '_> {
             while at(j).is_some_and(|t| t.is("&") || t.text == "new" || t.text == "await") {
                 j += 1;
             }
-            if let (Some(ty), Some(after)) = (at(j), at(j + 1)) {
+            if let Some(ty) = at(j).and_then(|t| self.literal_type(t, at(j + 1))) {
+                self.index.type_of.insert(name, ty);
+            } else if let (Some(ty), Some(after)) = (at(j), at(j + 1)) {
                 let constructs = after.is("(") || after.is("{") || after.kind == TokenKind::Member;
-                if ty.kind == TokenKind::Ident && is_type_name(ty.text) && constructs {
+                let type_name = is_type_name(ty.text)
+                    || (after.is("(") && self.lang.builtin_types.contains(&ty.text));
+                if ty.kind == TokenKind::Ident && type_name && constructs {
                     self.index.type_of.insert(name, ty.text);
                 }
             }
@@ -350,7 +354,11 @@ impl<'a> Builder<'a, '_> {
             while at(k).is_some_and(|t| t.is("&") || t.text == "mut" || t.text == "dyn") {
                 k += 1;
             }
-            if let Some(ty) = at(k).filter(|t| t.kind == TokenKind::Ident && is_type_name(t.text)) {
+            let named = |t: &Token<'_>| {
+                t.kind == TokenKind::Ident
+                    && (is_type_name(t.text) || self.lang.builtin_types.contains(&t.text))
+            };
+            if let Some(ty) = at(k).filter(named) {
                 self.index.type_of.insert(name, ty.text);
             }
             return;
@@ -363,6 +371,20 @@ impl<'a> Builder<'a, '_> {
                     self.index.type_of.insert(var.text, name);
                 }
             }
+        }
+    }
+}
+
+impl<'a> Builder<'a, '_> {
+    /// The type of a value written as a literal: `[…]` (a JavaScript `Array`, a Python
+    /// `list`), `{…}` (a Python `dict`), `vec![…]` (a Rust `Vec`).
+    fn literal_type(&self, token: Token<'a>, after: Option<Token<'a>>) -> Option<&'static str> {
+        match (self.lang.id, token.text, token.kind) {
+            ("javascript" | "typescript", "[", TokenKind::Punct) => Some("Array"),
+            ("python", "[", TokenKind::Punct) => Some("list"),
+            ("python", "{", TokenKind::Punct) => Some("dict"),
+            ("rust", "vec", TokenKind::Ident) if after.is_some_and(|a| a.is("!")) => Some("Vec"),
+            _ => None,
         }
     }
 }

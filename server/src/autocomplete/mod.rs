@@ -6,6 +6,7 @@
 pub mod ai;
 pub mod index;
 pub mod languages;
+pub mod library;
 pub mod scan;
 
 use std::cell::RefCell;
@@ -152,52 +153,93 @@ pub fn complete(
         .map(|_| at);
     let doc = index::build(tokens, lang, cursor, typing);
 
-    // After `obj.` (or `->`, `::`): `Some(receiver name, if it is a plain name)`.
+    // After `obj.` (or `->`, `::`): `Some(receiver)`, the receiver's name and its path
+    // when it is itself a member (`os.path`), or nothing when it is not a plain name.
+    let ident_before = |k: usize| {
+        k.checked_sub(1)
+            .and_then(|m| tokens.get(m))
+            .filter(|op| op.kind == TokenKind::Member)
+            .and(k.checked_sub(2).and_then(|r| tokens.get(r)))
+            .filter(|r| r.kind == TokenKind::Ident)
+            .map(|r| r.text)
+    };
     let member_of = at
         .checked_sub(1)
         .map(|m| tokens[m])
         .filter(|op| op.kind == TokenKind::Member && op.end() == prefix_start)
         .map(|_| {
-            at.checked_sub(2)
-                .map(|r| tokens[r])
-                .filter(|r| r.kind == TokenKind::Ident)
-                .map(|r| r.text)
+            ident_before(at).map(|name| Receiver {
+                name,
+                path: ident_before(at - 2).map(|outer| format!("{outer}.{name}")),
+            })
         });
     let mut candidates = Vec::new();
     match member_of {
-        Some(receiver) => member_candidates(&doc, receiver, &mut candidates),
+        Some(receiver) => member_candidates(&doc, lang, receiver, &mut candidates),
         None => general_candidates(&doc, lang, &mut candidates),
     }
     Ok(rank(prefix, candidates))
 }
 
+/// The value before a member operator.
+struct Receiver<'a> {
+    /// Its name (`path` in `os.path.`).
+    name: &'a str,
+    /// Its dotted path when it is itself a member (`os.path`).
+    path: Option<String>,
+}
+
+/// Members of `receiver`: the standard library's for a well-known object, module or type,
+/// and those the document shows on it or on values of its type. Nothing when nothing is
+/// known: members seen on other objects would only mislead.
 fn member_candidates<'a>(
     doc: &'a index::DocIndex<'a>,
-    receiver: Option<&str>,
+    lang: &'static Language,
+    receiver: Option<Receiver<'a>>,
     out: &mut Vec<Candidate<'a>>,
 ) {
-    let known = receiver.map(|r| doc.members_of(r)).unwrap_or_default();
-    if !known.is_empty() {
-        for (name, kind) in known {
-            let count = doc.all_members.get(name).map_or(1, |(_, c)| *c);
+    let Some(receiver) = receiver else {
+        return;
+    };
+    if let Some(library) = library::find(lang.id) {
+        let statics = receiver
+            .path
+            .as_deref()
+            .and_then(|path| library.statics_of(path))
+            .or_else(|| {
+                // `path` alone is not `os.path`: a bare name only when it is not a member.
+                receiver
+                    .path
+                    .is_none()
+                    .then(|| library.statics_of(receiver.name))
+                    .flatten()
+            });
+        let values = doc
+            .type_of
+            .get(receiver.name)
+            .and_then(|ty| library.values_of(ty));
+        for (name, kind) in statics
+            .into_iter()
+            .flatten()
+            .chain(values.into_iter().flatten())
+        {
             out.push(Candidate {
                 label: name,
                 kind,
-                detail: "member",
+                detail: "standard library",
                 insert: name,
-                weight: 150 + frequency(count),
+                weight: 140,
             });
         }
-        return;
     }
-    // Nothing known about this receiver: every member the document uses, ranked lower.
-    for (name, (kind, count)) in &doc.all_members {
+    for (name, kind) in doc.members_of(receiver.name) {
+        let count = doc.all_members.get(name).map_or(1, |(_, c)| *c);
         out.push(Candidate {
             label: name,
-            kind: *kind,
-            detail: "member in this file",
+            kind,
+            detail: "member",
             insert: name,
-            weight: 60 + frequency(*count),
+            weight: 150 + frequency(count),
         });
     }
 }
@@ -258,8 +300,27 @@ fn frequency(count: u32) -> i64 {
     i64::from(count.min(16)) * 6
 }
 
-/// Scores candidates against `prefix`, drops non-matches and the exact word typed,
-/// deduplicates by label (snippets apart) and keeps the best [`MAX_SUGGESTIONS`].
+/// With this many prefix matches or more, fuzzy matches must start with the typed first
+/// letter (`tra` then offers `trace`, not `UnicodeTranslateError`).
+const FEW_PREFIX_MATCHES: usize = 5;
+
+/// How a label matches the typed prefix, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Match {
+    /// The label is the word typed: accepting it changes nothing.
+    Exact,
+    /// The label starts with the prefix, case and all.
+    Prefix,
+    /// The label starts with the prefix in another case.
+    PrefixFolded,
+    /// The prefix's letters appear in order.
+    Fuzzy,
+}
+
+/// Scores candidates against `prefix` and drops non-matches; deduplicates by label (a
+/// keyword and its snippet become the snippet) and keeps the best [`MAX_SUGGESTIONS`].
+/// The word typed, when it is a known name, comes first, so that accepting the first
+/// entry never changes what was typed.
 fn rank(prefix: &str, candidates: Vec<Candidate<'_>>) -> Vec<Suggestion> {
     let atom = Atom::new(
         prefix,
@@ -269,41 +330,71 @@ fn rank(prefix: &str, candidates: Vec<Candidate<'_>>) -> Vec<Suggestion> {
         false,
     );
     let lower_prefix = prefix.to_lowercase();
-    let mut best: HashMap<(&str, bool), (i64, Candidate<'_>)> = HashMap::new();
+    let first_letter = lower_prefix.chars().next();
+    let mut best: HashMap<&str, (Match, i64, Candidate<'_>)> = HashMap::new();
     MATCHER.with_borrow_mut(|matcher| {
         let mut buf = Vec::new();
         for candidate in candidates {
-            if candidate.label == prefix {
-                continue;
-            }
-            let score = if prefix.is_empty() {
-                0
+            let (how, score) = if prefix.is_empty() {
+                (Match::Prefix, 0)
             } else {
                 let Some(fuzzy) = atom.score(Utf32Str::new(candidate.label, &mut buf), matcher)
                 else {
                     continue;
                 };
-                let prefix_bonus = if candidate.label.starts_with(prefix) {
-                    300
-                } else if candidate.label.to_lowercase().starts_with(&lower_prefix) {
-                    200
+                let lower = candidate.label.to_lowercase();
+                let how = if candidate.label == prefix {
+                    Match::Exact
+                } else if candidate.label.starts_with(prefix) {
+                    Match::Prefix
+                } else if lower.starts_with(&lower_prefix) {
+                    Match::PrefixFolded
                 } else {
-                    0
+                    Match::Fuzzy
                 };
-                i64::from(fuzzy) * 2 + prefix_bonus
-            } + candidate.weight;
-            let key = (candidate.label, candidate.kind == Kind::Snippet);
-            if best.get(&key).is_none_or(|(s, _)| score > *s) {
-                best.insert(key, (score, candidate));
+                (how, i64::from(fuzzy) * 2)
+            };
+            let score = score + candidate.weight;
+            match best.get_mut(candidate.label) {
+                None => {
+                    best.insert(candidate.label, (how, score, candidate));
+                }
+                Some(kept) => {
+                    // One entry per label: a keyword with a snippet of the same name offers
+                    // the snippet, ranked as the better of the two.
+                    let snippet_wins =
+                        candidate.kind == Kind::Snippet && kept.2.kind == Kind::Keyword;
+                    let keep_snippet =
+                        kept.2.kind == Kind::Snippet && candidate.kind == Kind::Keyword;
+                    if snippet_wins || (!keep_snippet && score > kept.1) {
+                        kept.2 = candidate;
+                    }
+                    kept.1 = kept.1.max(score);
+                }
             }
         }
     });
-    let mut ranked: Vec<_> = best.into_values().collect();
-    ranked.sort_by(|(a, ca), (b, cb)| b.cmp(a).then_with(|| ca.label.cmp(cb.label)));
+    let prefix_matches = best
+        .values()
+        .filter(|(how, ..)| *how != Match::Fuzzy)
+        .count();
+    let mut ranked: Vec<_> = best
+        .into_values()
+        .filter(|(how, _, c)| {
+            *how != Match::Fuzzy
+                || prefix_matches < FEW_PREFIX_MATCHES
+                || c.label.chars().next().and_then(|l| l.to_lowercase().next()) == first_letter
+        })
+        .collect();
+    ranked.sort_by(|(ha, a, ca), (hb, b, cb)| {
+        ha.cmp(hb)
+            .then_with(|| b.cmp(a))
+            .then_with(|| ca.label.cmp(cb.label))
+    });
     ranked
         .into_iter()
         .take(MAX_SUGGESTIONS)
-        .map(|(_, c)| Suggestion {
+        .map(|(_, _, c)| Suggestion {
             label: c.label.to_string(),
             kind: c.kind,
             detail: c.detail.to_string(),

@@ -125,7 +125,14 @@ fn keywords_are_offered_in_every_language() {
             lang.id,
             labels(&got)
         );
-        assert_eq!(kind_of(&got, keyword), Some(Kind::Keyword));
+        // A keyword with a snippet of its name is offered once, as the snippet.
+        let expected = if lang.snippets.iter().any(|s| s.label == *keyword) {
+            Kind::Snippet
+        } else {
+            Kind::Keyword
+        };
+        let entry = got.iter().find(|s| s.label == *keyword).map(|s| s.kind);
+        assert_eq!(entry, Some(expected), "{}: {keyword}", lang.id);
     }
 }
 
@@ -301,12 +308,204 @@ fn ranking_prefers_prefix_then_local_frequent_near_names() {
 }
 
 #[test]
-fn the_word_being_typed_is_not_suggested() {
+fn the_word_being_typed_comes_first_so_accepting_it_changes_nothing() {
     let got = at("let counter = 1;\ncounter|", "rust");
-    assert!(!labels(&got).contains(&"counter"));
+    assert_eq!(got[0].label, "counter");
     let got = at("let counter = 1; let counterMax = 2;\ncount|", "javascript");
     assert!(labels(&got).contains(&"counter"));
-    assert!(!labels(&got).contains(&"count"));
+    assert!(
+        !labels(&got).contains(&"count"),
+        "a word seen only where it is typed is not a name"
+    );
+    let got = at("total = 0\nvalue = 1\ntotal = value|", "python");
+    assert_eq!(got[0].label, "value", "{:?}", labels(&got));
+    let got = at(
+        "const count = 1;\nfunction f() { return count| }",
+        "javascript",
+    );
+    assert_eq!(got[0].label, "count");
+    // Keywords and built-ins too.
+    assert_eq!(at("def f():\n    return|", "python")[0].label, "return");
+    assert_eq!(at("x = len|", "python")[0].label, "len");
+}
+
+#[test]
+fn members_of_something_unknown_are_not_guessed() {
+    assert!(
+        at("foo().|", "javascript").is_empty(),
+        "receiver not a name"
+    );
+    let got = at("a.first();\nb.second();\nc.|", "javascript");
+    assert!(
+        got.is_empty(),
+        "members of other objects: {:?}",
+        labels(&got)
+    );
+}
+
+#[test]
+fn well_known_objects_offer_their_real_members() {
+    let has = |code: &str, lang: &str, want: &[&str], not: &[&str]| {
+        let got = at(code, lang);
+        let names = labels(&got);
+        for w in want {
+            assert!(names.contains(w), "{code:?}: {w} in {names:?}");
+        }
+        for n in not {
+            assert!(!names.contains(n), "{code:?}: {n} not in {names:?}");
+        }
+        assert!(got
+            .iter()
+            .all(|s| s.kind != Kind::Keyword && s.kind != Kind::Snippet));
+    };
+    let noise = "other.unrelatedMember();\n";
+    has(
+        &format!("{noise}console.|"),
+        "javascript",
+        &["log", "error", "warn", "table"],
+        &["unrelatedMember"],
+    );
+    has(
+        &format!("{noise}Math.|"),
+        "javascript",
+        &["floor", "max", "PI", "random"],
+        &["unrelatedMember", "log2x"],
+    );
+    has(
+        &format!("{noise}JSON.|"),
+        "typescript",
+        &["parse", "stringify"],
+        &["unrelatedMember"],
+    );
+    has(
+        "const xs = [1, 2];\nxs.|",
+        "javascript",
+        &["push", "map", "filter", "length"],
+        &[],
+    );
+    has(
+        "const m = new Map();\nm.|",
+        "javascript",
+        &["get", "set", "has", "size"],
+        &[],
+    );
+    has(
+        "import os\nos.|",
+        "python",
+        &["path", "getcwd", "listdir", "environ"],
+        &[],
+    );
+    has(
+        "import os\nos.path.|",
+        "python",
+        &["join", "exists", "basename"],
+        &["getcwd"],
+    );
+    has("import sys\nsys.|", "python", &["argv", "exit"], &[]);
+    has(
+        "names = []\nnames.|",
+        "python",
+        &["append", "extend", "sort"],
+        &[],
+    );
+    has(
+        "def f(name: str):\n    name.|",
+        "python",
+        &["split", "strip", "startswith"],
+        &[],
+    );
+    has(
+        "let mut m = HashMap::new();\nm.|",
+        "rust",
+        &["insert", "get", "contains_key", "entry"],
+        &["push"],
+    );
+    has(
+        "let m: HashMap<String, u32> = make();\nm.|",
+        "rust",
+        &["insert", "entry"],
+        &[],
+    );
+    has(
+        "let mut v = Vec::new();\nv.|",
+        "rust",
+        &["push", "len", "iter"],
+        &["contains_key"],
+    );
+    has(
+        "let v = vec![1, 2];\nv.|",
+        "rust",
+        &["push", "len", "iter"],
+        &[],
+    );
+    has(
+        "let m = HashMap::|",
+        "rust",
+        &["new", "with_capacity"],
+        &["insert"],
+    );
+    has("fmt.|", "go", &["Println", "Sprintf", "Errorf"], &[]);
+    has(
+        "System.out.|",
+        "java",
+        &["println", "printf"],
+        &["currentTimeMillis"],
+    );
+    // The prefix narrows them, best first.
+    let got = at("console.l|", "javascript");
+    assert_eq!(got[0].label, "log");
+}
+
+#[test]
+fn no_entry_twice_and_keywords_offer_their_snippet() {
+    for (code, lang, word) in [
+        ("print(1)\nprint(2)\npri|", "python", "print"),
+        ("def area(w):\n    pass\ndef|", "python", "def"),
+        ("fn|", "rust", "fn"),
+        ("func|", "go", "func"),
+        ("for|", "python", "for"),
+        ("for|", "rust", "for"),
+        ("function area() {}\narea();\nare|", "javascript", "area"),
+    ] {
+        let got = at(code, lang);
+        let names = labels(&got);
+        let unique: BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{code:?}: {names:?}");
+        let entry = got.iter().find(|s| s.label == word).expect("offered");
+        if ["def", "fn", "func", "for"].contains(&word) {
+            assert_eq!(got[0].label, word, "{code:?}: {names:?}");
+            assert_eq!(entry.kind, Kind::Snippet, "{code:?}: the keyword's snippet");
+            assert!(entry.insert_text.contains("${"), "{code:?}");
+        }
+    }
+}
+
+#[test]
+fn fuzzy_matches_only_from_the_first_letter_when_prefix_matches_are_many() {
+    let code = "class UnicodeTranslateError: pass\nclass Transport: pass\n\
+                def trace(): pass\ndef track(): pass\ndef trade(): pass\ndef tram(): pass\n\
+                def trap(): pass\ntra|";
+    let names = at(code, "python")
+        .iter()
+        .map(|s| s.label.clone())
+        .collect::<Vec<_>>();
+    assert!(
+        !names.contains(&"UnicodeTranslateError".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"Transport".to_string()),
+        "same first letter, other case: {names:?}"
+    );
+    // With few prefix matches, fuzzy ones help.
+    let names = at("class UnicodeTranslateError: pass\ntra|", "python")
+        .iter()
+        .map(|s| s.label.clone())
+        .collect::<Vec<_>>();
+    assert!(
+        names.contains(&"UnicodeTranslateError".to_string()),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -361,10 +560,7 @@ fn results_are_deduplicated_and_capped() {
         + "it|";
     let got = at(&code, "rust");
     assert_eq!(got.len(), MAX_SUGGESTIONS);
-    let unique: BTreeSet<_> = got
-        .iter()
-        .map(|s| (&s.label, s.kind == Kind::Snippet))
-        .collect();
+    let unique: BTreeSet<_> = got.iter().map(|s| &s.label).collect();
     assert_eq!(unique.len(), got.len());
 }
 

@@ -280,6 +280,7 @@ pub struct YClient {
     out: mpsc::UnboundedSender<Message>,
     changes: watch::Receiver<u64>,
     ended: watch::Receiver<Ended>,
+    frozen: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -305,6 +306,7 @@ impl YClient {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (changed, changes) = watch::channel(0u64);
         let (end_tx, ended) = watch::channel(Ended::Open);
+        let (frozen, mut freeze) = watch::channel(false);
         {
             let sv = awareness.lock().unwrap().doc().transact().state_vector();
             let hello = YMessage::Sync(SyncMessage::SyncStep1(sv)).encode_v1();
@@ -315,6 +317,12 @@ impl YClient {
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
+                    _ = async { freeze.wait_for(|f| *f).await.is_ok() } => {
+                        // A machine gone quiet: the socket stays open, nothing is read,
+                        // written or answered (not even pings) again.
+                        let _held = (sink, stream);
+                        match std::future::pending::<std::convert::Infallible>().await {}
+                    }
                     outgoing = out_rx.recv() => match outgoing {
                         Some(m) => if sink.send(m).await.is_err() { break },
                         None => break,
@@ -346,8 +354,15 @@ impl YClient {
             out,
             changes,
             ended,
+            frozen,
             task,
         }
+    }
+
+    /// From now on reads, writes and answers nothing, with the socket left open: a peer
+    /// whose network dropped or whose machine froze.
+    pub fn freeze(&self) {
+        let _ = self.frozen.send(true);
     }
 
     pub fn text(&self) -> String {

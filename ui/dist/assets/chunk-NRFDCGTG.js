@@ -1,1 +1,0 @@
-import{a,b,c,d,e}from"./chunk-FCSXK7KJ.js";import"./chunk-BTGOW3QZ.js";import"./chunk-4OWYM67J.js";import"./chunk-NOHU5AQC.js";import"./chunk-RYY7K5SF.js";import"./chunk-GI3XIZI2.js";export{e as autoCloseTags,d as html,a as htmlCompletionSource,b as htmlCompletionSourceWith,c as htmlLanguage};
