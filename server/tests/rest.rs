@@ -313,6 +313,26 @@ async fn editor_pages_and_assets_are_served_from_the_binary() {
         assert_eq!(page.status(), StatusCode::NOT_FOUND, "{missing}");
         assert!(page.text().await.unwrap().contains("Room not found"));
     }
+    // A browser at `/r`, `/r/` or a mistyped address gets the page too; scripts get JSON.
+    for path in ["/r", "/r/", "/nowhere", "/r/x/y"] {
+        let page = client
+            .get(server.http(path))
+            .header("accept", "text/html,application/xhtml+xml")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            page.text().await.unwrap().contains("Go to the start page"),
+            "{path}"
+        );
+        let api = client.get(server.http(path)).send().await.unwrap();
+        assert_eq!(api.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            api.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+            "not_found"
+        );
+    }
 
     // Every script and stylesheet the editor names is served, immutable, with an ETag
     // that answers 304.

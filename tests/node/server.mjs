@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 
 /**
  * A running server with `extraArgs`: `base` is its http URL; `stop()` sends SIGTERM and
- * checks exit 0.
+ * checks exit 0, `kill()` sends SIGKILL.
  */
 export async function startServer(extraArgs = []) {
   const bin = process.env.PAIRPAD_BIN;
@@ -29,6 +29,13 @@ export async function startServer(extraArgs = []) {
   });
   return {
     base,
+    /** Stops the server at once (SIGKILL), as a crash or a pulled plug would. */
+    async kill() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');

@@ -15,7 +15,8 @@ const tooLarge = (event) => event?.code === 1009 && String(event.reason ?? "").s
 
 /**
  * One open room: the doc, its sync provider and local copy, and a status that is always
- * one of "connecting", "connected", "reconnecting", "offline" or "too-large" (the server
+ * one of "connecting", "connected", "reconnecting", "unreachable" (an attempt to reach
+ * the server failed: edits are kept here until it answers), "offline" or "too-large" (the server
  * refused an edit that would make the document larger than it accepts: edits stay on
  * this device, and the next edit tries again, since it may have shortened the text).
  */
@@ -54,9 +55,18 @@ export class Connection {
     this.awareness = this.provider.awareness;
     this.listeners = new Set();
     this.everConnected = false;
+    /** Connection attempts that failed since the last sync. */
+    this.failures = 0;
     this.provider.on("status", () => this.emit());
+    this.provider.on("connection-close", () => {
+      this.failures += 1;
+      this.emit();
+    });
     this.provider.on("sync", (synced) => {
-      if (synced) this.everConnected = true;
+      if (synced) {
+        this.everConnected = true;
+        this.failures = 0;
+      }
       this.emit();
     });
     window.addEventListener("offline", this.onOffline);
@@ -79,6 +89,7 @@ export class Connection {
     if (!navigator.onLine) return "offline";
     if (this.refusal !== null) return "too-large";
     if (this.provider.wsconnected && this.provider.synced) return "connected";
+    if (this.failures > 1 || (this.failures > 0 && !this.everConnected)) return "unreachable";
     return this.everConnected ? "reconnecting" : "connecting";
   }
 

@@ -12,7 +12,7 @@ import {
 } from "@codemirror/language";
 import { oneDark } from "@codemirror/theme-one-dark";
 import { defaultKeymap, indentWithTab } from "@codemirror/commands";
-import { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
+import { gotoLine, highlightSelectionMatches, openSearchPanel, searchKeymap } from "@codemirror/search";
 import {
   acceptCompletion, autocompletion, closeBrackets, closeBracketsKeymap, closeCompletion,
   completionStatus, moveCompletionSelection, startCompletion,
@@ -20,6 +20,7 @@ import {
 import * as Y from "yjs";
 import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
 import { serverCompletions } from "./completion.js";
+import { partnerCursors } from "./cursors.js";
 
 /** The slot holding the current language's extension. */
 export const languageSlot = new Compartment();
@@ -79,12 +80,26 @@ const completionKeys = [
   },
 ];
 
+/** Ctrl-H: the search panel with the replace field focused (as in VS Code). */
+function openReplace(view) {
+  openSearchPanel(view);
+  view.dom.querySelector(".cm-search input[name=replace]")?.focus();
+  return true;
+}
+
+/** VS Code's bindings where CodeMirror's differ; `onHelp` opens the shortcut list. */
+const editorKeys = (onHelp) => [
+  { key: "Ctrl-g", run: gotoLine, preventDefault: true },
+  { key: "Mod-h", run: openReplace, preventDefault: true },
+  { key: "F1", run: () => (onHelp?.(), true), preventDefault: true },
+];
+
 /**
  * Creates the editor in `parent` for `connection`'s shared text. `currentLanguage()` names
  * the room's language for server completions. No CodeMirror history: undo is Y.UndoManager,
  * which tracks only this person's edits.
  */
-export function createEditor(parent, connection, { currentLanguage, theme }) {
+export function createEditor(parent, connection, { currentLanguage, theme, onHelp }) {
   const undoManager = new Y.UndoManager(connection.text);
   const state = EditorState.create({
     doc: connection.text.toString(),
@@ -115,6 +130,7 @@ export function createEditor(parent, connection, { currentLanguage, theme }) {
       highlightActiveLine(),
       highlightSelectionMatches(),
       keymap.of([
+        ...editorKeys(onHelp),
         ...yUndoManagerKeymap,
         ...closeBracketsKeymap,
         ...defaultKeymap,
@@ -126,6 +142,7 @@ export function createEditor(parent, connection, { currentLanguage, theme }) {
       editorTheme.of(editorThemeFor(theme)),
       EditorView.contentAttributes.of({ "aria-label": "Code" }),
       yCollab(connection.text, connection.awareness, { undoManager }),
+      partnerCursors(connection),
     ],
   });
   const view = new EditorView({ state, parent });

@@ -2,7 +2,7 @@
 
 import { byId, el, toast } from "./dom.js";
 import { LANGUAGES, languageById } from "./languages.js";
-import { forgetRoom, loadRecent } from "./storage.js";
+import { forgetRoom, loadLanguageChoice, loadRecent, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
 import { registerServiceWorker } from "./shell.js";
 
@@ -12,6 +12,10 @@ setupTheme(byId("theme"));
 
 const languageSelect = byId("new-language");
 languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
+// The language chosen last time, not plain text every time.
+const lastLanguage = loadLanguageChoice();
+if (lastLanguage && LANGUAGES.some((l) => l.id === lastLanguage)) languageSelect.value = lastLanguage;
+languageSelect.addEventListener("change", () => saveLanguageChoice(languageSelect.value));
 
 byId("create").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -26,6 +30,9 @@ byId("create").addEventListener("submit", async (event) => {
     });
     const answer = await response.json().catch(() => null);
     if (!response.ok) throw new Error(answer?.error?.message ?? `server answered ${response.status}`);
+    saveLanguageChoice(languageSelect.value);
+    // The room page offers to invite the partner once, right after creating it.
+    sessionStorage.setItem("pairpad.invite", answer.roomId);
     location.assign(`/r/${encodeURIComponent(answer.roomId)}`);
   } catch (error) {
     toast(`Could not create the room: ${error.message}`);

@@ -1,8 +1,23 @@
 // Who is in the room: this person's name and colour in awareness, the name dialog, and the
 // people list in the header. Names are shown with textContent only.
+//
+// Presence tells the truth: this tab renews its state every few seconds and says how
+// often (`user.pulse`), so a person whose state stops arriving is dropped here after a
+// few missed renewals, even if their connection never said goodbye (the server also
+// closes connections that stop answering its pings, within seconds). Tabs of one browser
+// share a person id and are listed once; each person gets a colour no one else present
+// has while the palette lasts.
 
+import { removeAwarenessStates } from "y-protocols/awareness";
 import { el } from "./dom.js";
-import { cleanName, loadColor, loadName, saveName, MAX_NAME_CHARS } from "./storage.js";
+import {
+  cleanName, loadColor, loadName, loadPersonId, saveColor, saveName, MAX_NAME_CHARS, PALETTE,
+} from "./storage.js";
+
+/** How often this tab renews its presence, in seconds. */
+const PULSE_S = 3;
+/** A state renewed this many pulses ago or earlier is gone. */
+const MISSED_PULSES = 3;
 
 /** Opens the name dialog; resolves with the chosen name (the old one on cancel). */
 export function askName(dialog, current) {
@@ -32,20 +47,29 @@ export function askName(dialog, current) {
  * name button current.
  */
 export class Presence {
-  constructor(awareness, { list, nameButton, dialog }) {
+  constructor(awareness, { list, nameButton, dialog, onJump }) {
     this.awareness = awareness;
     this.list = list;
     this.nameButton = nameButton;
     this.dialog = dialog;
+    this.onJump = onJump;
+    this.personId = loadPersonId();
     this.color = loadColor();
     this.renames = 0;
     this.listeners = new Set();
     // Registered before the editor's own listener, so cursors are drawn from cleaned state.
     awareness.on("change", () => {
       cleanRemoteStates(awareness);
+      this.keepColorOwn();
       this.render();
     });
     nameButton.addEventListener("click", () => this.rename());
+    // Renewing with the same state sends it without a change event anywhere.
+    this.pulse = setInterval(() => {
+      const state = awareness.getLocalState();
+      if (state?.user) awareness.setLocalState(state);
+      this.dropSilent();
+    }, PULSE_S * 1000);
   }
 
   /** Asks for a name on the first visit, then announces this person to the room. */
@@ -66,20 +90,66 @@ export class Presence {
     // y-codemirror.next only redraws a cursor label when its colour string changes, so a
     // rename flips the hex digits' case: the same colour, a fresh label.
     const color = this.renames % 2 ? this.color.toLowerCase() : this.color.toUpperCase();
-    this.awareness.setLocalStateField("user", { name, color, colorLight: `${this.color}33` });
+    this.awareness.setLocalStateField("user", {
+      name, color, colorLight: `${this.color}33`, id: this.personId, pulse: PULSE_S,
+    });
     this.nameButton.textContent = name;
   }
 
-  /** People in the room, this person first. */
+  /**
+   * When someone else present has this person's colour, the one of the two with the
+   * higher awareness client id moves to the first colour no one present has.
+   */
+  keepColorOwn() {
+    if (!this.name) return;
+    const me = this.awareness.clientID;
+    const taken = new Map();
+    for (const [clientId, state] of this.awareness.getStates()) {
+      const user = state?.user;
+      if (clientId === me || !user || user.id === this.personId) continue;
+      taken.set(user.color.toLowerCase(), Math.min(taken.get(user.color.toLowerCase()) ?? Infinity, clientId));
+    }
+    const mine = this.color.toLowerCase();
+    if (!taken.has(mine) || taken.get(mine) > me) return;
+    const free = PALETTE.find((c) => !taken.has(c.toLowerCase()));
+    if (!free) return;
+    this.color = free;
+    saveColor(free);
+    this.publish(this.name);
+  }
+
+  /** Removes states that stopped being renewed as their `pulse` promised. */
+  dropSilent() {
+    const now = Date.now();
+    const silent = [];
+    for (const [clientId, state] of this.awareness.getStates()) {
+      const pulse = state?.user?.pulse;
+      if (clientId === this.awareness.clientID || typeof pulse !== "number" || pulse <= 0) continue;
+      const seen = this.awareness.meta.get(clientId)?.lastUpdated ?? now;
+      if (now - seen > Math.max(pulse, PULSE_S) * MISSED_PULSES * 1000 + 1000) silent.push(clientId);
+    }
+    if (silent.length) removeAwarenessStates(this.awareness, silent, "silent");
+  }
+
+  /** People in the room, this person first; several tabs of one person are one entry. */
   people() {
     const me = this.awareness.clientID;
-    const people = [];
+    const byPerson = new Map();
     for (const [clientId, state] of this.awareness.getStates()) {
       const user = state?.user;
       if (!user || typeof user.name !== "string") continue;
-      people.push({ clientId, me: clientId === me, name: user.name, color: safeColor(user.color) });
+      const key = typeof user.id === "string" && user.id ? `id:${user.id}` : `client:${clientId}`;
+      const mine = clientId === me || (user.id === this.personId && key === `id:${this.personId}`);
+      const person = byPerson.get(key);
+      if (person) {
+        person.tabs += 1;
+        person.clientIds.push(clientId);
+        if (clientId === me) person.name = user.name;
+      } else {
+        byPerson.set(key, { clientIds: [clientId], me: mine, name: user.name, color: safeColor(user.color), tabs: 1 });
+      }
     }
-    return people.sort((a, b) => Number(b.me) - Number(a.me) || a.name.localeCompare(b.name));
+    return [...byPerson.values()].sort((a, b) => Number(b.me) - Number(a.me) || a.name.localeCompare(b.name));
   }
 
   /** Calls `listener(count)` whenever the number of people changes. */
@@ -90,17 +160,32 @@ export class Presence {
   render() {
     const people = this.people();
     this.list.replaceChildren(
-      ...people.map((p) =>
-        el(
+      ...people.map((p) => {
+        const tabs = p.tabs > 1 ? ` · ${p.tabs} tabs` : "";
+        const item = el(
           "li",
-          { className: "person", title: p.me ? `${p.name} (you)` : p.name },
+          { className: "person", title: p.me ? `${p.name} (you)${tabs}` : `${p.name}${tabs}: click to go to their cursor` },
           el("span", { className: "dot", "attr:style": `background:${p.color}` }),
-          el("span", { className: "person-name" }, p.name),
+          el("span", { className: "person-name" }, `${p.name}${tabs}`),
           p.me ? el("span", { className: "you" }, "you") : null,
-        ),
-      ),
+        );
+        if (!p.me) {
+          item.classList.add("jump");
+          item.tabIndex = 0;
+          const jump = () => this.onJump?.(p.clientIds);
+          item.addEventListener("click", jump);
+          item.addEventListener("keydown", (event) => {
+            if (event.key === "Enter" || event.key === " ") jump();
+          });
+        }
+        return item;
+      }),
     );
     for (const listener of this.listeners) listener(people.length);
+  }
+
+  destroy() {
+    clearInterval(this.pulse);
   }
 }
 

@@ -6,16 +6,21 @@ import { createEditor, editorTheme, editorThemeFor, languageSlot } from "./edito
 import { LANGUAGES, languageById, loadLanguage } from "./languages.js";
 import { Presence } from "./presence.js";
 import { byId, el, toast } from "./dom.js";
-import { rememberRoom } from "./storage.js";
+import { rememberRoom, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
 import { copyText, registerServiceWorker } from "./shell.js";
+import { cursorOf } from "./cursors.js";
+import qrcode from "qrcode-generator";
+import * as Y from "yjs";
+import { EditorView } from "@codemirror/view";
 
 const MAX_TITLE_CHARS = 200;
 const STATUS_TEXT = {
   connecting: "Connecting…",
   connected: "Connected",
   reconnecting: "Reconnecting…",
-  offline: "Offline: edits are kept on this device",
+  unreachable: "Can't reach the server: your edits are kept on this device and sync when it's back",
+  offline: "Offline: your edits are kept on this device and sync when you're back online",
   "too-large": "Too large to sync: kept on this device; shorten it to retry",
 };
 
@@ -26,16 +31,54 @@ const presence = new Presence(connection.awareness, {
   list: byId("people"),
   nameButton: byId("name"),
   dialog: byId("name-dialog"),
+  onJump: (clientIds) => jumpTo(clientIds),
 });
 
 let view;
 setupTheme(byId("theme"), (theme) => {
   view?.dispatch({ effects: editorTheme.reconfigure(editorThemeFor(theme)) });
 });
+const showHelp = () => byId("help-dialog").showModal();
+byId("help").addEventListener("click", showHelp);
 ({ view } = createEditor(byId("editor"), connection, {
   currentLanguage: () => currentLanguage(),
   theme: document.documentElement.dataset.theme,
+  onHelp: showHelp,
 }));
+
+// A reload puts the cursor back: it is kept as a position relative to the shared text,
+// so edits made meanwhile by others do not move it to the wrong place.
+const CURSOR_KEY = `pairpad.cursor.${roomId}`;
+window.addEventListener("pagehide", () => {
+  const { anchor, head } = view.state.selection.main;
+  const rel = (pos) => Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(connection.text, pos));
+  try {
+    sessionStorage.setItem(CURSOR_KEY, JSON.stringify({ anchor: rel(anchor), head: rel(head) }));
+  } catch {
+    // Storage full or disabled: the cursor starts at the top.
+  }
+});
+connection.local.whenSynced.then(() => {
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(CURSOR_KEY) ?? "null");
+  } catch {
+    saved = null;
+  }
+  if (!saved) return;
+  const abs = (json) => {
+    try {
+      const at = Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(json), connection.doc);
+      return at && at.type === connection.text ? Math.min(at.index, view.state.doc.length) : null;
+    } catch {
+      return null;
+    }
+  };
+  const anchor = abs(saved.anchor);
+  const head = abs(saved.head);
+  if (anchor === null || head === null) return;
+  view.dispatch({ selection: { anchor, head }, effects: EditorView.scrollIntoView(head, { y: "center" }) });
+});
 
 function currentLanguage() {
   const language = meta.get("language");
@@ -51,7 +94,10 @@ function currentTitle() {
 // swaps the grammar. A newer switch wins over a grammar chunk that loads late.
 const languageSelect = byId("language");
 languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
-languageSelect.addEventListener("change", () => meta.set("language", languageSelect.value));
+languageSelect.addEventListener("change", () => {
+  meta.set("language", languageSelect.value);
+  saveLanguageChoice(languageSelect.value);
+});
 let languageRequest = 0;
 async function showLanguage(id) {
   const request = ++languageRequest;
@@ -86,8 +132,29 @@ function showTitle() {
   document.title = `${currentTitle()} · Pairpad`;
 }
 
+// A title or language changed by someone else is announced: who, and to what. Changes
+// that arrive while joining (the room as it was) are not news.
+function announce(event, txn) {
+  if (txn.origin !== connection.provider || !connection.provider.synced) return;
+  for (const key of ["language", "title"]) {
+    if (!event.keysChanged.has(key)) continue;
+    const who = authorOf(key);
+    toast(key === "language"
+      ? `${who} changed the language to ${languageById(currentLanguage()).label}`
+      : `${who} renamed the room to “${currentTitle()}”`);
+  }
+}
+
+/** The name of whoever wrote `meta[key]` last, from the writing client's presence. */
+function authorOf(key) {
+  const client = meta._map.get(key)?.id?.client;
+  const user = connection.awareness.getStates().get(client)?.user;
+  return typeof user?.name === "string" ? user.name : "Someone";
+}
+
 let shownLanguage = null;
-meta.observe(() => {
+meta.observe((event, txn) => {
+  announce(event, txn);
   showTitle();
   if (currentLanguage() !== shownLanguage) {
     shownLanguage = currentLanguage();
@@ -125,7 +192,40 @@ byId("download").addEventListener("click", () => {
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 });
 
-presence.start().then(() => view.focus());
+/** Scrolls to the cursor of the first of `clientIds` that has one. */
+function jumpTo(clientIds) {
+  for (const clientId of clientIds) {
+    const pos = cursorOf(connection.awareness.getStates().get(clientId), connection, view);
+    if (pos === null) continue;
+    view.dispatch({ effects: EditorView.scrollIntoView(pos, { y: "center" }) });
+    view.focus();
+    return;
+  }
+  toast("Their cursor is not in the text");
+}
+
+/** Right after creating a room: the link and a QR code to send to the partner. */
+function offerInvite() {
+  if (sessionStorage.getItem("pairpad.invite") !== roomId) return;
+  sessionStorage.removeItem("pairpad.invite");
+  const dialog = byId("invite-dialog");
+  byId("invite-link").value = location.href;
+  const qr = qrcode(0, "M");
+  qr.addData(location.href);
+  qr.make();
+  byId("invite-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(qr.createSvgTag({ cellSize: 4, margin: 2, scalable: true }))}`;
+  byId("invite-copy").onclick = async () => {
+    toast((await copyText(location.href)) ? "Link copied" : `Copy this link: ${location.href}`);
+    dialog.close();
+  };
+  dialog.showModal();
+  byId("invite-link").select();
+}
+
+presence.start().then(() => {
+  offerInvite();
+  view.focus();
+});
 registerServiceWorker();
 
 // Tests and the desktop shell read these; nothing in the page depends on them.

@@ -3,6 +3,8 @@
 
 const NAME_KEY = "pairpad.name";
 const COLOR_KEY = "pairpad.color";
+const PERSON_KEY = "pairpad.person";
+const LANGUAGE_KEY = "pairpad.language";
 const THEME_KEY = "pairpad.theme";
 const RECENT_KEY = "pairpad.recent";
 const MAX_RECENT = 12;
@@ -55,6 +57,29 @@ export function loadColor() {
   const color = PALETTE[Math.floor(Math.random() * PALETTE.length)];
   write(COLOR_KEY, color);
   return color;
+}
+
+export function saveColor(color) {
+  if (PALETTE.includes(color)) write(COLOR_KEY, color);
+}
+
+/** This browser's person id: the same in every tab, so that two tabs are one person. */
+export function loadPersonId() {
+  const saved = read(PERSON_KEY);
+  if (saved && /^[0-9a-z-]{8,64}$/.test(saved)) return saved;
+  const id = crypto.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  write(PERSON_KEY, id);
+  return id;
+}
+
+/** The language last chosen for a room, for the next new one; null when none was. */
+export function loadLanguageChoice() {
+  const id = read(LANGUAGE_KEY);
+  return id && /^[a-z0-9+#-]{1,32}$/.test(id) ? id : null;
+}
+
+export function saveLanguageChoice(id) {
+  write(LANGUAGE_KEY, id);
 }
 
 /** "auto" follows the OS; "light" and "dark" override it. */

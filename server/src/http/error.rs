@@ -121,11 +121,6 @@ impl From<serde_json::Error> for AppError {
     }
 }
 
-/// Answer for unknown routes.
-pub async fn not_found() -> AppError {
-    AppError::NotFound
-}
-
 /// Answer for known routes called with the wrong method.
 pub async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed

@@ -38,7 +38,7 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{*path}", get(ui::asset))
         .route("/sw.js", get(ui::service_worker))
         .route("/favicon.svg", get(ui::favicon))
-        .fallback(error::not_found)
+        .fallback(ui::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CompressionLayer::new())

@@ -51,6 +51,21 @@ pub async fn room(
     })
 }
 
+/// Any other path: a browser asking for a page (`/r`, `/r/`, a mistyped address) gets the
+/// friendly "not found" page; API clients and scripts get the JSON error.
+pub async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    let wants_page = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_page && !path.starts_with("/api/") && !path.starts_with("/ws") {
+        page("notfound.html", StatusCode::NOT_FOUND, &headers)
+    } else {
+        AppError::NotFound.into_response()
+    }
+}
+
 /// `GET /room.html`: the editor shell the service worker keeps for offline reloads.
 pub async fn room_shell(headers: HeaderMap) -> Response {
     page("room.html", StatusCode::OK, &headers)
