@@ -3,7 +3,9 @@
 // on two machines would be.
 import assert from 'node:assert/strict';
 import { join as joinPath } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
+import { startServer } from './server.mjs';
 
 export const WAIT_MS = 20_000;
 export const ARTIFACTS = process.env.PAIRPAD_ARTIFACTS ?? joinPath(import.meta.dirname, '..', '..', 'test-artifacts');
@@ -17,6 +19,23 @@ export function launchBrowser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+}
+
+/**
+ * A server and a browser for the test file: started before its tests, stopped after.
+ * `env.server` and `env.browser` are set once the tests run.
+ */
+export function serverAndBrowser() {
+  const env = { server: null, browser: null };
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 /**

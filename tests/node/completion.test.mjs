@@ -1,24 +1,13 @@
 // Completion as a person meets it: typing real programs key by key with a pause at the end
 // of each line before Enter (the popup must never change what was typed), member lists
 // of well-known objects, keyword snippets, and the keys that accept.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRoom, startServer } from './server.mjs';
-import { WAIT_MS, joinAs, launchBrowser, textOf } from './browser.mjs';
+import { createRoom } from './server.mjs';
+import { WAIT_MS, joinAs, serverAndBrowser, textOf } from './browser.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 /** page.route, which watches and delays completion requests, does not see what a
  * service worker fetches: these people's browsers run without one. */
@@ -139,8 +128,8 @@ for (const slow of [false, true]) {
   test(`typing real programs with pauses before Enter leaves exactly what was typed${slow ? ' (slow completion server)' : ''}`, async () => {
     const damaged = [];
     for (const [language, program] of Object.entries(PROGRAMS)) {
-      const roomId = await createRoom(server.base, { title: `Replay ${language}`, language });
-      const ada = await joinAs(browser, server.base, roomId, 'Ada', NO_WORKER);
+      const roomId = await createRoom(env.server.base, { title: `Replay ${language}`, language });
+      const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada', NO_WORKER);
       let popups = 0;
       await ada.page.route('**/api/autocomplete', async (route) => {
         popups += 1;
@@ -169,8 +158,8 @@ async function popupLabels(page, expect) {
 }
 
 test('well-known objects offer their real members, once each, and keywords their snippets', async () => {
-  const roomId = await createRoom(server.base, { title: 'Members', language: 'javascript' });
-  const ada = await joinAs(browser, server.base, roomId, 'Ada', NO_WORKER);
+  const roomId = await createRoom(env.server.base, { title: 'Members', language: 'javascript' });
+  const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada', NO_WORKER);
   await ada.page.locator('.cm-content').click();
   await ada.page.keyboard.insertText('other.unrelatedMember();\n');
   await ada.page.keyboard.type('console.', { delay: KEY_MS });
@@ -188,8 +177,8 @@ test('well-known objects offer their real members, once each, and keywords their
   await ada.page.waitForFunction(() => window.pairpad.view.state.doc.toString().endsWith('Math.floor'));
   await ada.context.close();
 
-  const py = await createRoom(server.base, { title: 'Snippets', language: 'python' });
-  const bob = await joinAs(browser, server.base, py, 'Bob', NO_WORKER);
+  const py = await createRoom(env.server.base, { title: 'Snippets', language: 'python' });
+  const bob = await joinAs(env.browser, env.server.base, py, 'Bob', NO_WORKER);
   await bob.page.locator('.cm-content').click();
   await bob.page.keyboard.type('print(1)\nimport os\nos.pa', { delay: KEY_MS });
   labels = await popupLabels(bob.page, 'path');

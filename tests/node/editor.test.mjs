@@ -1,28 +1,17 @@
 // The browser editor in a real browser: Debian's Chromium driven by playwright-core,
 // against the real pairpad-server binary. Each person is a separate browser context
 // (own storage, own IndexedDB), as two colleagues on two machines would be.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { createRoom, startServer } from './server.mjs';
-import { ARTIFACTS, WAIT_MS, connected, converged, joinAs, launchBrowser, textOf, untilText } from './browser.mjs';
+import { ARTIFACTS, WAIT_MS, connected, converged, joinAs, serverAndBrowser, textOf, untilText } from './browser.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 /** Opens a room as a new person in their own browser context. */
-const join = (roomId, name, base = server.base) => joinAs(browser, base, roomId, name);
+const join = (roomId, name, base = env.server.base) => joinAs(env.browser, base, roomId, name);
 
 /** Puts the cursor at the end of line `n` (1-based) and types `text`. */
 async function typeAtLine(page, n, text) {
@@ -41,7 +30,7 @@ async function seed(page, text) {
 }
 
 test('two people type at the same time and end with the same text holding both', async () => {
-  const roomId = await createRoom(server.base, { title: 'Pairing', language: 'javascript' });
+  const roomId = await createRoom(env.server.base, { title: 'Pairing', language: 'javascript' });
   const ada = await join(roomId, 'Ada');
   const bob = await join(roomId, 'Bob');
   await seed(ada.page, 'function ada() {\n}\nfunction bob() {\n}\n');
@@ -64,18 +53,18 @@ test('two people type at the same time and end with the same text holding both',
   await ada.context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await ada.page.click('#copy-link');
   await ada.page.locator('#toast', { hasText: 'Link copied' }).waitFor();
-  assert.equal(await ada.page.evaluate(() => navigator.clipboard.readText()), `${server.base}/r/${roomId}`);
+  assert.equal(await ada.page.evaluate(() => navigator.clipboard.readText()), `${env.server.base}/r/${roomId}`);
 
   mkdirSync(ARTIFACTS, { recursive: true });
   await ada.page.screenshot({ path: joinPath(ARTIFACTS, 'editor-two-people.png') });
 
-  const room = await (await fetch(`${server.base}/api/rooms/${roomId}`)).json();
+  const room = await (await fetch(`${env.server.base}/api/rooms/${roomId}`)).json();
   assert.equal(room.activeUsers, 2);
   await Promise.all([ada.context.close(), bob.context.close()]);
 });
 
 test('undo takes back only your own edits, never a colleague\'s', async () => {
-  const roomId = await createRoom(server.base, { title: 'Undo', language: 'python' });
+  const roomId = await createRoom(env.server.base, { title: 'Undo', language: 'python' });
   const ada = await join(roomId, 'Ada');
   const bob = await join(roomId, 'Bob');
   // Bob writes the starting text, so everything Ada can undo is her one edit.
@@ -99,7 +88,7 @@ test('undo takes back only your own edits, never a colleague\'s', async () => {
 });
 
 test('a language switch by one person changes highlighting for the other', async () => {
-  const roomId = await createRoom(server.base, { title: 'Lang', language: 'plaintext' });
+  const roomId = await createRoom(env.server.base, { title: 'Lang', language: 'plaintext' });
   const ada = await join(roomId, 'Ada');
   const bob = await join(roomId, 'Bob');
   await seed(ada.page, 'def greet(name):\n    return "hi " + name\n');
@@ -117,7 +106,7 @@ test('a language switch by one person changes highlighting for the other', async
     null,
     { timeout: WAIT_MS },
   );
-  const room = await (await fetch(`${server.base}/api/rooms/${roomId}`)).json();
+  const room = await (await fetch(`${env.server.base}/api/rooms/${roomId}`)).json();
   assert.equal(room.language, 'python');
 
   // The download is named after the title with the language's extension.
@@ -127,7 +116,7 @@ test('a language switch by one person changes highlighting for the other', async
 });
 
 test('typing offline survives a reload and merges when the connection returns', async () => {
-  const roomId = await createRoom(server.base, { title: 'Offline', language: 'rust' });
+  const roomId = await createRoom(env.server.base, { title: 'Offline', language: 'rust' });
   const ada = await join(roomId, 'Ada');
   const bob = await join(roomId, 'Bob');
   await seed(ada.page, 'fn main() {\n}\n');
@@ -192,7 +181,7 @@ test('a document over the server\'s size limit is told so, not retried in a loop
 });
 
 test('a display name full of markup is shown as text, never run', async () => {
-  const roomId = await createRoom(server.base, { title: 'XSS', language: 'html' });
+  const roomId = await createRoom(env.server.base, { title: 'XSS', language: 'html' });
   const evil = '<img src=x onerror=alert(1)>';
   const ada = await join(roomId, 'Ada');
   const mallory = await join(roomId, evil);
@@ -220,7 +209,7 @@ test('a display name full of markup is shown as text, never run', async () => {
 });
 
 test('the completion popup shows suggestions only the server gives, and typing survives a failing server', async () => {
-  const roomId = await createRoom(server.base, { title: 'Complete', language: 'rust' });
+  const roomId = await createRoom(env.server.base, { title: 'Complete', language: 'rust' });
   const ada = await join(roomId, 'Ada');
   await seed(ada.page, 'struct Point { x: i32 }\n\n');
   await ada.page.keyboard.type('imp');
@@ -240,14 +229,14 @@ test('the completion popup shows suggestions only the server gives, and typing s
 });
 
 test('pages: unknown room, landing page create and recent rooms', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
-  const missing = await page.goto(`${server.base}/r/00000000-0000-4000-8000-000000000000`);
+  const missing = await page.goto(`${env.server.base}/r/00000000-0000-4000-8000-000000000000`);
   assert.equal(missing.status(), 404);
   await page.getByRole('heading', { name: 'Room not found' }).waitFor();
   await page.getByRole('link', { name: 'Go to the start page' }).click();
 
-  await page.waitForURL(`${server.base}/`);
+  await page.waitForURL(`${env.server.base}/`);
   await page.fill('#new-title', 'From the landing page');
   await page.selectOption('#new-language', 'go');
   await page.click('#create button[type=submit]');
@@ -269,7 +258,7 @@ test('pages: unknown room, landing page create and recent rooms', async () => {
   assert.equal(await theme(), 'dark');
   assert.ok(await page.locator('.cm-editor').evaluate((e) => getComputedStyle(e).backgroundColor !== 'rgb(255, 255, 255)'));
 
-  await page.goto(`${server.base}/`);
+  await page.goto(`${env.server.base}/`);
   const recent = page.locator('#recent a', { hasText: 'From the landing page' });
   await recent.waitFor();
   await page.fill('#join-link', roomUrl);

@@ -2,23 +2,12 @@
 // network is cut disappears, two tabs are one person, three people get three colours,
 // someone else's language or title change is announced, and the status says what happens
 // to edits while the server is away.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRoom, startServer } from './server.mjs';
-import { WAIT_MS, connected, joinAs, launchBrowser, openPage } from './browser.mjs';
+import { WAIT_MS, connected, joinAs, serverAndBrowser, openPage } from './browser.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 const peopleOf = (page) => page.locator('#people .person-name').allTextContents();
 
@@ -38,9 +27,9 @@ async function untilPeople(page, what, check) {
 }
 
 test('a partner whose network is cut disappears from the people list and the editor within 10 s', async () => {
-  const roomId = await createRoom(server.base, { title: 'Cut', language: 'python' });
-  const ada = await joinAs(browser, server.base, roomId, 'Ada');
-  const bob = await joinAs(browser, server.base, roomId, 'Bob');
+  const roomId = await createRoom(env.server.base, { title: 'Cut', language: 'python' });
+  const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada');
+  const bob = await joinAs(env.browser, env.server.base, roomId, 'Bob');
   await bob.page.locator('.cm-content').click();
   await bob.page.keyboard.type('x = 1');
   await untilPeople(ada.page, 'Bob arrives', ['Ada', 'Bob']);
@@ -59,14 +48,14 @@ test('a partner whose network is cut disappears from the people list and the edi
 });
 
 test('two tabs of one person are one entry; three people get three colours', async () => {
-  const roomId = await createRoom(server.base, { title: 'Tabs', language: 'go' });
+  const roomId = await createRoom(env.server.base, { title: 'Tabs', language: 'go' });
   // Everyone's browser saved the same colour last time.
-  const sameColor = { storageState: { cookies: [], origins: [{ origin: server.base, localStorage: [{ name: 'pairpad.color', value: '#d63f3f' }] }] } };
-  const ada = await joinAs(browser, server.base, roomId, 'Ada', sameColor);
-  const second = await openPage(ada.context, 'Ada (2nd tab)', `${server.base}/r/${roomId}`);
+  const sameColor = { storageState: { cookies: [], origins: [{ origin: env.server.base, localStorage: [{ name: 'pairpad.color', value: '#d63f3f' }] }] } };
+  const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada', sameColor);
+  const second = await openPage(ada.context, 'Ada (2nd tab)', `${env.server.base}/r/${roomId}`);
   await connected(second);
-  const bob = await joinAs(browser, server.base, roomId, 'Bob', sameColor);
-  const cy = await joinAs(browser, server.base, roomId, 'Cy', sameColor);
+  const bob = await joinAs(env.browser, env.server.base, roomId, 'Bob', sameColor);
+  const cy = await joinAs(env.browser, env.server.base, roomId, 'Cy', sameColor);
   await untilPeople(bob.page, 'Ada once, with her tabs', ['Ada · 2 tabs', 'Bob', 'Cy']);
   await bob.page.waitForFunction(() => document.getElementById('status').textContent.includes('3 people'));
 
@@ -80,9 +69,9 @@ test('two tabs of one person are one entry; three people get three colours', asy
 });
 
 test('a language or title change by someone else is announced with who and what', async () => {
-  const roomId = await createRoom(server.base, { title: 'Notices', language: 'plaintext' });
-  const ada = await joinAs(browser, server.base, roomId, 'Ada');
-  const bob = await joinAs(browser, server.base, roomId, 'Bob');
+  const roomId = await createRoom(env.server.base, { title: 'Notices', language: 'plaintext' });
+  const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada');
+  const bob = await joinAs(env.browser, env.server.base, roomId, 'Bob');
   await bob.page.selectOption('#language', 'python');
   await ada.page.locator('#toast', { hasText: 'Bob changed the language to Python' }).waitFor({ timeout: WAIT_MS });
   await bob.page.fill('#title', 'Renamed by Bob');
@@ -95,7 +84,7 @@ test('a language or title change by someone else is announced with who and what'
 
 test('a new room offers an invite, remembers its language, and a lost server is explained', async () => {
   const own = await startServer();
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await openPage(context, 'Ada', `${own.base}/`);
   await page.selectOption('#new-language', 'rust');
   await page.click('#create button[type=submit]');
