@@ -12,7 +12,9 @@ import {
 } from "@codemirror/language";
 import { oneDark } from "@codemirror/theme-one-dark";
 import { defaultKeymap, indentWithTab } from "@codemirror/commands";
-import { gotoLine, highlightSelectionMatches, openSearchPanel, searchKeymap } from "@codemirror/search";
+import {
+  getSearchQuery, gotoLine, highlightSelectionMatches, openSearchPanel, searchKeymap, searchPanelOpen,
+} from "@codemirror/search";
 import {
   acceptCompletion, autocompletion, closeBrackets, closeBracketsKeymap, closeCompletion,
   completionStatus, moveCompletionSelection, startCompletion,
@@ -87,6 +89,40 @@ function openReplace(view) {
   return true;
 }
 
+/** Most matches counted; past it the count says "10000+". */
+const MAX_COUNTED = 10000;
+
+/** "3 of 12" in the search panel: which match the selection is on, out of how many. */
+const searchMatchCount = EditorView.updateListener.of((update) => {
+  const { state, view } = update;
+  if (!searchPanelOpen(state)) return;
+  const panel = view.dom.querySelector(".cm-search");
+  if (!panel) return;
+  let label = panel.querySelector(".cm-search-count");
+  if (!label) {
+    label = document.createElement("span");
+    label.className = "cm-search-count";
+    label.setAttribute("aria-live", "polite");
+    panel.querySelector("input[name=search]")?.after(label);
+  }
+  const query = getSearchQuery(state);
+  if (!query.valid || !query.search) {
+    label.textContent = "";
+    return;
+  }
+  const { from } = state.selection.main;
+  let count = 0;
+  let current = 0;
+  const cursor = query.getCursor(state);
+  for (let next = cursor.next(); !next.done && count < MAX_COUNTED; next = cursor.next()) {
+    count += 1;
+    if (!current && next.value.from >= from) current = next.value.from === from ? count : 0;
+  }
+  label.textContent = count === 0
+    ? "No matches"
+    : `${current ? `${current} of ` : ""}${count}${count >= MAX_COUNTED ? "+" : ""} ${count === 1 ? "match" : "matches"}`;
+});
+
 /** VS Code's bindings where CodeMirror's differ; `onHelp` opens the shortcut list. */
 const editorKeys = (onHelp) => [
   { key: "Ctrl-g", run: gotoLine, preventDefault: true },
@@ -129,6 +165,7 @@ export function createEditor(parent, connection, { currentLanguage, theme, onHel
       crosshairCursor(),
       highlightActiveLine(),
       highlightSelectionMatches(),
+      searchMatchCount,
       keymap.of([
         ...editorKeys(onHelp),
         ...yUndoManagerKeymap,

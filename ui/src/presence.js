@@ -93,7 +93,11 @@ export class Presence {
     this.awareness.setLocalStateField("user", {
       name, color, colorLight: `${this.color}33`, id: this.personId, pulse: PULSE_S,
     });
-    this.nameButton.textContent = name;
+    this.nameButton.replaceChildren(
+      el("span", { className: "dot", "attr:style": `background:${this.color}` }),
+      el("span", { className: "me" }, name),
+    );
+    this.nameButton.title = `You appear as ${name}; click to change your name`;
   }
 
   /**
@@ -159,25 +163,21 @@ export class Presence {
 
   render() {
     const people = this.people();
+    // You are the name button; the list shows the others.
     this.list.replaceChildren(
-      ...people.map((p) => {
+      ...people.filter((p) => !p.me).map((p) => {
         const tabs = p.tabs > 1 ? ` · ${p.tabs} tabs` : "";
         const item = el(
           "li",
-          { className: "person", title: p.me ? `${p.name} (you)${tabs}` : `${p.name}${tabs}: click to go to their cursor` },
+          { className: "person jump", tabIndex: 0, title: `${p.name}${tabs}: click to go to their cursor` },
           el("span", { className: "dot", "attr:style": `background:${p.color}` }),
           el("span", { className: "person-name" }, `${p.name}${tabs}`),
-          p.me ? el("span", { className: "you" }, "you") : null,
         );
-        if (!p.me) {
-          item.classList.add("jump");
-          item.tabIndex = 0;
-          const jump = () => this.onJump?.(p.clientIds);
-          item.addEventListener("click", jump);
-          item.addEventListener("keydown", (event) => {
-            if (event.key === "Enter" || event.key === " ") jump();
-          });
-        }
+        const jump = () => this.onJump?.(p.clientIds);
+        item.addEventListener("click", jump);
+        item.addEventListener("keydown", (event) => {
+          if (event.key === "Enter" || event.key === " ") jump();
+        });
         return item;
       }),
     );

@@ -19,9 +19,15 @@ const STATUS_TEXT = {
   connecting: "Connecting…",
   connected: "Connected",
   reconnecting: "Reconnecting…",
-  unreachable: "Can't reach the server: your edits are kept on this device and sync when it's back",
-  offline: "Offline: your edits are kept on this device and sync when you're back online",
-  "too-large": "Too large to sync: kept on this device; shorten it to retry",
+  unreachable: "Server unreachable",
+  offline: "Offline",
+  "too-large": "Too large to sync",
+};
+/** What a status means for your edits, said plainly under the header. */
+const STATUS_EXPLAINED = {
+  unreachable: "Can't reach the server. Your edits are kept on this device and will sync when it's back.",
+  offline: "You're offline. Your edits are kept on this device and will sync when you're back online.",
+  "too-large": "The document is larger than the server accepts. Your edits are kept on this device; shorten it to sync again.",
 };
 
 const roomId = decodeURIComponent(location.pathname.split("/")[2] ?? "");
@@ -114,21 +120,23 @@ async function showLanguage(id) {
 // Title: edited in place, shared through meta.title.
 const titleInput = byId("title");
 titleInput.maxLength = MAX_TITLE_CHARS;
+// Cleared, the title is empty for everyone, and shows as "Untitled".
+const sharedTitle = () => (typeof meta.get("title") === "string" ? meta.get("title") : "");
 const saveTitle = () => {
   const title = titleInput.value.replace(/\s+/g, " ").trim().slice(0, MAX_TITLE_CHARS);
-  if (title && title !== meta.get("title")) meta.set("title", title);
-  else titleInput.value = currentTitle();
+  if (title !== sharedTitle()) meta.set("title", title);
+  titleInput.value = title;
 };
 titleInput.addEventListener("change", saveTitle);
 titleInput.addEventListener("keydown", (event) => {
   if (event.key === "Enter") titleInput.blur();
   if (event.key === "Escape") {
-    titleInput.value = currentTitle();
+    titleInput.value = sharedTitle();
     titleInput.blur();
   }
 });
 function showTitle() {
-  if (document.activeElement !== titleInput) titleInput.value = currentTitle();
+  if (document.activeElement !== titleInput) titleInput.value = sharedTitle();
   document.title = `${currentTitle()} · Pairpad`;
 }
 
@@ -169,7 +177,11 @@ showLanguage(shownLanguage);
 // Connection status and head count, always visible.
 const statusBadge = byId("status");
 let people = 1;
+const banner = byId("banner");
 const renderStatus = (status = connection.status) => {
+  banner.hidden = !STATUS_EXPLAINED[status];
+  banner.textContent = STATUS_EXPLAINED[status] ?? "";
+  statusBadge.title = STATUS_EXPLAINED[status] ?? "";
   statusBadge.dataset.status = status;
   statusBadge.textContent =
     status === "connected" ? `${STATUS_TEXT.connected} · ${people} ${people === 1 ? "person" : "people"}` : STATUS_TEXT[status];

@@ -3,7 +3,9 @@
 
 import { loadTheme, saveTheme } from "./storage.js";
 
-const LABELS = { auto: "Theme: auto", light: "Theme: light", dark: "Theme: dark" };
+const LABELS = { auto: "Theme: auto (follows the system)", light: "Theme: light", dark: "Theme: dark" };
+/** What the button shows: which of the three is chosen, not only the colours in use. */
+const ICONS = { auto: "◐", light: "☀", dark: "☾" };
 const NEXT = { auto: "light", light: "dark", dark: "auto" };
 const darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
 
@@ -19,8 +21,10 @@ export function setupTheme(button, onChange = () => {}) {
     const theme = effectiveTheme(choice);
     document.documentElement.dataset.theme = theme;
     if (button) {
-      button.textContent = theme === "dark" ? "☾" : "☀";
-      button.title = `${LABELS[choice]} (click to change)`;
+      button.textContent = ICONS[choice];
+      button.title = `${LABELS[choice]}; click to change`;
+      button.setAttribute("aria-label", LABELS[choice]);
+      button.dataset.choice = choice;
     }
     onChange(theme);
   };
