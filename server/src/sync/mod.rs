@@ -3,6 +3,7 @@
 //! the [`registry`] finds or loads rooms; [`protocol`] is the y-websocket wire format.
 
 pub mod budget;
+mod clocks;
 pub mod persist;
 pub mod preflight;
 pub mod presence;

@@ -23,6 +23,7 @@ use yrs::{
 };
 
 use super::budget::Charge;
+use super::clocks::Clocks;
 use super::persist::{short_id, Persister, MIRROR_DELAY};
 use super::preflight::Shape;
 use super::presence;
@@ -106,6 +107,8 @@ pub(crate) struct RoomActor {
     full_state: Option<Bytes>,
     /// Everyone's presence as one awareness frame, encoded once until presence changes.
     presence: Option<Bytes>,
+    /// The document's state vector, kept current from each change.
+    clocks: Clocks,
     /// Which connection brought each presence client id into the room.
     owners: HashMap<u64, ConnId>,
     idle_since: Option<Instant>,
@@ -217,9 +220,11 @@ impl RoomActor {
         };
         let mut memory = Charge::new(ctx.settings.memory.clone());
         memory.set(stored_bytes.saturating_mul(MEMORY_PER_STORED_BYTE));
+        let clocks = Clocks::of(&doc.transact());
         Ok(Some(Self {
             id,
             generation,
+            clocks,
             awareness: Awareness::new(doc),
             code,
             meta,
@@ -314,8 +319,11 @@ impl RoomActor {
             author: None,
             reply_held: false,
         };
-        let sv = self.awareness.doc().transact().state_vector();
-        peer.push(protocol::sync_step1(&sv));
+        debug_assert_eq!(
+            self.clocks.state_vector(),
+            &self.awareness.doc().transact().state_vector()
+        );
+        peer.push(self.clocks.step1());
         if let Some(presence) = self.presence_frame() {
             peer.push(presence);
         }
@@ -357,6 +365,15 @@ impl RoomActor {
         if self.peers.get(&conn).is_none_or(|p| p.reply_held) {
             return;
         }
+        // Answering costs time in proportion to the document (a client that reconnects
+        // in a loop, or asks again and again, makes the room do it each time): charged to
+        // the address, as applying updates is.
+        let address = self.peers.get(&conn).map(|p| p.link.address);
+        if address.is_some_and(|a| self.ctx.work.over(a, std::time::Instant::now())) {
+            self.kick(conn, close_code::POLICY, "requests too costly to answer");
+            return;
+        }
+        let started = std::time::Instant::now();
         let doc = self.awareness.doc();
         let encode = || protocol::sync_step2(doc.transact().encode_state_as_update_v1(sv));
         let frame = if sv.is_empty() {
@@ -364,6 +381,11 @@ impl RoomActor {
         } else {
             encode()
         };
+        if let Some(a) = address {
+            self.ctx
+                .work
+                .charge(a, started.elapsed(), std::time::Instant::now());
+        }
         if self.held_reply_bytes + frame.len() > MAX_HELD_REPLY_BYTES {
             self.kick(
                 conn,
@@ -383,8 +405,7 @@ impl RoomActor {
         // server lacks), so an update with missing pieces is forged. yrs would hold it
         // aside, fold it into every document it sends and relay it, and stock clients
         // fail on some of those.
-        let have = self.awareness.doc().transact().state_vector();
-        if !shape.needs_only(|client| u64::from(have.get(&ClientID::new(client)))) {
+        if !shape.needs_only(|client| self.clocks.get(client)) {
             self.kick(
                 conn,
                 close_code::INVALID_PAYLOAD,
@@ -410,10 +431,14 @@ impl RoomActor {
             return;
         }
         let doc = self.awareness.doc();
+        let clocks = &mut self.clocks;
         let apply = || {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let mut txn = doc.transact_mut();
-                txn.apply_update(update).map(|()| {
+                let applied = txn.apply_update(update);
+                // Whatever got in, even from an update refused halfway.
+                clocks.advance(txn.insert_set());
+                applied.map(|()| {
                     !txn.insert_set().is_empty()
                         || !txn.delete_set().is_empty()
                         || txn.has_missing_updates()
@@ -507,6 +532,7 @@ impl RoomActor {
                 self.meta
                     .insert(&mut txn, "language", self.valid_meta.language.clone());
             }
+            self.clocks.advance(txn.insert_set());
             Bytes::from(txn.encode_update_v1())
         };
         let room_client = i64::try_from(doc.client_id().get()).ok();
