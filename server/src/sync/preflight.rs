@@ -69,7 +69,7 @@ pub fn update(payload: &[u8]) -> Result<Shape, FrameError> {
         }
         shape.sections.push((client, start, clock));
     }
-    r.delete_set()?;
+    r.delete_set(&mut shape.refs)?;
     Ok(shape)
 }
 
@@ -352,14 +352,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn delete_set(&mut self) -> Result<(), FrameError> {
+    /// The deleted ranges, each a reference to its last item: deleting what the room does
+    /// not have is forged too (yrs would keep it aside and fold it into every sync).
+    fn delete_set(&mut self, refs: &mut Vec<(u64, u64)>) -> Result<(), FrameError> {
         let clients = self.count(2)?;
         for _ in 0..clients {
-            self.client()?;
+            let client = self.client()?;
             let ranges = self.count(2)?;
             for _ in 0..ranges {
                 let start = self.clock()?;
-                in_clock_range(start.saturating_add(self.len()?))?;
+                let end = in_clock_range(start.saturating_add(self.len()?))?;
+                refs.push((client, end.saturating_sub(1)));
             }
         }
         Ok(())
