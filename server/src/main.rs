@@ -5,8 +5,28 @@ use clap::Parser;
 use pairpad_server::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// Fewest async worker threads. Each room's work runs on one of them between awaits;
+/// with as many workers as cores on a small machine (one or two), one room busy for a
+/// moment held up every other room and `/health`. Extra threads let the OS share the
+/// cores among them instead.
+const MIN_WORKERS: usize = 4;
+
+fn main() -> std::process::ExitCode {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.max(MIN_WORKERS))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> std::process::ExitCode {
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()

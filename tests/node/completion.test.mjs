@@ -203,3 +203,48 @@ test('well-known objects offer their real members, once each, and keywords their
   assert.ok(text.startsWith('print(1)\nimport os\nos.path\ndef name(args):'), JSON.stringify(text));
   await bob.context.close();
 });
+
+test('a partner typing elsewhere does not undo the entry you moved to; no popup after a number or a sentence', async () => {
+  const roomId = await createRoom(env.server.base, { title: 'Choice', language: 'javascript' });
+  const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada', NO_WORKER);
+  const bob = await joinAs(env.browser, env.server.base, roomId, 'Bob', NO_WORKER);
+  await ada.page.locator('.cm-content').click();
+  await ada.page.keyboard.insertText('// notes\n');
+  await bob.page.waitForFunction(() => window.pairpad.view.state.doc.toString().includes('notes'));
+  await ada.page.keyboard.type('Math.', { delay: KEY_MS });
+  const labels = await popupLabels(ada.page, 'abs');
+  await ada.page.keyboard.press('ArrowDown');
+  await ada.page.keyboard.press('ArrowDown');
+  // Bob types on the first line meanwhile.
+  await bob.page.evaluate(() => {
+    const view = window.pairpad.view;
+    view.focus();
+    view.dispatch({ selection: { anchor: view.state.doc.line(1).to } });
+  });
+  await bob.page.keyboard.type(' by Bob', { delay: KEY_MS });
+  await ada.page.waitForFunction(() => window.pairpad.view.state.doc.toString().includes('by Bob'));
+  await ada.page.keyboard.press('Enter');
+  await ada.page.waitForFunction((want) => window.pairpad.view.state.doc.toString().endsWith(`Math.${want}`), labels[2]);
+
+  // A decimal point, and a full stop in prose, open nothing.
+  let asked = 0;
+  await ada.page.route('**/api/autocomplete', async (route) => {
+    asked += 1;
+    await route.continue().catch(() => {});
+  });
+  await ada.page.keyboard.press('Enter');
+  await ada.page.keyboard.type('const ratio = 0.', { delay: KEY_MS });
+  const before = asked;
+  await sleep(PAUSE_MS * 2);
+  assert.equal(asked, before, 'no request after "0."');
+  assert.equal(await ada.page.locator('.cm-tooltip-autocomplete').count(), 0);
+  await Promise.all([ada.context.close(), bob.context.close()]);
+
+  const md = await createRoom(env.server.base, { title: 'Prose', language: 'markdown' });
+  const cy = await joinAs(env.browser, env.server.base, md, 'Cy', NO_WORKER);
+  await cy.page.locator('.cm-content').click();
+  await cy.page.keyboard.type('This is a sentence.', { delay: KEY_MS });
+  await sleep(PAUSE_MS * 2);
+  assert.equal(await cy.page.locator('.cm-tooltip-autocomplete').count(), 0, 'no popup after a full stop');
+  await cy.context.close();
+});

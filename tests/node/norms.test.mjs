@@ -138,10 +138,55 @@ test('a partner\'s label shows while their cursor moves and fades; off-screen cu
   await ada.page.locator('.cm-edge-marker').waitFor({ state: 'detached', timeout: WAIT_MS });
   await ada.page.locator('.cm-line', { hasText: '// line 190' }).waitFor({ state: 'visible', timeout: WAIT_MS });
 
+  // Bob types at the end of a line, which moves his cursor without re-anchoring it: his
+  // label shows on Ada's screen all the while.
+  await bob.page.evaluate(() => {
+    const view = window.pairpad.view;
+    view.dispatch({ selection: { anchor: view.state.doc.line(190).to } });
+  });
+  await ada.page.waitForFunction(() => {
+    const label = document.querySelector('.cm-ySelectionInfo');
+    return label && Number(getComputedStyle(label).opacity) === 0;
+  }, null, { timeout: WAIT_MS });
+  await bob.page.keyboard.type(' and Bob keeps typing here for a while', { delay: 100 });
+  assert.equal(await opacity(), 1, 'label shown while Bob types');
+
   // Back at the top, clicking Bob in the people list goes to his cursor too.
   await ada.page.evaluate(() => window.pairpad.view.dispatch({ effects: [], scrollIntoView: true, selection: { anchor: 0 } }));
   await ada.page.locator('.cm-edge-marker.below').waitFor({ timeout: WAIT_MS });
   await ada.page.click('#people .person', { hasText: 'Bob' });
   await ada.page.locator('.cm-edge-marker').waitFor({ state: 'detached', timeout: WAIT_MS });
-  await Promise.all([ada.context.close(), bob.context.close()]);
+
+  // Two partners below the view: two markers, one above the other.
+  const cy = await joinAs(env.browser, env.server.base, roomId, 'Cy');
+  await cy.page.evaluate(() => {
+    const view = window.pairpad.view;
+    view.dispatch({ selection: { anchor: view.state.doc.line(150).from }, scrollIntoView: true });
+  });
+  await ada.page.evaluate(() => window.pairpad.view.dispatch({ scrollIntoView: true, selection: { anchor: 0 } }));
+  await ada.page.locator('.cm-edge-marker.below', { hasText: 'Cy' }).waitFor({ timeout: WAIT_MS });
+  await ada.page.locator('.cm-edge-marker.below', { hasText: 'Bob' }).waitFor({ timeout: WAIT_MS });
+  const tops = await ada.page.locator('.cm-edge-marker.below').evaluateAll((ms) => ms.map((m) => Math.round(m.getBoundingClientRect().top)));
+  assert.equal(new Set(tops).size, 2, `markers apart: ${tops}`);
+  await Promise.all([ada.context.close(), bob.context.close(), cy.context.close()]);
 });
+
+test('people who do not fit in the header are counted, not cut off', async () => {
+  const roomId = await createRoom(env.server.base, { title: 'Crowd', language: 'go' });
+  const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada', { viewport: { width: 1024, height: 700 } });
+  const others = [];
+  for (const name of ['Barbara Liskov', 'Charles Babbage', 'Donald Knuth', 'Edsger Dijkstra', 'Frances Allen']) {
+    others.push(await joinAs(env.browser, env.server.base, roomId, name));
+  }
+  await ada.page.waitForFunction(() => document.getElementById('status').textContent.includes('6 people'));
+  await ada.page.waitForFunction(() => {
+    const shown = [...document.querySelectorAll('#people .person:not(.more):not([hidden])')];
+    const more = document.querySelector('#people .more');
+    const list = document.getElementById('people');
+    const fits = shown.every((c) => c.getBoundingClientRect().right <= list.getBoundingClientRect().right + 1);
+    return more && fits && shown.length + Number(more.textContent.slice(1)) === 5;
+  }, null, { timeout: WAIT_MS });
+  assert.equal((await header(ada.page)).rows, 1);
+  await Promise.all([ada.context.close(), ...others.map((o) => o.context.close())]);
+});
+

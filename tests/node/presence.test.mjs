@@ -11,7 +11,7 @@ const env = serverAndBrowser();
 
 const peopleOf = (page) => page.locator('#people .person-name').allTextContents();
 
-async function untilPeople(page, what, check) {
+async function untilPeople(page, what, check, timeout = WAIT_MS) {
   await page
     .waitForFunction(
       (names) => {
@@ -19,7 +19,7 @@ async function untilPeople(page, what, check) {
         return names.every((n) => shown.includes(n)) && shown.length === names.length;
       },
       check,
-      { timeout: WAIT_MS },
+      { timeout },
     )
     .catch(async (error) => {
       throw new Error(`${what}: ${error.message}; shown: ${JSON.stringify(await peopleOf(page))}`);
@@ -69,6 +69,11 @@ test('two tabs of one person are one entry; three people get three colours', asy
   }, null, { timeout: WAIT_MS }).then((h) => h.jsonValue());
   const seen = await colors(cy.page);
   assert.equal(new Set(seen).size, 3, `three colours: ${seen}`);
+
+  // Ada closes her second tab: she is one tab again for the others at once, not after
+  // her closed tab's presence expires.
+  await second.close();
+  await untilPeople(bob.page, 'Ada down to one tab', ['Ada', 'Cy'], 3000);
   await Promise.all([ada.context.close(), bob.context.close(), cy.context.close()]);
 });
 
@@ -100,6 +105,9 @@ test('a new room offers an invite, remembers its language, and a lost server is 
   assert.ok((await page.getAttribute('#invite-qr', 'src')).startsWith('data:image/svg+xml'));
   await page.click('#invite-dialog button[value=close]');
   await connected(page);
+  // The next keys go to the code.
+  await page.keyboard.type('pack');
+  await page.waitForFunction(() => window.pairpad.view.state.doc.toString() === 'pack');
 
   // The landing page starts from the language chosen last.
   const landing = await openPage(context, 'Ada', `${own.base}/`);
@@ -110,5 +118,22 @@ test('a new room offers an invite, remembers its language, and a lost server is 
   await own.kill();
   await page.locator('#status', { hasText: 'Server unreachable' }).waitFor({ timeout: WAIT_MS });
   await page.locator('#banner', { hasText: "Can't reach the server. Your edits are kept on this device and will sync when it's back." }).waitFor({ timeout: WAIT_MS });
+  await context.close();
+});
+
+test('Cancel in the name dialog keeps the name; a first visitor who cancels gets a guest name', async () => {
+  const roomId = await createRoom(env.server.base, { title: 'Names', language: 'go' });
+  const context = await env.browser.newContext();
+  const page = await openPage(context, 'Newcomer', `${env.server.base}/r/${roomId}`);
+  await page.locator('#name-dialog[open]').waitFor({ timeout: WAIT_MS });
+  await page.click('#name-dialog button[value=cancel]');
+  await page.waitForFunction(() => /^Guest \d{4}$/.test(document.getElementById('name').textContent));
+  const guest = await page.textContent('#name');
+  await page.click('#name');
+  await page.fill('#name-input', 'Typo Name');
+  await page.click('#name-dialog button[value=cancel]');
+  await page.locator('#name-dialog[open]').waitFor({ state: 'detached', timeout: WAIT_MS }).catch(() => {});
+  await page.waitForFunction(() => !document.getElementById('name-dialog').open);
+  assert.equal(await page.textContent('#name'), guest);
   await context.close();
 });

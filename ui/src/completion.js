@@ -24,8 +24,11 @@ const TYPES = {
 const MAX_SUGGESTIONS = 50;
 /** A word being typed. */
 const WORD = /[\p{L}\p{N}_$]+/u;
-/** Member triggers: `obj.`, `obj?.`, `ptr->`, `Type::`. */
-const MEMBER = /(?:\.|->|::)$/;
+/** Member triggers after a name or a call or index: `obj.`, `obj?.`, `f().`, `ptr->`,
+ * `Type::`; not after a number (`0.`), a space (`from .`) or in prose. */
+const MEMBER = /(?:[\p{L}_$][\p{L}\p{N}_$]*|[)\]])(?:\??\.|->|::)$/u;
+/** Languages whose `.` ends a sentence or a key, never a member access. */
+const NO_MEMBERS = new Set(["plaintext", "markdown", "yaml", "json", "html", "css"]);
 
 /**
  * A CodeMirror completion source asking the server; `language()` gives the room's current
@@ -36,7 +39,7 @@ const MEMBER = /(?:\.|->|::)$/;
 export function serverCompletions(language) {
   return async (context) => {
     const word = context.matchBefore(WORD);
-    const member = !word && context.matchBefore(MEMBER) !== null;
+    const member = !word && !NO_MEMBERS.has(language()) && context.matchBefore(MEMBER) !== null;
     if (!context.explicit && !word && !member) return null;
     const code = context.state.doc.toString();
     if (code.length > MAX_CODE_CHARS) return null;

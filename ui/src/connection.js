@@ -32,6 +32,10 @@ export class Connection {
     this.provider = new WebsocketProvider(`${scheme}//${location.host}/ws`, roomId, this.doc, {
       connect: navigator.onLine,
       maxBackoffTime: 5000,
+      // Each tab talks to the server only. Over a BroadcastChannel, tabs of one browser
+      // passed each other's presence on to the server, and a closed tab lingered as a
+      // ghost for everyone until its presence expired.
+      disableBc: true,
       // Reconnecting would send the same edit and be refused again, in a loop.
       shouldReconnect: (event) => !tooLarge(event),
     });

@@ -42,17 +42,26 @@ export function partnerCursors(connection) {
           this.schedule();
         };
         awareness.on("change", this.onChange);
+        // Typing moves a cursor without changing where it is anchored (before the same
+        // character): a partner's own insertions show their label too.
+        this.onText = (_event, txn) => {
+          if (txn.local) return;
+          for (const [clientId, clock] of txn.afterState) {
+            if (clock > (txn.beforeState.get(clientId) ?? 0)) this.moved(clientId, true);
+          }
+        };
+        connection.text.observe(this.onText);
         this.onScroll = () => this.schedule();
         view.scrollDOM.addEventListener("scroll", this.onScroll, { passive: true });
         this.schedule();
       }
 
-      /** Shows `clientId`'s label for a moment when its cursor moved. */
-      moved(clientId) {
+      /** Shows `clientId`'s label for a moment when its cursor moved (or it typed). */
+      moved(clientId, typed = false) {
         if (clientId === awareness.clientID) return;
         const state = awareness.getStates().get(clientId);
         const head = JSON.stringify(state?.cursor?.head ?? null);
-        if (this.heads.get(clientId) === head) return;
+        if (this.heads.get(clientId) === head && !typed) return;
         this.heads.set(clientId, head);
         const color = state?.user?.color;
         if (typeof color !== "string" || !/^#[0-9a-f]{6}$/i.test(color)) return;
@@ -97,13 +106,15 @@ export function partnerCursors(connection) {
       }
 
       draw(markers) {
+        // Stacked from each edge, so that no marker hides another.
+        const place = { above: 0, below: 0 };
         this.edges.replaceChildren(
           ...markers.map((m) =>
             el("button", {
               type: "button",
               className: `cm-edge-marker ${m.side}`,
               title: `Go to ${m.name}'s cursor`,
-              "attr:style": `background:${m.color}`,
+              "attr:style": `background:${m.color};${m.side === "above" ? "top" : "bottom"}:${4 + 22 * place[m.side]++}px`,
               "on:click": () => {
                 this.view.dispatch({ effects: EditorView.scrollIntoView(m.pos, { y: "center" }) });
                 this.view.focus();
@@ -115,6 +126,7 @@ export function partnerCursors(connection) {
 
       destroy() {
         awareness.off("change", this.onChange);
+        connection.text.unobserve(this.onText);
         this.view.scrollDOM.removeEventListener("scroll", this.onScroll);
         for (const timer of this.shown.values()) clearTimeout(timer);
         this.flash.remove();

@@ -1,7 +1,7 @@
 // The CodeMirror editor bound to the room's shared text: the extensions, the language and
 // theme slots, and per-person undo through Y.UndoManager.
 
-import { EditorState, Compartment, Prec, StateEffect, StateField } from "@codemirror/state";
+import { EditorState, Compartment, Prec, StateEffect, StateField, Transaction } from "@codemirror/state";
 import {
   EditorView, keymap, lineNumbers, highlightActiveLineGutter, highlightSpecialChars,
   drawSelection, dropCursor, rectangularSelection, crosshairCursor, highlightActiveLine,
@@ -48,7 +48,9 @@ const completionChoosing = StateField.define({
   create: () => false,
   update(choosing, tr) {
     if (tr.effects.some((e) => e.is(choseCompletion))) return true;
-    if (tr.docChanged || completionStatus(tr.state) !== "active") return false;
+    // The person's own typing resets the choice; a partner's edit elsewhere does not.
+    const typed = tr.docChanged && tr.annotation(Transaction.userEvent) !== undefined;
+    if (typed || completionStatus(tr.state) !== "active") return false;
     return choosing;
   },
 });

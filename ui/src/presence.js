@@ -11,7 +11,7 @@
 import { removeAwarenessStates } from "y-protocols/awareness";
 import { el } from "./dom.js";
 import {
-  cleanName, loadColor, loadName, loadPersonId, saveColor, saveName, MAX_NAME_CHARS, PALETTE,
+  cleanName, loadColor, loadName, loadPersonId, saveColor, saveName, MAX_NAME_CHARS, NAME_STORAGE_KEY, PALETTE,
 } from "./storage.js";
 
 /** How often this tab renews its presence, in seconds. */
@@ -34,6 +34,11 @@ export function askName(dialog, current) {
     dialog.addEventListener("close", onClose);
     form.onsubmit = (event) => {
       event.preventDefault();
+      // Cancel submits the form too (formnovalidate): it must not save what was typed.
+      if (event.submitter?.value === "cancel") {
+        dialog.close("cancel");
+        return;
+      }
       if (!cleanName(input.value)) return;
       dialog.close("save");
     };
@@ -59,11 +64,17 @@ export class Presence {
     this.listeners = new Set();
     // Registered before the editor's own listener, so cursors are drawn from cleaned state.
     awareness.on("change", () => {
-      cleanRemoteStates(awareness);
+      cleanRemoteStates(awareness, this.personId);
       this.keepColorOwn();
       this.render();
     });
     nameButton.addEventListener("click", () => this.rename());
+    window.addEventListener("resize", () => this.fitList());
+    // A new name chosen in another tab of this browser applies here too.
+    window.addEventListener("storage", (event) => {
+      const name = loadName();
+      if (event.key === NAME_STORAGE_KEY && name && name !== this.name) this.publish(name);
+    });
     // Renewing with the same state sends it without a change event anywhere.
     this.pulse = setInterval(() => {
       const state = awareness.getLocalState();
@@ -181,7 +192,25 @@ export class Presence {
         return item;
       }),
     );
+    requestAnimationFrame(() => this.fitList());
     for (const listener of this.listeners) listener(people.length);
+  }
+
+  /** Hides the people who do not fit in the header behind a "+N" entry naming them. */
+  fitList() {
+    const chips = [...this.list.querySelectorAll(".person")];
+    this.list.querySelector(".more")?.remove();
+    for (const chip of chips) chip.hidden = false;
+    if (this.list.scrollWidth <= this.list.clientWidth + 1) return;
+    const more = el("li", { className: "person more" });
+    this.list.append(more);
+    const hidden = [];
+    for (let i = chips.length - 1; i >= 0 && this.list.scrollWidth > this.list.clientWidth + 1; i--) {
+      chips[i].hidden = true;
+      hidden.unshift(chips[i].querySelector(".person-name")?.textContent ?? "");
+      more.textContent = `+${hidden.length}`;
+      more.title = hidden.join(", ");
+    }
   }
 
   destroy() {
@@ -193,10 +222,12 @@ export class Presence {
  * Other clients' awareness is untrusted input: y-codemirror.next puts `user.color` into a
  * style attribute and `user.name` into the cursor label, so both are cleaned in place.
  */
-function cleanRemoteStates(awareness) {
+function cleanRemoteStates(awareness, personId) {
   for (const [clientId, state] of awareness.getStates()) {
     const user = state?.user;
     if (clientId === awareness.clientID || !user || typeof user !== "object") continue;
+    // Your own other tabs are not partners: no second cursor with your name.
+    if (user.id === personId) delete state.cursor;
     user.color = safeColor(user.color);
     user.colorLight = `${user.color}33`;
     user.name = cleanName(typeof user.name === "string" ? user.name : "") || "Anonymous";

@@ -183,8 +183,15 @@ const renderStatus = (status = connection.status) => {
   banner.textContent = STATUS_EXPLAINED[status] ?? "";
   statusBadge.title = STATUS_EXPLAINED[status] ?? "";
   statusBadge.dataset.status = status;
-  statusBadge.textContent =
-    status === "connected" ? `${STATUS_TEXT.connected} · ${people} ${people === 1 ? "person" : "people"}` : STATUS_TEXT[status];
+  if (status === "connected") {
+    // On a phone the count alone shows ("Connected · " is hidden).
+    statusBadge.replaceChildren(
+      el("span", { className: "long" }, `${STATUS_TEXT.connected} · `),
+      `${people} ${people === 1 ? "person" : "people"}`,
+    );
+  } else {
+    statusBadge.textContent = STATUS_TEXT[status];
+  }
 };
 connection.onStatus(renderStatus);
 presence.onCount((count) => {
@@ -230,6 +237,8 @@ function offerInvite() {
     toast((await copyText(location.href)) ? "Link copied" : `Copy this link: ${location.href}`);
     dialog.close();
   };
+  // Back to the code once the invite is dealt with, so the next keys go to the editor.
+  dialog.addEventListener("close", () => view.focus(), { once: true });
   dialog.showModal();
   byId("invite-link").select();
 }

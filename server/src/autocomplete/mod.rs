@@ -304,6 +304,26 @@ fn frequency(count: u32) -> i64 {
 /// letter (`tra` then offers `trace`, not `UnicodeTranslateError`).
 const FEW_PREFIX_MATCHES: usize = 5;
 
+/// Whether one of the words inside `label` (at its start, after `_`, `$` or `-`, at a
+/// capital after a small letter, or at the last capital of an acronym, as `Component`
+/// in `decodeURIComponent`) starts with
+/// `lower_prefix`: letters scattered through a name (`ru` in `true`, `con` in
+/// `function`) are not a match worth showing.
+fn starts_a_word(label: &str, lower_prefix: &str) -> bool {
+    let chars: Vec<char> = label.chars().collect();
+    (0..chars.len()).any(|i| {
+        let starts = i == 0
+            || matches!(chars[i - 1], '_' | '$' | '-')
+            || (chars[i].is_uppercase()
+                && (!chars[i - 1].is_uppercase()
+                    || chars.get(i + 1).is_some_and(|next| next.is_lowercase())));
+        starts && {
+            let word: String = chars[i..].iter().flat_map(|c| c.to_lowercase()).collect();
+            word.starts_with(lower_prefix)
+        }
+    })
+}
+
 /// How a label matches the typed prefix, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Match {
@@ -382,8 +402,8 @@ fn rank(prefix: &str, candidates: Vec<Candidate<'_>>) -> Vec<Suggestion> {
         .into_values()
         .filter(|(how, _, c)| {
             *how != Match::Fuzzy
-                || prefix_matches < FEW_PREFIX_MATCHES
                 || c.label.chars().next().and_then(|l| l.to_lowercase().next()) == first_letter
+                || (prefix_matches < FEW_PREFIX_MATCHES && starts_a_word(c.label, &lower_prefix))
         })
         .collect();
     ranked.sort_by(|(ha, a, ca), (hb, b, cb)| {

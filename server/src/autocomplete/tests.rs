@@ -506,6 +506,16 @@ fn fuzzy_matches_only_from_the_first_letter_when_prefix_matches_are_many() {
         names.contains(&"UnicodeTranslateError".to_string()),
         "{names:?}"
     );
+    // Letters scattered through a name are no match at all.
+    let names = labels(&at("let isConnected = true;\ncon|", "javascript")).join(" ");
+    assert!(
+        names.contains("isConnected"),
+        "a word inside the name: {names}"
+    );
+    for scattered in ["function", "structuredClone", "decodeURIComponent"] {
+        assert!(!names.contains(scattered), "{names}");
+    }
+    assert!(at("ru|", "yaml").iter().all(|s| s.label != "true"));
 }
 
 #[test]
@@ -532,7 +542,11 @@ fn utf16_cursors_with_emoji_and_cjk() {
 #[test]
 fn unknown_languages_complete_words() {
     let got = at("lorem ipsum dolor\nlor|", "klingon");
-    assert_eq!(labels(&got), ["lorem", "dolor"], "prefix match, then fuzzy");
+    assert_eq!(
+        labels(&got),
+        ["lorem"],
+        "a prefix match; `dolor` only has the letters inside"
+    );
     assert_eq!(got[0].kind, Kind::Variable);
 }
 

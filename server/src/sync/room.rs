@@ -375,7 +375,16 @@ impl RoomActor {
         }
         let started = std::time::Instant::now();
         let doc = self.awareness.doc();
-        let encode = || protocol::sync_step2(doc.transact().encode_state_as_update_v1(sv));
+        // A large document takes a while to encode: off the workers, as large applies.
+        let large = self.stored_bytes > INLINE_APPLY_BYTES;
+        let encode = || {
+            let work = || protocol::sync_step2(doc.transact().encode_state_as_update_v1(sv));
+            if large {
+                off_the_workers(work)
+            } else {
+                work()
+            }
+        };
         let frame = if sv.is_empty() {
             self.full_state.get_or_insert_with(encode).clone()
         } else {
