@@ -28,7 +28,7 @@ const WORD = /[\p{L}\p{N}_$]+/u;
  * `Type::`; not after a number (`0.`), a space (`from .`) or in prose. */
 const MEMBER = /(?:[\p{L}_$][\p{L}\p{N}_$]*|[)\]])(?:\??\.|->|::)$/u;
 /** Languages whose `.` ends a sentence or a key, never a member access. */
-const NO_MEMBERS = new Set(["plaintext", "markdown", "yaml", "json", "html", "css"]);
+const NO_MEMBERS = new Set(["plaintext", "markdown", "yaml", "json", "html", "css", "shell"]);
 
 /**
  * A CodeMirror completion source asking the server; `language()` gives the room's current

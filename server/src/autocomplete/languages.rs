@@ -720,4 +720,37 @@ pub static LANGUAGES: &[Language] = &[
             snip("job", "CI job", "${1:build}:\n\truns-on: ${2:ubuntu-latest}\n\tsteps:\n\t\t- run: ${3:make}"),
         ],
     },
+    Language {
+        id: "shell",
+        aliases: &["sh", "bash", "zsh"],
+        syntax: Syntax {
+            line_comments: &["#"],
+            quotes: b"\"'",
+            ident_extra: b"",
+            ..MARKUP
+        },
+        defs: Defs {
+            function: &["function"],
+            variable: &["local", "export", "readonly", "declare"],
+            ..NO_DEFS
+        },
+        keywords: &[
+            "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case",
+            "esac", "in", "function", "return", "local", "export", "readonly", "declare",
+            "shift", "break", "continue", "select",
+        ],
+        builtin_functions: &[
+            "echo", "printf", "cd", "pwd", "read", "exit", "set", "unset", "source", "eval",
+            "exec", "trap", "test", "mkdir", "rm", "cp", "mv", "ls", "cat", "grep", "sed",
+            "awk", "find", "xargs", "sort", "uniq", "head", "tail", "curl", "chmod", "wait",
+        ],
+        builtin_types: &[],
+        builtin_values: &["true", "false", "HOME", "PATH", "PWD", "USER"],
+        snippets: &[
+            snip("if", "if statement", "if [ ${1:condition} ]; then\n\t${}\nfi"),
+            snip("for", "for loop", "for ${1:item} in ${2:items}; do\n\t${}\ndone"),
+            snip("function", "function", "${1:name}() {\n\t${}\n}"),
+            snip("strict", "strict mode header", "#!/usr/bin/env bash\nset -euo pipefail\n"),
+        ],
+    },
 ];

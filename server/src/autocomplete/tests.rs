@@ -631,3 +631,20 @@ fn every_language_with_members_completes_them() {
         );
     }
 }
+
+#[test]
+fn every_language_the_editor_offers_is_known_to_the_engine() {
+    let editor = include_str!("../../../ui/src/languages.js");
+    let ids: Vec<&str> = editor
+        .split("{ id: \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(ids.len() >= 17, "read the editor's list: {ids:?}");
+    for id in ids {
+        assert!(
+            find(id).is_some() || id == languages::PLAIN.id,
+            "the editor offers {id:?}, which the completion engine does not know"
+        );
+    }
+}
