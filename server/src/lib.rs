@@ -8,6 +8,7 @@ pub mod http;
 pub mod meta;
 pub mod metrics;
 pub mod net;
+pub mod rooms;
 pub mod store;
 pub mod sync;
 

@@ -2,8 +2,6 @@
 //! new room is opened, and the addresses colleagues can use are listed.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
-
 use std::sync::Arc;
 
 use pairpad_server::http::lobby::Lobby;
@@ -81,6 +79,13 @@ impl Hosting {
         let store = pairpad_server::store::connect(&url)
             .await
             .map_err(|e| HostError::Server(format!("cannot open the store: {e}")))?;
+        // The room is created through the library before the server takes connections,
+        // as `POST /api/rooms` would create it.
+        let room_id = pairpad_server::rooms::create(store.as_ref(), Some(title), None)
+            .await
+            .map_err(|e| HostError::Server(format!("cannot create the room: {e}")))?
+            .id
+            .to_string();
         let state = pairpad_server::AppState::new(config, store);
         let lobby = state
             .lobby
@@ -93,18 +98,6 @@ impl Hosting {
             shutdown.clone().cancelled_owned(),
         ));
         let base = format!("http://127.0.0.1:{port}");
-        let room_id = match create_room(&base, title).await {
-            Ok(id) => id,
-            Err(error) => {
-                shutdown.cancel();
-                // The server's own error (a database that cannot be opened) says more.
-                let reason = match task.await {
-                    Ok(Err(server)) => server.to_string(),
-                    _ => error,
-                };
-                return Err(HostError::Server(reason));
-            }
-        };
         let lan_urls = lan_addresses(dual_stack)
             .into_iter()
             .map(|ip| room_url(ip, port, &room_id))
@@ -161,32 +154,6 @@ async fn port_in_use(port: u16) -> HostError {
         Err(_) => None,
     };
     HostError::PortInUse { port, suggestion }
-}
-
-async fn create_room(base: &str, title: &str) -> Result<String, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Created {
-        room_id: String,
-    }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client
-        .post(format!("{base}/api/rooms"))
-        .json(&serde_json::json!({ "title": title }))
-        .send()
-        .await
-        .map_err(|e| format!("the embedded server did not answer: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!(
-            "the embedded server answered {}",
-            response.status()
-        ));
-    }
-    let created: Created = response.json().await.map_err(|e| e.to_string())?;
-    Ok(created.room_id)
 }
 
 /// This machine's addresses a colleague on the LAN can reach: every non-loopback IPv4,

@@ -25,6 +25,7 @@ export class Connection {
   constructor(roomId) {
     this.roomId = roomId;
     this.doc = new Y.Doc();
+    // The room document's layout; the server's side of it is server/src/sync/document.rs.
     this.text = this.doc.getText("code");
     this.meta = this.doc.getMap("meta");
     this.local = new IndexeddbPersistence(`pairpad:${roomId}`, this.doc);

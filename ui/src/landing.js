@@ -31,7 +31,11 @@ byId("create").addEventListener("submit", async (event) => {
     if (!response.ok) throw new Error(answer?.error?.message ?? `server answered ${response.status}`);
     saveLanguageChoice(languageSelect.value);
     // The room page offers to invite the partner once, right after creating it.
-    sessionStorage.setItem("pairpad.invite", answer.roomId);
+    try {
+      sessionStorage.setItem("pairpad.invite", answer.roomId);
+    } catch {
+      // Storage disabled: the room opens without the invite prompt.
+    }
     location.assign(`/r/${encodeURIComponent(answer.roomId)}`);
   } catch (error) {
     toast(`Could not create the room: ${error.message}`);

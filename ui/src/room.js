@@ -225,8 +225,12 @@ function jumpTo(clientIds) {
 
 /** Right after creating a room: the link and a QR code to send to the partner. */
 function offerInvite() {
-  if (sessionStorage.getItem("pairpad.invite") !== roomId) return;
-  sessionStorage.removeItem("pairpad.invite");
+  try {
+    if (sessionStorage.getItem("pairpad.invite") !== roomId) return;
+    sessionStorage.removeItem("pairpad.invite");
+  } catch {
+    return; // Storage disabled: no invite prompt, the Copy link button still works.
+  }
   const dialog = byId("invite-dialog");
   byId("invite-link").value = location.href;
   const qr = qrcode(0, "M");

@@ -9,15 +9,11 @@ use axum::{Extension, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use yrs::{Doc, Map, ReadTxn, StateVector, Transact};
 
 use super::error::AppError;
 use super::json::ApiJson;
 use super::origin::base_url;
-use crate::store::{now_millis, NewRoom};
 use crate::AppState;
-
-use crate::meta::{check_language, check_title, DEFAULT_LANGUAGE, DEFAULT_TITLE};
 
 /// Body of `POST /api/rooms`.
 #[derive(Debug, Default, Deserialize)]
@@ -65,16 +61,16 @@ pub async fn create(
                 AppError::TooManyRequests("too many rooms created from this address", wait)
             })?;
     }
-    let title = validate_title(body.title)?;
-    let language = validate_language(body.language)?;
-    let room = NewRoom {
-        id: Uuid::new_v4(),
-        snapshot: initial_document(&title, &language),
-        title,
-        language,
-        created_at: now_millis(),
-    };
-    state.store.create_room(&room).await?;
+    let room = crate::rooms::create(
+        state.store.as_ref(),
+        body.title.as_deref(),
+        body.language.as_deref(),
+    )
+    .await
+    .map_err(|error| match error {
+        crate::rooms::CreateError::Invalid(why) => AppError::Unprocessable(why.into()),
+        crate::rooms::CreateError::Store(error) => error.into(),
+    })?;
     let url = format!("{}/r/{}", base_url(&state.config, &headers), room.id);
     Ok((
         StatusCode::CREATED,
@@ -126,38 +122,6 @@ pub fn parse_room_id(raw: &str) -> Result<Uuid, AppError> {
         })
 }
 
-fn validate_title(title: Option<String>) -> Result<String, AppError> {
-    let title = title.map(|t| t.trim().to_string()).unwrap_or_default();
-    check_title(&title).map_err(|e| AppError::Unprocessable(e.into()))?;
-    Ok(if title.is_empty() {
-        DEFAULT_TITLE.into()
-    } else {
-        title
-    })
-}
-
-fn validate_language(language: Option<String>) -> Result<String, AppError> {
-    let Some(language) = language else {
-        return Ok(DEFAULT_LANGUAGE.into());
-    };
-    check_language(&language).map_err(|e| AppError::Unprocessable(e.into()))?;
-    Ok(language)
-}
-
-/// A Yjs document holding only the `meta` map, encoded as a v1 update.
-fn initial_document(title: &str, language: &str) -> Vec<u8> {
-    let doc = Doc::new();
-    let meta = doc.get_or_insert_map("meta");
-    let mut txn = doc.transact_mut();
-    meta.insert(&mut txn, "title", title);
-    meta.insert(&mut txn, "language", language);
-    drop(txn);
-    let update = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
-    update
-}
-
 fn rfc3339(millis: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(millis)
         .unwrap_or_default()
@@ -167,24 +131,6 @@ fn rfc3339(millis: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn titles_and_languages_are_checked() {
-        assert_eq!(validate_title(None).unwrap(), "Untitled");
-        assert_eq!(
-            validate_title(Some("  Bug bash ".into())).unwrap(),
-            "Bug bash"
-        );
-        assert!(validate_title(Some("x".repeat(201))).is_err());
-        assert!(validate_title(Some("a\u{0}b".into())).is_err());
-        assert_eq!(validate_language(None).unwrap(), "plaintext");
-        for ok in ["rust", "c++", "c#", "objective-c", "x86_64"] {
-            assert_eq!(validate_language(Some(ok.into())).unwrap(), ok);
-        }
-        for bad in ["", "Rust", "<script>", "a b", &"x".repeat(33)] {
-            assert!(validate_language(Some(bad.into())).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn room_ids_have_one_form() {

@@ -4,6 +4,7 @@
 
 pub mod budget;
 mod clocks;
+pub mod document;
 pub mod persist;
 pub mod preflight;
 pub mod presence;

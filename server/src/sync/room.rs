@@ -17,13 +17,11 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use yrs::sync::{Awareness, AwarenessUpdate};
 use yrs::updates::decoder::Decode;
-use yrs::{
-    Any, ClientID, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, TextRef, Transact,
-    Update,
-};
+use yrs::{Any, ClientID, Doc, Out, ReadTxn, StateVector, Transact, Update};
 
 use super::budget::Charge;
 use super::clocks::Clocks;
+use super::document::{self, Layout};
 use super::persist::{short_id, Persister, MIRROR_DELAY};
 use super::preflight::Shape;
 use super::presence;
@@ -96,8 +94,8 @@ pub(crate) struct RoomActor {
     generation: u64,
     ctx: Arc<RoomContext>,
     awareness: Awareness,
-    code: TextRef,
-    meta: MapRef,
+    /// The document's root types (`sync/document.rs`).
+    layout: Layout,
     peers: HashMap<ConnId, Peer>,
     persist: Persister,
     held: VecDeque<(u64, Delivery)>,
@@ -185,8 +183,7 @@ impl RoomActor {
             return Ok(None);
         };
         let doc = Doc::new();
-        let code = doc.get_or_insert_text("code");
-        let meta = doc.get_or_insert_map("meta");
+        let layout = Layout::on(&doc);
         // Replaying the log can take long (it holds whatever clients sent): off the workers.
         let (doc, stored) = tokio::task::spawn_blocking(move || {
             replay(id, &doc, &stored);
@@ -210,10 +207,12 @@ impl RoomActor {
         let valid_meta = {
             let txn = doc.transact();
             ValidMeta {
-                title: meta_string(&meta, &txn, "title")
+                title: layout
+                    .meta_string(&txn, document::TITLE)
                     .filter(|t| crate::meta::check_title(t).is_ok())
                     .unwrap_or_else(|| crate::meta::DEFAULT_TITLE.into()),
-                language: meta_string(&meta, &txn, "language")
+                language: layout
+                    .meta_string(&txn, document::LANGUAGE)
                     .filter(|l| crate::meta::check_language(l).is_ok())
                     .unwrap_or_else(|| crate::meta::DEFAULT_LANGUAGE.into()),
             }
@@ -226,8 +225,7 @@ impl RoomActor {
             generation,
             clocks,
             awareness: Awareness::new(doc),
-            code,
-            meta,
+            layout,
             peers: HashMap::new(),
             persist,
             held: VecDeque::new(),
@@ -515,8 +513,8 @@ impl RoomActor {
         let (title, language) = {
             let txn = doc.transact();
             (
-                self.meta.get(&txn, "title"),
-                self.meta.get(&txn, "language"),
+                self.layout.meta_value(&txn, document::TITLE),
+                self.layout.meta_value(&txn, document::LANGUAGE),
             )
         };
         let title_ok = valid_meta_value(title.as_ref(), crate::meta::check_title);
@@ -534,12 +532,12 @@ impl RoomActor {
         let correction = {
             let mut txn = doc.transact_mut();
             if !title_ok {
-                self.meta
-                    .insert(&mut txn, "title", self.valid_meta.title.clone());
+                self.layout
+                    .set_meta(&mut txn, document::TITLE, &self.valid_meta.title);
             }
             if !language_ok {
-                self.meta
-                    .insert(&mut txn, "language", self.valid_meta.language.clone());
+                self.layout
+                    .set_meta(&mut txn, document::LANGUAGE, &self.valid_meta.language);
             }
             self.clocks.advance(txn.insert_set());
             Bytes::from(txn.encode_update_v1())
@@ -852,9 +850,9 @@ impl RoomActor {
     fn describe(&self) -> LiveRoom {
         let txn = self.awareness.doc().transact();
         LiveRoom {
-            code: self.code.get_string(&txn),
-            title: meta_string(&self.meta, &txn, "title"),
-            language: meta_string(&self.meta, &txn, "language"),
+            code: self.layout.text(&txn),
+            title: self.layout.meta_string(&txn, document::TITLE),
+            language: self.layout.meta_string(&txn, document::LANGUAGE),
             active_users: self.peers.len(),
         }
     }
@@ -1051,19 +1049,11 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400)
 }
 
-/// Reads a string from the `meta` map.
 /// Whether a `meta` value is absent or a string that `check` accepts.
 fn valid_meta_value(value: Option<&Out>, check: fn(&str) -> Result<(), &'static str>) -> bool {
     match value {
         None => true,
         Some(Out::Any(Any::String(s))) => check(s).is_ok(),
         Some(_) => false,
-    }
-}
-
-fn meta_string<T: ReadTxn>(meta: &MapRef, txn: &T, key: &str) -> Option<String> {
-    match meta.get(txn, key)? {
-        Out::Any(Any::String(s)) => Some(s.to_string()),
-        _ => None,
     }
 }
