@@ -1,0 +1,114 @@
+//! The composition root: every service a handler or a session needs, built once from the
+//! configuration and an open store ([`AppState::new`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::sync::registry::RoomSettings;
+use crate::sync::RoomRegistry;
+use crate::{autocomplete, http, sync};
+
+/// Shared services handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Server configuration.
+    pub config: Arc<Config>,
+    /// Durable storage.
+    pub store: Arc<dyn Store>,
+    /// Live rooms.
+    pub registry: Arc<RoomRegistry>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// One permit per open WebSocket.
+    pub connection_slots: Arc<Semaphore>,
+    /// Loaded documents and queued frames, against `--memory-budget`.
+    pub memory: Arc<sync::budget::MemoryBudget>,
+    /// Requests to join, when `--lobby` is on.
+    pub lobby: Option<Arc<http::lobby::Lobby>>,
+    /// How often each address may create a room.
+    pub room_creation: Arc<http::rate_limit::RateLimiter>,
+    /// One permit per autocomplete request being computed.
+    pub autocomplete_slots: Arc<Semaphore>,
+    /// Cancelled when the server begins to shut down.
+    pub shutdown: CancellationToken,
+    /// Every connection and room task, awaited on shutdown.
+    pub tracker: TaskTracker,
+    /// The language model client, when `--ai-endpoint` is set.
+    pub ai: Option<Arc<autocomplete::ai::AiClient>>,
+    /// Tells every WebSocket session when to ping.
+    pub ping_clock: sync::session::PingClock,
+    next_connection: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// Builds the state around an open store.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let ai = config.ai_endpoint.as_ref().and_then(|endpoint| {
+            let settings = autocomplete::ai::AiSettings {
+                endpoint: endpoint.clone(),
+                model: config.ai_model.clone(),
+                api_key: config.ai_api_key.clone(),
+                budget: config.ai_timeout,
+            };
+            match autocomplete::ai::AiClient::new(settings) {
+                Ok(client) => Some(Arc::new(client)),
+                Err(error) => {
+                    tracing::error!(%error, "AI suggestions disabled");
+                    None
+                }
+            }
+        });
+        let metrics = Arc::new(Metrics::new());
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let memory = sync::budget::MemoryBudget::new(config.memory_budget);
+        let settings = RoomSettings {
+            room_idle: config.room_idle,
+            compact_after: config.compact_after.max(1),
+            max_document_bytes: config.max_document_bytes,
+            memory: memory.clone(),
+        };
+        let registry = RoomRegistry::new(
+            store.clone(),
+            metrics.clone(),
+            settings,
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        Self {
+            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            memory,
+            lobby: config.lobby.then(Default::default),
+            room_creation: Arc::new(http::rate_limit::RateLimiter::per_minute(
+                config.rooms_per_minute,
+            )),
+            autocomplete_slots: Arc::new(Semaphore::new(
+                config
+                    .autocomplete_concurrency
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+                    .max(1),
+            )),
+            config: Arc::new(config),
+            store,
+            registry: Arc::new(registry),
+            metrics,
+            shutdown,
+            tracker,
+            ai,
+            ping_clock: sync::session::PingClock::default(),
+            next_connection: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// A process-unique id for a new connection.
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+}
