@@ -101,6 +101,10 @@ const searchMatchCount = EditorView.updateListener.of((update) => {
   const panel = view.dom.querySelector(".cm-search");
   if (!panel) return;
   let label = panel.querySelector(".cm-search-count");
+  // Counting walks the document: only when the text, the selection or the query changed.
+  const same = !update.docChanged && !update.selectionSet
+    && getSearchQuery(update.startState).eq(getSearchQuery(state));
+  if (label && same) return;
   if (!label) {
     label = document.createElement("span");
     label.className = "cm-search-count";
