@@ -11,7 +11,7 @@
 import { removeAwarenessStates } from "y-protocols/awareness";
 import { el } from "./dom.js";
 import {
-  cleanName, loadColor, loadName, loadPersonId, saveColor, saveName, MAX_NAME_CHARS, NAME_STORAGE_KEY, PALETTE,
+  cleanName, loadColor, loadName, loadPersonId, saveColor, saveName, MAX_NAME_CHARS, NAME_KEY, PALETTE,
 } from "./storage.js";
 
 /** How often this tab renews its presence, in seconds. */
@@ -73,7 +73,7 @@ export class Presence {
     // A new name chosen in another tab of this browser applies here too.
     window.addEventListener("storage", (event) => {
       const name = loadName();
-      if (event.key === NAME_STORAGE_KEY && name && name !== this.name) this.publish(name);
+      if (event.key === NAME_KEY && name && name !== this.name) this.publish(name);
     });
     // Renewing with the same state sends it without a change event anywhere.
     this.pulse = setInterval(() => {
@@ -122,7 +122,8 @@ export class Presence {
     for (const [clientId, state] of this.awareness.getStates()) {
       const user = state?.user;
       if (clientId === me || !user || user.id === this.personId) continue;
-      taken.set(user.color.toLowerCase(), Math.min(taken.get(user.color.toLowerCase()) ?? Infinity, clientId));
+      const color = user.color.toLowerCase();
+      taken.set(color, Math.min(taken.get(color) ?? Infinity, clientId));
     }
     const mine = this.color.toLowerCase();
     if (!taken.has(mine) || taken.get(mine) > me) return;
@@ -154,7 +155,7 @@ export class Presence {
       const user = state?.user;
       if (!user || typeof user.name !== "string") continue;
       const key = typeof user.id === "string" && user.id ? `id:${user.id}` : `client:${clientId}`;
-      const mine = clientId === me || (user.id === this.personId && key === `id:${this.personId}`);
+      const mine = clientId === me || user.id === this.personId;
       const person = byPerson.get(key);
       if (person) {
         person.tabs += 1;

@@ -91,9 +91,15 @@ function currentLanguage() {
   return typeof language === "string" ? language : "plaintext";
 }
 
-function currentTitle() {
+/** The shared title as it is, "" when cleared or unset. */
+function sharedTitle() {
   const title = meta.get("title");
-  return typeof title === "string" && title ? title : "Untitled";
+  return typeof title === "string" ? title : "";
+}
+
+/** The title to show: "Untitled" when there is none. */
+function currentTitle() {
+  return sharedTitle() || "Untitled";
 }
 
 // Language: the select writes meta.language; every change to it, local or remote,
@@ -121,7 +127,6 @@ async function showLanguage(id) {
 const titleInput = byId("title");
 titleInput.maxLength = MAX_TITLE_CHARS;
 // Cleared, the title is empty for everyone, and shows as "Untitled".
-const sharedTitle = () => (typeof meta.get("title") === "string" ? meta.get("title") : "");
 const saveTitle = () => {
   const title = titleInput.value.replace(/\s+/g, " ").trim().slice(0, MAX_TITLE_CHARS);
   if (title !== sharedTitle()) meta.set("title", title);

@@ -1,9 +1,8 @@
 // What the browser remembers between visits: display name, colour, theme, recent rooms.
 // localStorage can be full, disabled or cleared at any time, so every access is guarded.
 
-const NAME_KEY = "pairpad.name";
 /** Where the display name is kept (other tabs watch it to follow a rename). */
-export const NAME_STORAGE_KEY = NAME_KEY;
+export const NAME_KEY = "pairpad.name";
 const COLOR_KEY = "pairpad.color";
 const PERSON_KEY = "pairpad.person";
 const LANGUAGE_KEY = "pairpad.language";

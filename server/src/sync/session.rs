@@ -324,8 +324,6 @@ impl Session {
         );
     }
 
-    /// Sends `message` and whatever else is queued (up to a limit) in one socket write;
-    /// `false` when the connection is to close.
     /// Writes as [`Self::write`]; a write that had to wait for the peer's acknowledgements
     /// counts as hearing from it.
     async fn write_noting_acks(&mut self, message: Message, silent_pings: &mut u32) -> bool {
@@ -337,6 +335,8 @@ impl Session {
         written
     }
 
+    /// Sends `message` and whatever else is queued (up to a limit) in one socket write;
+    /// `false` when the connection is to close.
     async fn write(&mut self, message: Message) -> bool {
         let (socket, outbound) = (&mut self.socket, &self.outbound);
         let batch = async {
