@@ -17,35 +17,39 @@ const COLORS: [RGBColor; 5] = [
     RGBColor(107, 91, 214),
 ];
 
-/// Prints the tables to stdout and writes the charts into `charts`.
-pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
-    let rows: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    std::fs::create_dir_all(charts)?;
-    let of = |scenario: &str| {
-        rows.iter()
-            .filter(|r| r["scenario"] == scenario)
-            .collect::<Vec<_>>()
-    };
+/// Which way a column's figure is better.
+#[derive(Clone, Copy)]
+enum Better {
+    Lower,
+    Higher,
+    /// Context, not a figure of merit: no ratio.
+    Neither,
+}
 
-    table(
-        "Idle connections (rooms of 2): RSS per connection",
-        &of("idle"),
-        "connections",
-        &[
+/// One scenario's table: its title, what its x is, and the columns shown.
+struct TableSpec {
+    scenario: &'static str,
+    title: &'static str,
+    x_label: &'static str,
+    columns: &'static [(&'static str, &'static str, Better)],
+}
+
+/// Every table, in the order printed (steady typing is followed by its saturation table).
+const TABLES: &[TableSpec] = &[
+    TableSpec {
+        scenario: "idle",
+        title: "Idle connections (rooms of 2): RSS per connection",
+        x_label: "connections",
+        columns: &[
             ("bytes/conn", "rss_bytes_per_connection", Better::Lower),
             ("errors", "errors", Better::Lower),
         ],
-    );
-    table(
-        "Steady typing (rooms of 2-4, 5 edits/s each): latency and CPU by target load",
-        &of("steady"),
-        "target deliveries/s",
-        &[
+    },
+    TableSpec {
+        scenario: "steady",
+        title: "Steady typing (rooms of 2-4, 5 edits/s each): latency and CPU by target load",
+        x_label: "target deliveries/s",
+        columns: &[
             ("deliveries/s", "deliveries_per_sec", Better::Higher),
             ("p50 ms", "p50_ms", Better::Lower),
             ("p99 ms", "p99_ms", Better::Lower),
@@ -57,25 +61,24 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
                 Better::Neither,
             ),
         ],
-    );
-    saturation(&of("steady"));
-    table(
-        "Big room: 200 people, 10 typing",
-        &of("big-room"),
-        "people",
-        &[
+    },
+    TableSpec {
+        scenario: "big-room",
+        title: "Big room: 200 people, 10 typing",
+        x_label: "people",
+        columns: &[
             ("deliveries/s", "deliveries_per_sec", Better::Higher),
             ("p50 ms", "p50_ms", Better::Lower),
             ("p95 ms", "p95_ms", Better::Lower),
             ("p99 ms", "p99_ms", Better::Lower),
             ("max ms", "max_ms", Better::Lower),
         ],
-    );
-    table(
-        "Cold join: median time for a newcomer to receive the document",
-        &of("cold-join"),
-        "updates",
-        &[
+    },
+    TableSpec {
+        scenario: "cold-join",
+        title: "Cold join: median time for a newcomer to receive the document",
+        x_label: "updates",
+        columns: &[
             ("join ms (median of 5)", "p50_ms", Better::Lower),
             (
                 "updates applied before the join",
@@ -84,69 +87,95 @@ pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
             ),
             ("build updates/s", "deliveries_per_sec", Better::Higher),
         ],
-    );
-    table(
-        "Durable writes (100 rooms of 2 typing)",
-        &of("durable"),
-        "updates/s accepted",
-        &[
+    },
+    TableSpec {
+        scenario: "durable",
+        title: "Durable writes (100 rooms of 2 typing)",
+        x_label: "updates/s accepted",
+        columns: &[
             ("p50 ms", "p50_ms", Better::Lower),
             ("p99 ms", "p99_ms", Better::Lower),
         ],
-    );
-    table(
-        "Large document: two people typing into it (SQLite)",
-        &of("large-doc"),
-        "document KiB",
-        &[
+    },
+    TableSpec {
+        scenario: "large-doc",
+        title: "Large document: two people typing into it (SQLite)",
+        x_label: "document KiB",
+        columns: &[
             ("p50 ms", "p50_ms", Better::Lower),
             ("p99 ms", "p99_ms", Better::Lower),
             ("bytes written per edit", "written_per_edit", Better::Lower),
         ],
-    );
-    table(
-        "Churn soak: RSS after a warm-up (x, KiB) and after the soak and settling",
-        &of("churn"),
-        "RSS after warm-up KiB",
-        &[
+    },
+    TableSpec {
+        scenario: "churn",
+        title: "Churn soak: RSS after a warm-up (x, KiB) and after the soak and settling",
+        x_label: "RSS after warm-up KiB",
+        columns: &[
             ("RSS after soak KiB", "rss_kib", Better::Lower),
             ("rooms still loaded", "rooms_loaded", Better::Lower),
             ("errors", "errors", Better::Lower),
         ],
-    );
-    table(
-        "Reconnect storm: all drop at once and reconnect",
-        &of("reconnect-storm"),
-        "clients",
-        &[
+    },
+    TableSpec {
+        scenario: "reconnect-storm",
+        title: "Reconnect storm: all drop at once and reconnect",
+        x_label: "clients",
+        columns: &[
             ("seconds to all synced", "seconds", Better::Lower),
             ("errors", "errors", Better::Lower),
         ],
-    );
+    },
+];
 
+/// Prints the tables to stdout and writes the charts into `charts`.
+pub fn write(input: &Path, charts: &Path) -> anyhow::Result<()> {
+    let rows = read_rows(input)?;
+    print_tables(&rows);
+    write_charts(&rows, charts)
+}
+
+/// The result rows in `input`, one JSON object per line (unreadable lines skipped).
+fn read_rows(input: &Path) -> anyhow::Result<Vec<Value>> {
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// The rows of one scenario.
+fn of<'a>(rows: &'a [Value], scenario: &str) -> Vec<&'a Value> {
+    rows.iter().filter(|r| r["scenario"] == scenario).collect()
+}
+
+fn print_tables(rows: &[Value]) {
+    for spec in TABLES {
+        let scenario = of(rows, spec.scenario);
+        table(spec.title, &scenario, spec.x_label, spec.columns);
+        if spec.scenario == "steady" {
+            saturation(&scenario);
+        }
+    }
+}
+
+fn write_charts(rows: &[Value], charts: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(charts)?;
     chart(
         &charts.join("latency-vs-load.svg"),
         "p99 latency vs delivered edits/s (steady typing)",
-        &of("steady"),
+        &of(rows, "steady"),
         ("deliveries per second", "deliveries_per_sec"),
         ("p99 latency (ms)", "p99_ms"),
     )?;
     chart(
         &charts.join("rss-vs-connections.svg"),
         "Memory per idle connection",
-        &of("idle"),
+        &of(rows, "idle"),
         ("connections", "x"),
         ("RSS bytes per connection", "rss_bytes_per_connection"),
-    )?;
-    Ok(())
-}
-
-#[derive(Clone, Copy)]
-enum Better {
-    Lower,
-    Higher,
-    /// Context, not a figure of merit: no ratio.
-    Neither,
+    )
 }
 
 fn num(row: &Value, key: &str) -> Option<f64> {

@@ -150,6 +150,18 @@ impl Config {
         Ok(format!("sqlite://{}", dir.join("pairpad.db").display()))
     }
 
+    /// Every setting at the default its flag documents, whatever the environment holds:
+    /// for embedders (the desktop app), which set the fields they need on the value.
+    pub fn defaults() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Self::command().mut_args(|arg| arg.env(None));
+        command
+            .try_get_matches_from(["pairpad-server"])
+            .map_err(|e| e.to_string())
+            .and_then(|matches| Self::from_arg_matches(&matches).map_err(|e| e.to_string()))
+            .unwrap_or_else(|error| unreachable!("the documented defaults parse: {error}"))
+    }
+
     /// Parses a configuration from the given arguments (plus the environment, as `--help`
     /// describes); used by tests and embedders.
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
@@ -284,13 +296,17 @@ mod tests {
 
     #[test]
     fn defaults_match_the_documentation() {
-        let config = Config::from_args(Vec::<String>::new()).expect("parse");
-        assert_eq!(config.bind.to_string(), "127.0.0.1:8420");
-        assert_eq!(config.log_format, LogFormat::Text);
-        assert_eq!(config.room_idle, Duration::from_secs(30));
-        assert_eq!(config.max_message_bytes, 1 << 20);
-        assert_eq!(config.ai_timeout, Duration::from_millis(1500));
-        assert!(config.ai_endpoint.is_none());
+        for config in [
+            Config::from_args(Vec::<String>::new()).expect("parse"),
+            Config::defaults(),
+        ] {
+            assert_eq!(config.bind.to_string(), "127.0.0.1:8420");
+            assert_eq!(config.log_format, LogFormat::Text);
+            assert_eq!(config.room_idle, Duration::from_secs(30));
+            assert_eq!(config.max_message_bytes, 1 << 20);
+            assert_eq!(config.ai_timeout, Duration::from_millis(1500));
+            assert!(config.ai_endpoint.is_none() && !config.lobby);
+        }
     }
 
     #[test]

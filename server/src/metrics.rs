@@ -52,55 +52,41 @@ impl Metrics {
             registry: Registry::default(),
         };
         let m = &metrics;
-        registry.register(
-            "rooms_loaded",
-            "Rooms loaded in memory",
-            m.rooms_loaded.clone(),
-        );
-        registry.register(
-            "connections",
-            "Open WebSocket connections",
-            m.connections.clone(),
-        );
-        registry.register(
-            "messages_in",
-            "WebSocket messages received",
-            m.messages_in.clone(),
-        );
-        registry.register(
-            "messages_out",
-            "WebSocket messages sent",
-            m.messages_out.clone(),
-        );
-        registry.register(
-            "updates_stored",
-            "Updates made durable",
-            m.updates_stored.clone(),
-        );
-        registry.register(
-            "slow_peers_dropped",
-            "Connections dropped for not keeping up",
-            m.slow_peers_dropped.clone(),
-        );
-        registry.register(
-            "bad_frames",
-            "Connections closed for bad frames",
-            m.bad_frames.clone(),
-        );
-        registry.register(
-            "store_errors",
-            "Failed store writes",
-            m.store_errors.clone(),
-        );
+        let gauges = [
+            ("rooms_loaded", "Rooms loaded in memory", &m.rooms_loaded),
+            ("connections", "Open WebSocket connections", &m.connections),
+            (
+                "rooms_store_down",
+                "Rooms that cannot write and turn peers away",
+                &m.rooms_store_down,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        let counters = [
+            ("messages_in", "WebSocket messages received", &m.messages_in),
+            ("messages_out", "WebSocket messages sent", &m.messages_out),
+            ("updates_stored", "Updates made durable", &m.updates_stored),
+            (
+                "slow_peers_dropped",
+                "Connections dropped for not keeping up",
+                &m.slow_peers_dropped,
+            ),
+            (
+                "bad_frames",
+                "Connections closed for bad frames",
+                &m.bad_frames,
+            ),
+            ("store_errors", "Failed store writes", &m.store_errors),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
         registry.register(
             "store_write_seconds",
             "Latency of store writes",
             m.store_write_seconds.clone(),
-        );
-        registry.register(
-            "rooms_store_down",
-            "Rooms that cannot write and turn peers away",
-            m.rooms_store_down.clone(),
         );
         Self {
             registry,

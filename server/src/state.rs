@@ -1,7 +1,6 @@
 //! The composition root: every service a handler or a session needs, built once from the
 //! configuration and an open store ([`AppState::new`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -11,8 +10,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::sync::registry::RoomSettings;
-use crate::sync::RoomRegistry;
+use crate::sync::service::SyncService;
+use crate::sync::RoomSettings;
 use crate::{autocomplete, http, sync};
 
 /// Shared services handed to every handler.
@@ -22,14 +21,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Durable storage.
     pub store: Arc<dyn Store>,
-    /// Live rooms.
-    pub registry: Arc<RoomRegistry>,
+    /// Live rooms and the connections to them.
+    pub sync: Arc<SyncService>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// One permit per open WebSocket.
-    pub connection_slots: Arc<Semaphore>,
-    /// Loaded documents and queued frames, against `--memory-budget`.
-    pub memory: Arc<sync::budget::MemoryBudget>,
     /// Requests to join, when `--lobby` is on.
     pub lobby: Option<Arc<http::lobby::Lobby>>,
     /// How often each address may create a room.
@@ -42,9 +37,6 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// The language model client, when `--ai-endpoint` is set.
     pub ai: Option<Arc<autocomplete::ai::AiClient>>,
-    /// Tells every WebSocket session when to ping.
-    pub ping_clock: sync::session::PingClock,
-    next_connection: Arc<AtomicU64>,
 }
 
 impl AppState {
@@ -68,23 +60,21 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let memory = sync::budget::MemoryBudget::new(config.memory_budget);
         let settings = RoomSettings {
             room_idle: config.room_idle,
             compact_after: config.compact_after.max(1),
             max_document_bytes: config.max_document_bytes,
-            memory: memory.clone(),
+            memory: sync::budget::MemoryBudget::new(config.memory_budget),
         };
-        let registry = RoomRegistry::new(
+        let sync = SyncService::new(
+            settings,
+            config.max_connections,
             store.clone(),
             metrics.clone(),
-            settings,
             shutdown.clone(),
             tracker.clone(),
         );
         Self {
-            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
-            memory,
             lobby: config.lobby.then(Default::default),
             room_creation: Arc::new(http::rate_limit::RateLimiter::per_minute(
                 config.rooms_per_minute,
@@ -97,18 +87,11 @@ impl AppState {
             )),
             config: Arc::new(config),
             store,
-            registry: Arc::new(registry),
+            sync: Arc::new(sync),
             metrics,
             shutdown,
             tracker,
             ai,
-            ping_clock: sync::session::PingClock::default(),
-            next_connection: Arc::new(AtomicU64::new(1)),
         }
-    }
-
-    /// A process-unique id for a new connection.
-    pub fn next_connection_id(&self) -> u64 {
-        self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 }

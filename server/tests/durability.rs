@@ -302,7 +302,7 @@ async fn a_refused_mirror_write_is_retried_without_another_edit() {
         let reader = &reader;
         async move {
             let stored = reader.get_room(id).await.unwrap().unwrap();
-            stored.code == "kept in the mirror"
+            stored.text.code == "kept in the mirror"
         }
     })
     .await;

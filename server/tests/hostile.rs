@@ -275,6 +275,18 @@ async fn titles_and_languages_set_through_the_document_are_held_to_the_rest_rule
                 .await;
         }
     }
+    // So are removed ones: a room always has a title and a language.
+    for key in ["title", "language"] {
+        ada.remove_meta(key);
+        for client in [&ada, &bob] {
+            client
+                .wait_for(&format!("{key} put back after removal"), |c| {
+                    c.meta("title").as_deref() == Some("Bug bash")
+                        && c.meta("language").as_deref() == Some("python")
+                })
+                .await;
+        }
+    }
     assert!(ada.is_open() && bob.is_open());
     // What the REST API and a newcomer see is valid too, after a restart as well.
     let live = common::get_room(server.addr, &room).await;

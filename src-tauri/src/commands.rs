@@ -9,58 +9,15 @@ use tauri::{AppHandle, Runtime, State};
 use uuid::Uuid;
 
 use crate::discovery::NearbySession;
-use crate::host::{lan_addresses, HostError, HostInfo, Hosting};
-use crate::settings::{Settings, SettingsError};
+pub use crate::error::CommandError;
+use crate::host::{lan_addresses, HostInfo, Hosting};
+use crate::settings::Settings;
 use crate::{windows, Desktop};
 
 /// How long joining waits for the colleague's server to answer.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long saving settings waits for the database to answer.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An error the start page shows: a stable `code` and a sentence for people.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct CommandError {
-    /// `invalid`, `database`, `port_in_use`, `host`, `bad_url`, `unreachable`, `window`.
-    pub code: &'static str,
-    /// What went wrong, in words.
-    pub message: String,
-    /// For `port_in_use`: a port that is free.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suggested_port: Option<u16>,
-}
-
-impl CommandError {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            suggested_port: None,
-        }
-    }
-}
-
-impl From<SettingsError> for CommandError {
-    fn from(error: SettingsError) -> Self {
-        match error {
-            SettingsError::Invalid(message) => Self::new("invalid", message),
-            write @ SettingsError::Write(..) => Self::new("settings", write.to_string()),
-        }
-    }
-}
-
-impl From<HostError> for CommandError {
-    fn from(error: HostError) -> Self {
-        match error {
-            HostError::PortInUse { suggestion, .. } => Self {
-                suggested_port: suggestion,
-                ..Self::new("port_in_use", error.to_string())
-            },
-            HostError::Server(message) => Self::new("host", message),
-        }
-    }
-}
 
 /// The saved settings.
 #[tauri::command]

@@ -63,16 +63,10 @@ impl Hosting {
             .local_addr()
             .map_err(|e| HostError::Server(e.to_string()))?
             .port();
-        let mut args = vec![
-            "--bind".to_string(),
-            format!("0.0.0.0:{port}"),
-            "--lobby".to_string(),
-        ];
-        if let Some(url) = &settings.database_url {
-            args.extend(["--database-url".to_string(), url.clone()]);
-        }
-        let config = pairpad_server::Config::from_args(args)
-            .map_err(|e| HostError::Server(e.to_string()))?;
+        let mut config = pairpad_server::Config::defaults();
+        config.bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        config.lobby = true;
+        config.database_url.clone_from(&settings.database_url);
         let url = config
             .effective_database_url()
             .map_err(|e| HostError::Server(e.to_string()))?;

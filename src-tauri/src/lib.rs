@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod discovery;
+pub mod error;
 pub mod host;
 pub mod settings;
 pub mod windows;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tauri::{AppHandle, Runtime, WebviewUrl, WebviewWindowBuilder};
 
-use crate::commands::CommandError;
+use crate::error::CommandError;
 
 static NEXT_WINDOW: AtomicU64 = AtomicU64::new(1);
 

@@ -3,7 +3,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 import { byId, el, toast } from "./dom.js";
-import { copyText } from "./shell.js";
+import { copyText } from "./page.js";
 import { setupTheme } from "./theme.js";
 
 const RECENT_KEY = "pairpad.desktop.recent";

@@ -4,7 +4,7 @@ import { byId, el, toast } from "./dom.js";
 import { LANGUAGES, languageById } from "./languages.js";
 import { forgetRoom, loadLanguageChoice, loadRecent, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
-import { registerServiceWorker } from "./shell.js";
+import { registerServiceWorker } from "./page.js";
 import { joinTarget } from "./links.js";
 
 setupTheme(byId("theme"));

@@ -8,7 +8,7 @@ import { Presence } from "./presence.js";
 import { byId, el, toast } from "./dom.js";
 import { rememberRoom, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
-import { copyText, registerServiceWorker } from "./shell.js";
+import { copyText, registerServiceWorker } from "./page.js";
 import { cursorOf } from "./cursors.js";
 import qrcode from "qrcode-generator";
 import * as Y from "yjs";

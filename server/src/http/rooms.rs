@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::error::AppError;
 use super::json::ApiJson;
 use super::origin::base_url;
+use crate::store::RoomText;
 use crate::AppState;
 
 /// Body of `POST /api/rooms`.
@@ -38,9 +39,8 @@ pub struct Created {
 #[serde(rename_all = "camelCase")]
 pub struct RoomView {
     room_id: Uuid,
-    title: String,
-    language: String,
-    code: String,
+    #[serde(flatten)]
+    text: RoomText,
     created_at: String,
     updated_at: String,
     active_users: usize,
@@ -92,23 +92,18 @@ pub async fn get(
         .get_room(id)
         .await?
         .ok_or(AppError::RoomNotFound)?;
-    let live = state.registry.describe(id).await;
-    let mut view = RoomView {
+    let live = state.sync.describe(id).await;
+    let (text, active_users) = match live {
+        Some(live) => (live.text, live.active_users),
+        None => (record.text, 0),
+    };
+    Ok(Json(RoomView {
         room_id: id,
-        title: record.title,
-        language: record.language,
-        code: record.code,
+        text,
         created_at: rfc3339(record.created_at),
         updated_at: rfc3339(record.updated_at),
-        active_users: 0,
-    };
-    if let Some(live) = live {
-        view.code = live.code;
-        view.title = live.title.unwrap_or(view.title);
-        view.language = live.language.unwrap_or(view.language);
-        view.active_users = live.active_users;
-    }
-    Ok(Json(view))
+        active_users,
+    }))
 }
 
 /// Parses a room id from a path segment; 400 when it is not a UUID in its one canonical

@@ -19,7 +19,6 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use super::error::AppError;
 use super::origin::origin_allowed;
 use super::rooms::parse_room_id;
-use crate::sync::session::{self, SessionContext};
 use crate::AppState;
 
 /// Upgrades to the y-websocket protocol for one room.
@@ -35,7 +34,7 @@ pub async fn connect(
     if !origin_allowed(headers, &state.config) {
         return Err(AppError::ForbiddenOrigin);
     }
-    if state.registry.loaded(id).is_none() && state.store.get_room(id).await?.is_none() {
+    if !state.sync.is_loaded(id) && state.store.get_room(id).await?.is_none() {
         return Err(AppError::RoomNotFound);
     }
     let accept = accept_key(&request).map_err(|e| AppError::BadRequest(e.into()))?;
@@ -43,36 +42,8 @@ pub async fn connect(
         .extensions_mut()
         .remove::<hyper::upgrade::OnUpgrade>()
         .ok_or_else(|| AppError::BadRequest("connection cannot be upgraded".into()))?;
-    if state.shutdown.is_cancelled() {
-        return Err(AppError::Unavailable("server is shutting down"));
-    }
-    if state.memory.exhausted() {
-        return Err(AppError::Unavailable(
-            "server memory budget reached; retry later",
-        ));
-    }
-    let permit = state
-        .connection_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| AppError::Unavailable("too many connections"))?;
-    // A client's offline edits arrive as one message, and they may carry text it has
-    // since deleted (kept for its undo): twice the document cap, plus message headers.
-    let max_message_bytes = state
-        .config
-        .max_document_bytes
-        .saturating_mul(2)
-        .saturating_add(MESSAGE_HEADER_BYTES);
-    let ctx = SessionContext {
-        registry: state.registry.clone(),
-        metrics: state.metrics.clone(),
-        shutdown: state.shutdown.clone(),
-        max_message_bytes,
-        max_document_bytes: state.config.max_document_bytes,
-        memory: state.memory.clone(),
-        clock: state.ping_clock.clone(),
-    };
-    let conn = state.next_connection_id();
+    let admission = state.sync.admit().map_err(AppError::Unavailable)?;
+    let max_message_bytes = state.sync.max_message_bytes();
     let config = WebSocketConfig::default()
         // tungstenite allocates its read buffer up front (128 KiB by default); most Yjs
         // messages are tens of bytes, so a small buffer that grows on demand keeps an
@@ -81,7 +52,7 @@ pub async fn connect(
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(Some(max_message_bytes))
         .max_frame_size(Some(max_message_bytes));
-    let tracker = state.tracker.clone();
+    let (tracker, sync) = (state.tracker.clone(), state.sync.clone());
     // A short task waits for hyper to hand the connection over, then starts the session
     // as a task of its own, sized for the session alone.
     tracker.clone().spawn(async move {
@@ -92,7 +63,7 @@ pub async fn connect(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        tracker.spawn(session::serve(socket, id, conn, address, ctx, permit));
+        tracker.spawn(sync.serve(admission, socket, id, address));
     });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -108,8 +79,6 @@ pub async fn connect(
 /// size and takes more system calls to read, but such messages are rare (a joining
 /// client's offline edits).
 const READ_BUFFER_BYTES: usize = 512;
-/// Room for the y-websocket message type and length prefixes around an update.
-const MESSAGE_HEADER_BYTES: usize = 64;
 /// Bytes of outgoing frames gathered before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 

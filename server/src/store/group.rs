@@ -26,9 +26,9 @@ const MAX_WRITES_PER_COMMIT: usize = 4096;
 const MAX_BYTES_PER_COMMIT: usize = 16 << 20;
 
 /// What the writer task is asked to do.
-enum Job {
+enum WriterRequest {
     /// Writes committed together with everyone else's.
-    Batch(Request),
+    Shared(SharedWrite),
     /// A room's compaction: its own transaction, but on the same writer, so that it never
     /// waits for (or makes wait) the shared commits on the database's write lock.
     Compact {
@@ -41,13 +41,13 @@ enum Job {
 }
 
 /// One caller's appends and mirror writes.
-struct Request {
+struct SharedWrite {
     appends: Vec<RoomUpdates>,
     mirrors: Vec<RoomMirror>,
     reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
 }
 
-impl Request {
+impl SharedWrite {
     fn bytes(&self) -> usize {
         let updates: usize = self
             .appends
@@ -59,7 +59,7 @@ impl Request {
             + self
                 .mirrors
                 .iter()
-                .map(|m| m.mirror.code.len())
+                .map(|m| m.mirror.text.code.len())
                 .sum::<usize>()
     }
 
@@ -71,7 +71,7 @@ impl Request {
 /// A store whose appends and mirror writes from all rooms are committed together.
 pub struct GroupCommit {
     inner: Arc<dyn Store>,
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<WriterRequest>,
     /// Whether the last write succeeded: `ping` (and so `/ready`) fails while it did not,
     /// even when the probe itself gets through.
     writable: Arc<AtomicBool>,
@@ -96,13 +96,13 @@ impl GroupCommit {
         mirrors: Vec<RoomMirror>,
     ) -> Result<Vec<i64>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let request = Request {
+        let request = SharedWrite {
             appends,
             mirrors,
             reply,
         };
         self.queue
-            .send(Job::Batch(request))
+            .send(WriterRequest::Shared(request))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -114,15 +114,15 @@ impl GroupCommit {
 /// room's bad write cannot fail the others. Compactions run alone, in queue order.
 async fn write_loop(
     store: Arc<dyn Store>,
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<WriterRequest>,
     writable: Arc<AtomicBool>,
 ) {
     let mut waiting = Vec::new();
     let mut next = jobs.recv().await;
     while let Some(job) = next.take() {
         let first = match job {
-            Job::Batch(request) => request,
-            Job::Compact {
+            WriterRequest::Shared(request) => request,
+            WriterRequest::Compact {
                 room,
                 snapshot,
                 through_seq,
@@ -141,7 +141,7 @@ async fn write_loop(
         waiting.push(first);
         while writes < MAX_WRITES_PER_COMMIT && bytes < MAX_BYTES_PER_COMMIT {
             match jobs.try_recv() {
-                Ok(Job::Batch(request)) => {
+                Ok(WriterRequest::Shared(request)) => {
                     bytes += request.bytes();
                     writes += request.writes();
                     waiting.push(request);
@@ -163,7 +163,7 @@ async fn write_loop(
 }
 
 /// Commits `waiting` and answers each request; `true` when every write succeeded.
-async fn commit(store: &dyn Store, mut waiting: Vec<Request>) -> bool {
+async fn commit(store: &dyn Store, mut waiting: Vec<SharedWrite>) -> bool {
     if let [_] = waiting.as_slice() {
         let mut committed = true;
         for request in waiting {
@@ -262,7 +262,7 @@ impl Store for GroupCommit {
         mirror: &Mirror,
     ) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job::Compact {
+        let job = WriterRequest::Compact {
             room: id,
             snapshot: snapshot.to_vec(),
             through_seq,
@@ -286,5 +286,85 @@ impl Store for GroupCommit {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::super::fake::{FakeStore, Write};
+    use super::*;
+
+    fn one_update(room: Uuid) -> RoomUpdates {
+        RoomUpdates {
+            room,
+            updates: vec![NewUpdate {
+                data: Bytes::from_static(b"u"),
+                client_id: None,
+                author: None,
+                created_at: 0,
+            }],
+        }
+    }
+
+    /// Lets every other task run until it waits (the test runtime has one thread).
+    async fn settle() {
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_commit_that_fails_is_retried_room_by_room() {
+        let fake = Arc::new(FakeStore::default());
+        let (good, also_good, bad) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        fake.refuse(bad);
+        let group = Arc::new(GroupCommit::new(fake.clone()));
+        // Hold the writer on a first write, so that the next three queue up and go to the
+        // store together.
+        let door = fake.door.lock().await;
+        let first = tokio::spawn({
+            let group = group.clone();
+            async move { group.commit_many(&[one_update(good)], &[]).await }
+        });
+        settle().await;
+        let writes: Vec<_> = [good, also_good, bad]
+            .into_iter()
+            .map(|room| {
+                let group = group.clone();
+                tokio::spawn(async move { group.commit_many(&[one_update(room)], &[]).await })
+            })
+            .collect();
+        settle().await;
+        drop(door);
+        assert!(first.await.unwrap().is_ok());
+        let mut results = Vec::new();
+        for write in writes {
+            results.push(write.await.unwrap().is_ok());
+        }
+        assert_eq!(
+            results,
+            [true, true, false],
+            "one room's bad write fails only it"
+        );
+        let commits: Vec<(Vec<Uuid>, bool)> = fake
+            .writes()
+            .into_iter()
+            .map(|(write, ok)| match write {
+                Write::Commit { appends, .. } => (appends.iter().map(|a| a.0).collect(), ok),
+                Write::Compact { .. } => panic!("no compaction here"),
+            })
+            .collect();
+        assert_eq!(
+            commits,
+            [
+                (vec![good], true),
+                (vec![good, also_good, bad], false),
+                (vec![good], true),
+                (vec![also_good], true),
+                (vec![bad], false),
+            ]
+        );
     }
 }

@@ -4,6 +4,8 @@
 //! append-only log of Yjs updates in `room_updates`. Loading a room is "snapshot + the
 //! updates since"; compaction folds the log into a new snapshot in one transaction.
 
+#[cfg(test)]
+pub(crate) mod fake;
 mod group;
 mod postgres;
 mod sqlite;
@@ -57,21 +59,58 @@ pub struct NewRoom {
     pub created_at: i64,
 }
 
-/// A room's metadata and plain-text mirror as stored.
+/// A room's text, title and language: as its live document holds them, as its row
+/// mirrors them, and as the REST API shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RoomText {
+    /// Plain text of `doc.getText('code')`.
+    pub code: String,
+    /// `meta.title`.
+    pub title: String,
+    /// `meta.language`.
+    pub language: String,
+}
+
+/// A room's row as stored: its text as last mirrored, and when it was created and changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomRecord {
     /// Room id.
     pub id: Uuid,
-    /// Title as last mirrored from the document.
-    pub title: String,
-    /// Language as last mirrored from the document.
-    pub language: String,
-    /// Plain text as last mirrored from the document.
-    pub code: String,
+    /// Text, title and language as last mirrored from the document.
+    pub text: RoomText,
     /// Creation time, Unix milliseconds.
     pub created_at: i64,
     /// Time of the last stored change, Unix milliseconds.
     pub updated_at: i64,
+}
+
+/// The columns of a `rooms` row that make a [`RoomRecord`], read the same way from both
+/// databases.
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    title: String,
+    language: String,
+    code: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RoomRow {
+    /// The columns to select, in a query that ends with the room's id.
+    const COLUMNS: &'static str = "title, language, code, created_at, updated_at";
+
+    fn into_record(self, id: Uuid) -> RoomRecord {
+        RoomRecord {
+            id,
+            text: RoomText {
+                code: self.code,
+                title: self.title,
+                language: self.language,
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// Everything needed to rebuild a room's document.
@@ -98,15 +137,11 @@ pub struct NewUpdate {
     pub created_at: i64,
 }
 
-/// Values mirrored from the live document into the `rooms` row.
+/// The live document's text written into the `rooms` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
-    /// Plain text of `doc.getText('code')`.
-    pub code: String,
-    /// `meta.title`; `None` keeps the stored title.
-    pub title: Option<String>,
-    /// `meta.language`; `None` keeps the stored language.
-    pub language: Option<String>,
+    /// Text, title and language.
+    pub text: RoomText,
     /// Time of the change, Unix milliseconds.
     pub updated_at: i64,
 }

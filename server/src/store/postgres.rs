@@ -10,8 +10,8 @@ use sqlx::{Connection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates,
-    Store, StoreError, StoredDoc,
+    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomRow,
+    RoomUpdates, Store, StoreError, StoredDoc,
 };
 
 /// PostgreSQL-backed [`Store`].
@@ -52,23 +52,12 @@ impl Store for PostgresStore {
     }
 
     async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, title, language, code, created_at, updated_at FROM rooms WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(RoomRecord {
-                id: row.try_get("id")?,
-                title: row.try_get("title")?,
-                language: row.try_get("language")?,
-                code: row.try_get("code")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
-        .transpose()
+        let query = format!("SELECT {} FROM rooms WHERE id = $1", RoomRow::COLUMNS);
+        let row: Option<RoomRow> = sqlx::query_as(&query)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.into_record(id)))
     }
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
@@ -129,14 +118,14 @@ impl Store for PostgresStore {
         let result = async {
             let mut tx = connection.begin().await?;
             sqlx::query(
-                "UPDATE rooms SET snapshot = $1, code = $2, title = COALESCE($3, title), \
-                 language = COALESCE($4, language), updated_at = GREATEST(updated_at, $5) \
+                "UPDATE rooms SET snapshot = $1, code = $2, title = $3, \
+                 language = $4, updated_at = GREATEST(updated_at, $5) \
                  WHERE id = $6",
             )
             .bind(snapshot)
-            .bind(&mirror.code)
-            .bind(&mirror.title)
-            .bind(&mirror.language)
+            .bind(&mirror.text.code)
+            .bind(&mirror.text.title)
+            .bind(&mirror.text.language)
             .bind(mirror.updated_at)
             .bind(id)
             .execute(&mut *tx)
@@ -246,12 +235,12 @@ async fn mirror_in(
     mirror: &Mirror,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE rooms SET code = $1, title = COALESCE($2, title), language = COALESCE($3, language), \
+        "UPDATE rooms SET code = $1, title = $2, language = $3, \
          updated_at = GREATEST(updated_at, $4) WHERE id = $5",
     )
-    .bind(&mirror.code)
-    .bind(&mirror.title)
-    .bind(&mirror.language)
+    .bind(&mirror.text.code)
+    .bind(&mirror.text.title)
+    .bind(&mirror.text.language)
     .bind(mirror.updated_at)
     .bind(id)
     .execute(&mut **tx)

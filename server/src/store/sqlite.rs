@@ -14,8 +14,8 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates,
-    Store, StoreError, StoredDoc,
+    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomRow,
+    RoomUpdates, Store, StoreError, StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
@@ -124,10 +124,6 @@ impl SqliteStore {
 /// index pages of a few thousand busy rooms.
 const WRITER_CACHE: &str = "-16384";
 
-fn parse_id(text: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("room id: {e}")))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
@@ -150,23 +146,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, title, language, code, created_at, updated_at FROM rooms WHERE id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(RoomRecord {
-                id: parse_id(row.try_get("id")?)?,
-                title: row.try_get("title")?,
-                language: row.try_get("language")?,
-                code: row.try_get("code")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
-        .transpose()
+        let query = format!("SELECT {} FROM rooms WHERE id = ?", RoomRow::COLUMNS);
+        let row: Option<RoomRow> = sqlx::query_as(&query)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.into_record(id)))
     }
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
@@ -225,13 +210,13 @@ impl Store for SqliteStore {
         let result = async {
             let mut tx = writer.begin().await?;
             sqlx::query(
-                "UPDATE rooms SET snapshot = ?, code = ?, title = COALESCE(?, title), \
-                 language = COALESCE(?, language), updated_at = MAX(updated_at, ?) WHERE id = ?",
+                "UPDATE rooms SET snapshot = ?, code = ?, title = ?, \
+                 language = ?, updated_at = MAX(updated_at, ?) WHERE id = ?",
             )
             .bind(snapshot)
-            .bind(&mirror.code)
-            .bind(&mirror.title)
-            .bind(&mirror.language)
+            .bind(&mirror.text.code)
+            .bind(&mirror.text.title)
+            .bind(&mirror.text.language)
             .bind(mirror.updated_at)
             .bind(&room)
             .execute(&mut *tx)
@@ -350,15 +335,15 @@ async fn mirror_in(
         .collect();
     for chunk in statement_chunks(&mirrors) {
         let mut update = QueryBuilder::new(
-            "UPDATE rooms SET code = v.column2, title = COALESCE(v.column3, rooms.title), \
-             language = COALESCE(v.column4, rooms.language), \
+            "UPDATE rooms SET code = v.column2, title = v.column3, \
+             language = v.column4, \
              updated_at = MAX(rooms.updated_at, v.column5) FROM (",
         );
         update.push_values(chunk, |mut row, m| {
             row.push_bind(m.room.to_string())
-                .push_bind(&m.mirror.code)
-                .push_bind(&m.mirror.title)
-                .push_bind(&m.mirror.language)
+                .push_bind(&m.mirror.text.code)
+                .push_bind(&m.mirror.text.title)
+                .push_bind(&m.mirror.text.language)
                 .push_bind(m.mirror.updated_at);
         });
         update.push(") AS v WHERE rooms.id = v.column1");

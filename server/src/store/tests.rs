@@ -50,9 +50,11 @@ fn update(byte: u8, at: i64) -> NewUpdate {
 
 fn mirror(code: &str, at: i64) -> Mirror {
     Mirror {
-        code: code.into(),
-        title: Some("Renamed".into()),
-        language: Some("python".into()),
+        text: RoomText {
+            code: code.into(),
+            title: "Renamed".into(),
+            language: "python".into(),
+        },
         updated_at: at,
     }
 }
@@ -62,9 +64,9 @@ async fn create_and_get(store: &dyn Store) {
     store.create_room(&room).await.unwrap();
     let got = store.get_room(room.id).await.unwrap().unwrap();
     assert_eq!(got.id, room.id);
-    assert_eq!(got.title, "Pairing");
-    assert_eq!(got.language, "rust");
-    assert_eq!(got.code, "");
+    assert_eq!(got.text.title, "Pairing");
+    assert_eq!(got.text.language, "rust");
+    assert_eq!(got.text.code, "");
     assert_eq!((got.created_at, got.updated_at), (1_000, 1_000));
     assert!(store.get_room(Uuid::new_v4()).await.unwrap().is_none());
     assert!(store.load(Uuid::new_v4()).await.unwrap().is_none());
@@ -120,9 +122,9 @@ async fn compact_folds_the_log(store: &dyn Store) {
     );
     assert_eq!(doc.last_seq, after);
     let record = store.get_room(room.id).await.unwrap().unwrap();
-    assert_eq!(record.code, "fn main() {}");
+    assert_eq!(record.text.code, "fn main() {}");
     assert_eq!(
-        (record.title.as_str(), record.language.as_str()),
+        (record.text.title.as_str(), record.text.language.as_str()),
         ("Renamed", "python")
     );
     assert_eq!(record.updated_at, 4_000);
@@ -135,18 +137,12 @@ async fn mirror_is_saved_and_never_goes_back_in_time(store: &dyn Store) {
         .save_mirror(room.id, &mirror("let x = 1;", 5_000))
         .await
         .unwrap();
-    let without_meta = Mirror {
-        title: None,
-        language: None,
-        ..mirror("let x = 2;", 4_000)
-    };
-    store.save_mirror(room.id, &without_meta).await.unwrap();
+    let mut older = mirror("let x = 2;", 4_000);
+    older.text.title = "Older".into();
+    store.save_mirror(room.id, &older).await.unwrap();
     let record = store.get_room(room.id).await.unwrap().unwrap();
-    assert_eq!(record.code, "let x = 2;");
-    assert_eq!(
-        record.title, "Renamed",
-        "a missing title keeps the stored one"
-    );
+    assert_eq!(record.text.code, "let x = 2;");
+    assert_eq!(record.text.title, "Older");
     assert_eq!(record.updated_at, 5_000);
     store.ping().await.unwrap();
 }
@@ -228,7 +224,10 @@ async fn commit_many_numbers_each_batch(store: &dyn Store) {
     assert_eq!(bytes, [1, 2, 4]);
     assert_eq!(store.load(b.id).await.unwrap().unwrap().last_seq, seqs[1]);
     let record = store.get_room(a.id).await.unwrap().unwrap();
-    assert_eq!((record.code.as_str(), record.updated_at), ("a text", 8_000));
+    assert_eq!(
+        (record.text.code.as_str(), record.updated_at),
+        ("a text", 8_000)
+    );
 }
 
 /// A commit larger than one statement (hundreds of updates, rooms interleaved, several
@@ -269,7 +268,7 @@ async fn large_commit(store: &dyn Store) {
     }
     let code = |i: usize| {
         let id = rooms[i].id;
-        async move { store.get_room(id).await.unwrap().unwrap().code }
+        async move { store.get_room(id).await.unwrap().unwrap().text.code }
     };
     assert_eq!(code(0).await, "second");
     assert_eq!(code(1).await, "first");

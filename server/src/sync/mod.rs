@@ -5,6 +5,8 @@
 pub mod budget;
 mod clocks;
 pub mod document;
+mod outbox;
+mod peers;
 pub mod persist;
 pub mod preflight;
 pub mod presence;
@@ -12,18 +14,49 @@ pub mod protocol;
 pub mod queue;
 pub mod registry;
 pub mod room;
+pub mod service;
 pub mod session;
 pub mod work;
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::metrics::Metrics;
+use crate::store::Store;
 pub use registry::{RoomHandle, RoomRegistry};
 
 /// Identifies one WebSocket connection within the process.
 pub type ConnId = u64;
+
+/// The sender of updates a room writes itself; no connection has this id, so they are
+/// relayed to everyone.
+const ROOM_ITSELF: ConnId = 0;
+
+/// Tunables for room actors.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    /// How long an empty room stays loaded.
+    pub room_idle: Duration,
+    /// Compact after this many stored updates.
+    pub compact_after: usize,
+    /// Largest document, in encoded bytes.
+    pub max_document_bytes: usize,
+    /// What loaded documents and queued frames count against.
+    pub memory: Arc<budget::MemoryBudget>,
+}
+
+/// What every room actor shares.
+struct RoomServices {
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    settings: RoomSettings,
+    shutdown: CancellationToken,
+    /// Apply time owed per client address, across rooms.
+    work: work::WorkLedger,
+}
 
 /// WebSocket close codes the server sends (RFC 6455 §7.4.1).
 pub mod close_code {
@@ -133,12 +166,8 @@ pub enum JoinOutcome {
 /// A live room's state as shown by `GET /api/rooms/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveRoom {
-    /// Current plain text.
-    pub code: String,
-    /// `meta.title`, when set.
-    pub title: Option<String>,
-    /// `meta.language`, when set.
-    pub language: Option<String>,
+    /// Its text, title and language now.
+    pub text: crate::store::RoomText,
     /// Connections in the room.
     pub active_users: usize,
 }

@@ -1,19 +1,22 @@
-//! A room's write pipeline: group commit of accepted updates, the plain-text mirror and
-//! compaction, one store write at a time.
+//! A room's write pipeline and its schedule: group commit of accepted updates, the
+//! plain-text mirror and compaction, one store write at a time, and when each is due.
 //!
 //! Updates are numbered as the room accepts them (`accepted`); `durable` is the number of
 //! the last one the store has committed. While a write is in flight, newly accepted updates
-//! wait in `pending` and go to the store together in the next transaction.
+//! wait in `pending` and go to the store together in the next transaction. The room asks
+//! [`Persister::next_write`] what to write, [`Persister::next_deadline`] when to ask again,
+//! and [`Persister::settled`] whether it may unload.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::store::{Mirror, NewUpdate, RoomMirror, RoomUpdates, Store, StoreError};
+use crate::store::{Mirror, NewUpdate, RoomMirror, RoomUpdates, Store, StoreError, StoredDoc};
 
 /// Bytes of not-yet-durable updates a room holds before it refuses more.
 pub const MAX_PENDING_BYTES: usize = 64 << 20;
@@ -35,22 +38,46 @@ pub const OUTAGE_GRACE: Duration = Duration::from_secs(2);
 /// answering makes a write wait for its connection timeout, not fail at once).
 pub const STALL_GRACE: Duration = Duration::from_secs(5);
 
-/// What a finished store write was.
+/// How eagerly the room wants its stored state brought up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Serving peers: the mirror on its delay, compaction once the log is long.
+    Steady,
+    /// Unloading or shutting down: everything now, the log folded into a snapshot.
+    Flush,
+    /// The document is unusable: store the updates already accepted, nothing built from
+    /// the document (no mirror, no snapshot).
+    Salvage,
+}
+
+/// The write a room should start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextWrite {
+    /// Every pending update in one transaction, with the mirror when it is due (so that
+    /// continuous typing cannot keep the mirror from being written).
+    Updates { with_mirror: bool },
+    /// A snapshot of the whole document that folds the log, with the mirror.
+    Compaction,
+    /// The plain-text mirror alone.
+    Mirror,
+}
+
+/// What a write in flight carries, handed back with its result.
 #[derive(Debug)]
-enum Job {
-    Append {
+enum Written {
+    Updates {
         batch: Vec<NewUpdate>,
         upto: u64,
-        mirrored: bool,
+        with_mirror: bool,
     },
     Mirror,
-    Compact,
+    Compaction,
 }
 
 /// A finished store write, handed back to the room by [`Persister::finished`].
 #[derive(Debug)]
-pub struct Done {
-    job: Job,
+pub struct WriteOutcome {
+    written: Written,
     result: Result<i64, StoreError>,
 }
 
@@ -59,9 +86,11 @@ pub struct Persister {
     id: Uuid,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    /// Compact after this many stored updates (more for a large snapshot).
+    compact_after: usize,
     pending: Vec<NewUpdate>,
     pending_bytes: usize,
-    in_flight: Option<BoxFuture<'static, Done>>,
+    in_flight: Option<BoxFuture<'static, WriteOutcome>>,
     in_flight_bytes: usize,
     accepted: u64,
     durable: u64,
@@ -72,6 +101,8 @@ pub struct Persister {
     snapshot_bytes: usize,
     mirror_bytes: usize,
     mirror_dirty: bool,
+    /// When the stale mirror is to be written.
+    mirror_due: Option<Instant>,
     retry_at: Option<Instant>,
     backoff: Duration,
     /// When the current run of failed appends began (a failed mirror or compaction holds
@@ -79,39 +110,73 @@ pub struct Persister {
     failing_since: Option<Instant>,
     /// When the append in flight started.
     appending_since: Option<Instant>,
+    /// Whether the room counts in the `rooms_store_down` gauge.
+    counted_down: bool,
+}
+
+/// Where a room's stored log stands when it loads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredLog {
+    /// Sequence number of the last stored update.
+    pub last_seq: i64,
+    /// Updates stored since the snapshot.
+    pub len: usize,
+    /// Size of the snapshot.
+    pub snapshot_bytes: usize,
+}
+
+impl StoredLog {
+    /// Where `stored`, a room as loaded, stands.
+    pub fn of(stored: &StoredDoc) -> Self {
+        Self {
+            last_seq: stored.last_seq,
+            len: stored.updates.len(),
+            snapshot_bytes: stored.snapshot.as_ref().map_or(0, Vec::len),
+        }
+    }
+}
+
+/// What a room's writes are built from: its live document.
+pub trait Source {
+    /// The text, title and language to mirror, as of now.
+    fn mirror(&self) -> Mirror;
+    /// The whole document as one update, to fold the log into.
+    fn snapshot(&mut self) -> Vec<u8>;
 }
 
 impl Persister {
-    /// A pipeline for room `id` whose log ends at `store_seq` and holds `log_len` updates
-    /// since the last snapshot, which is `snapshot_bytes` long.
+    /// A pipeline for room `id` whose stored log is `log`, compacting after
+    /// `compact_after` updates.
     pub fn new(
         id: Uuid,
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
-        store_seq: i64,
-        log_len: usize,
-        snapshot_bytes: usize,
+        compact_after: usize,
+        log: StoredLog,
     ) -> Self {
         Self {
             id,
             store,
             metrics,
+            compact_after: compact_after.max(1),
             pending: Vec::new(),
             pending_bytes: 0,
             in_flight: None,
             in_flight_bytes: 0,
             accepted: 0,
             durable: 0,
-            store_seq,
-            since_compaction: log_len,
-            snapshot_bytes,
+            store_seq: log.last_seq,
+            since_compaction: log.len,
+            snapshot_bytes: log.snapshot_bytes,
             // Until the first mirror, count it as large as the snapshot.
-            mirror_bytes: snapshot_bytes,
+            mirror_bytes: log.snapshot_bytes,
             mirror_dirty: false,
+            mirror_due: None,
             retry_at: None,
             backoff: FIRST_BACKOFF,
             failing_since: None,
             appending_since: None,
+            counted_down: false,
         }
     }
 
@@ -120,12 +185,16 @@ impl Persister {
         self.pending_bytes + self.in_flight_bytes + len > MAX_PENDING_BYTES
     }
 
-    /// Queues an accepted update and returns its number.
+    /// Queues an accepted update and returns its number. The mirror is now stale, due
+    /// after [`MIRROR_DELAY`] (longer for a large room) unless it already was.
     pub fn accept(&mut self, update: NewUpdate) -> u64 {
         self.pending_bytes += update.data.len();
         self.pending.push(update);
         self.accepted += 1;
         self.mirror_dirty = true;
+        let delay = self.mirror_delay();
+        self.mirror_due
+            .get_or_insert_with(|| Instant::now() + delay);
         self.accepted
     }
 
@@ -139,38 +208,46 @@ impl Persister {
         self.durable
     }
 
+    /// Brings a stale mirror forward to now (the last person left the room).
+    pub fn mirror_soon(&mut self) {
+        if self.mirror_dirty {
+            self.mirror_due = Some(Instant::now());
+        }
+    }
+
     /// Whether anything is waiting for, or being written to, the store.
     pub fn is_busy(&self) -> bool {
         self.in_flight.is_some() || !self.pending.is_empty()
     }
 
+    /// Whether the stored state has caught up as far as `pace` asks: every update durable,
+    /// and when flushing the log folded and the mirror current. A salvage is over once
+    /// the store has failed it (what is left is lost either way; clients resend it).
+    pub fn settled(&self, pace: Pace) -> bool {
+        match pace {
+            Pace::Steady => !self.is_busy(),
+            Pace::Flush => !self.is_busy() && !self.has_unfolded_changes(),
+            Pace::Salvage => !self.is_busy() || self.retry_at.is_some(),
+        }
+    }
+
     /// Whether the stored state is behind the document (log not folded, or mirror stale).
-    pub fn has_unfolded_changes(&self) -> bool {
+    fn has_unfolded_changes(&self) -> bool {
         self.since_compaction > 0 || self.mirror_dirty
     }
 
-    /// Whether the mirror is stale.
-    pub fn mirror_dirty(&self) -> bool {
-        self.mirror_dirty
-    }
-
-    /// Whether the log has grown past `threshold` updates since the last snapshot, or past
-    /// as many as keep a large snapshot's rewrite within [`SNAPSHOT_BYTES_PER_UPDATE`] per
-    /// update, whichever is more.
-    pub fn wants_compaction(&self, threshold: usize) -> bool {
-        self.since_compaction >= compaction_threshold(threshold, self.snapshot_bytes)
+    /// Whether the log has grown past the compaction threshold, or past as many updates
+    /// as keep a large snapshot's rewrite within [`SNAPSHOT_BYTES_PER_UPDATE`] per update,
+    /// whichever is more.
+    fn wants_compaction(&self) -> bool {
+        self.since_compaction >= compaction_threshold(self.compact_after, self.snapshot_bytes)
     }
 
     /// How long after an edit the mirror is due: [`MIRROR_DELAY`], or longer for a room
     /// whose row (snapshot and text) is large, so that mirrors write at most
     /// [`MIRROR_BYTES_PER_SEC`].
-    pub fn mirror_delay(&self) -> Duration {
+    fn mirror_delay(&self) -> Duration {
         mirror_delay(self.snapshot_bytes + self.mirror_bytes)
-    }
-
-    /// When a failed write may be retried.
-    pub fn retry_at(&self) -> Option<Instant> {
-        self.retry_at
     }
 
     /// Whether the store counts as down for this room's edits: it has failed every append
@@ -179,32 +256,104 @@ impl Persister {
         self.outage_from().is_some_and(|at| at <= now)
     }
 
+    /// As [`Self::in_outage`], and keeps the `rooms_store_down` gauge in step.
+    pub fn check_outage(&mut self, now: Instant) -> bool {
+        let down = self.in_outage(now);
+        if down != self.counted_down {
+            self.counted_down = down;
+            if down {
+                self.metrics.rooms_store_down.inc();
+            } else {
+                self.metrics.rooms_store_down.dec();
+            }
+        }
+        down
+    }
+
     /// When the store will count as down if nothing changes.
-    pub fn outage_from(&self) -> Option<Instant> {
+    fn outage_from(&self) -> Option<Instant> {
         let failing = self.failing_since.map(|since| since + OUTAGE_GRACE);
         let stalled = self.appending_since.map(|since| since + STALL_GRACE);
         failing.into_iter().chain(stalled).min()
     }
 
-    /// Whether a store write is in flight.
-    pub fn writing(&self) -> bool {
-        self.in_flight.is_some()
+    /// The next moment the schedule needs the room to call [`Self::next_write`] (or
+    /// [`Self::check_outage`], when `watching` for an outage because peers are waiting),
+    /// other than the write in flight finishing.
+    pub fn next_deadline(&self, pace: Pace, watching: bool) -> Option<Instant> {
+        let retry = self.retry_at;
+        // While a write is in flight its completion wakes the room, and after a failed
+        // one the retry time does: a due mirror waits for either (a past deadline here
+        // would spin the room until then).
+        let mirror = self
+            .mirror_due
+            .filter(|_| self.in_flight.is_none() && pace != Pace::Salvage)
+            .map(|due| retry.map_or(due, |at| due.max(at)));
+        let outage = self.outage_from().filter(|_| watching);
+        [mirror, retry, outage].into_iter().flatten().min()
     }
 
-    /// Whether a new write may start now.
-    pub fn can_start(&self, now: Instant) -> bool {
-        self.in_flight.is_none() && self.retry_at.is_none_or(|at| at <= now)
+    /// The write to start now, if any: updates first (with the mirror when it is due),
+    /// then compaction, then the mirror. `None` while a write is in flight or waiting out
+    /// a backoff.
+    pub fn next_write(&self, now: Instant, pace: Pace) -> Option<NextWrite> {
+        if self.in_flight.is_some() || self.retry_at.is_some_and(|at| at > now) {
+            return None;
+        }
+        let mirror_now = self.mirror_dirty
+            && match pace {
+                Pace::Steady => self.mirror_due.is_some_and(|due| due <= now),
+                Pace::Flush => true,
+                Pace::Salvage => false,
+            };
+        if !self.pending.is_empty() {
+            return Some(NextWrite::Updates {
+                with_mirror: mirror_now,
+            });
+        }
+        let fold_now = match pace {
+            Pace::Steady => self.wants_compaction(),
+            Pace::Flush => self.wants_compaction() || self.has_unfolded_changes(),
+            Pace::Salvage => false,
+        };
+        if fold_now {
+            Some(NextWrite::Compaction)
+        } else if mirror_now {
+            Some(NextWrite::Mirror)
+        } else {
+            None
+        }
     }
 
-    /// Sends every pending update to the store in one transaction, with the mirror when
-    /// it is due (so that continuous typing cannot keep the mirror from being written).
-    pub fn start_append(&mut self, mirror: Option<Mirror>) {
+    /// Starts the write the schedule asks for now ([`Self::next_write`]), built from
+    /// `source`; returns what it started.
+    pub fn start_next(
+        &mut self,
+        now: Instant,
+        pace: Pace,
+        source: &mut impl Source,
+    ) -> Option<NextWrite> {
+        let next = self.next_write(now, pace)?;
+        match next {
+            NextWrite::Updates { with_mirror } => {
+                self.start_updates(with_mirror.then(|| source.mirror()));
+            }
+            NextWrite::Compaction => {
+                let snapshot = source.snapshot();
+                self.start_compaction(snapshot, source.mirror());
+            }
+            NextWrite::Mirror => self.start_mirror(source.mirror()),
+        }
+        Some(next)
+    }
+
+    /// Sends every pending update to the store in one transaction, with `mirror` if given.
+    fn start_updates(&mut self, mirror: Option<Mirror>) {
         let updates = std::mem::take(&mut self.pending);
         self.in_flight_bytes = std::mem::take(&mut self.pending_bytes);
-        let mirrored = mirror.is_some();
+        let with_mirror = mirror.is_some();
         if let Some(mirror) = &mirror {
-            self.mirror_dirty = false;
-            self.mirror_bytes = mirror.code.len();
+            self.mirror_sent(mirror);
         }
         let (store, id, upto) = (self.store.clone(), self.id, self.accepted);
         self.appending_since = Some(Instant::now());
@@ -219,11 +368,11 @@ impl Persister {
                 .await
                 .map(|seqs| seqs.first().copied().unwrap_or(0));
             let [RoomUpdates { updates: batch, .. }] = appends;
-            Done {
-                job: Job::Append {
+            WriteOutcome {
+                written: Written::Updates {
                     batch,
                     upto,
-                    mirrored,
+                    with_mirror,
                 },
                 result,
             }
@@ -231,94 +380,100 @@ impl Persister {
     }
 
     /// Writes the plain-text mirror.
-    pub fn start_mirror(&mut self, mirror: Mirror) {
-        self.mirror_dirty = false;
-        self.mirror_bytes = mirror.code.len();
+    fn start_mirror(&mut self, mirror: Mirror) {
+        self.mirror_sent(&mirror);
         let (store, id) = (self.store.clone(), self.id);
         self.spawn(async move {
             let result = store.save_mirror(id, &mirror).await.map(|()| 0);
-            Done {
-                job: Job::Mirror,
+            WriteOutcome {
+                written: Written::Mirror,
                 result,
             }
         });
     }
 
     /// Stores `snapshot` (the whole document) and folds every durable update into it.
-    pub fn start_compaction(&mut self, snapshot: Vec<u8>, mirror: Mirror) {
-        self.mirror_dirty = false;
+    fn start_compaction(&mut self, snapshot: Vec<u8>, mirror: Mirror) {
+        self.mirror_sent(&mirror);
         self.snapshot_bytes = snapshot.len();
-        self.mirror_bytes = mirror.code.len();
         let (store, id, through_seq) = (self.store.clone(), self.id, self.store_seq);
         self.spawn(async move {
             let result = store
                 .compact(id, &snapshot, through_seq, &mirror)
                 .await
                 .map(|()| 0);
-            Done {
-                job: Job::Compact,
+            WriteOutcome {
+                written: Written::Compaction,
                 result,
             }
         });
     }
 
-    fn spawn(&mut self, write: impl std::future::Future<Output = Done> + Send + 'static) {
+    fn mirror_sent(&mut self, mirror: &Mirror) {
+        self.mirror_dirty = false;
+        self.mirror_due = None;
+        self.mirror_bytes = mirror.text.code.len();
+    }
+
+    fn spawn(&mut self, write: impl std::future::Future<Output = WriteOutcome> + Send + 'static) {
         let metrics = self.metrics.clone();
         self.in_flight = Some(
             async move {
                 let started = Instant::now();
-                let done = write.await;
+                let outcome = write.await;
                 metrics
                     .store_write_seconds
                     .observe(started.elapsed().as_secs_f64());
-                done
+                outcome
             }
             .boxed(),
         );
     }
 
     /// Resolves when the write in flight finishes; pending forever when there is none.
-    pub async fn finished(&mut self) -> Done {
+    pub async fn finished(&mut self) -> WriteOutcome {
         match self.in_flight.as_mut() {
             Some(write) => write.await,
             None => std::future::pending().await,
         }
     }
 
-    /// Records the outcome of a finished write. A failed write is retried with backoff.
-    pub fn complete(&mut self, done: Done) {
+    /// Records the outcome of a finished write. A failed write is retried with backoff;
+    /// a failed one that carried the mirror leaves it due again on the usual delay.
+    pub fn complete(&mut self, outcome: WriteOutcome) {
+        let now = Instant::now();
         self.in_flight = None;
         self.in_flight_bytes = 0;
         self.appending_since = None;
-        if let Err(error) = &done.result {
+        if let Err(error) = &outcome.result {
             self.metrics.store_errors.inc();
             tracing::error!(room = %short_id(self.id), %error, retry_in = ?self.backoff, "store write failed");
-            self.retry_at = Some(Instant::now() + self.backoff);
+            self.retry_at = Some(now + self.backoff);
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-            if matches!(done.job, Job::Append { .. }) {
-                self.failing_since.get_or_insert_with(Instant::now);
+            if matches!(outcome.written, Written::Updates { .. }) {
+                self.failing_since.get_or_insert(now);
             }
         } else {
             self.retry_at = None;
             self.backoff = FIRST_BACKOFF;
             self.failing_since = None;
         }
-        match (done.job, done.result) {
-            (Job::Append { batch, upto, .. }, Ok(seq)) => {
+        match (outcome.written, outcome.result) {
+            (Written::Updates { batch, upto, .. }, Ok(seq)) => {
                 self.metrics.updates_stored.inc_by(batch.len() as u64);
                 self.since_compaction += batch.len();
                 self.durable = upto;
                 self.store_seq = seq.max(self.store_seq);
             }
             (
-                Job::Append {
+                Written::Updates {
                     mut batch,
-                    mirrored,
+                    with_mirror,
                     ..
                 },
                 Err(_),
             ) => {
-                self.mirror_dirty |= mirrored;
+                self.mirror_dirty |= with_mirror;
                 // Put the batch back in front of what arrived meanwhile, in order.
                 self.pending_bytes += batch.iter().map(|u| u.data.len()).sum::<usize>();
                 batch.append(&mut self.pending);
@@ -326,9 +481,23 @@ impl Persister {
             }
             // Updates still pending when the snapshot was taken are in it too, and are
             // counted again once stored: that only brings the next compaction forward.
-            (Job::Compact, Ok(_)) => self.since_compaction = 0,
-            (Job::Mirror | Job::Compact, Err(_)) => self.mirror_dirty = true,
-            (Job::Mirror, Ok(_)) => {}
+            (Written::Compaction, Ok(_)) => self.since_compaction = 0,
+            (Written::Mirror | Written::Compaction, Err(_)) => self.mirror_dirty = true,
+            (Written::Mirror, Ok(_)) => {}
+        }
+        if self.mirror_dirty {
+            self.mirror_due.get_or_insert(now + MIRROR_DELAY);
+        }
+    }
+}
+
+impl Drop for Persister {
+    fn drop(&mut self) {
+        if self.counted_down {
+            self.metrics.rooms_store_down.dec();
+        }
+        if self.is_busy() {
+            tracing::error!(room = %short_id(self.id), "room unloaded with unsaved updates; clients resend them on reconnect");
         }
     }
 }
@@ -354,7 +523,259 @@ pub fn short_id(id: Uuid) -> String {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+    use crate::store::fake::{FakeStore, Write};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn update() -> NewUpdate {
+        NewUpdate {
+            data: Bytes::from_static(b"update"),
+            client_id: None,
+            author: None,
+            created_at: 0,
+        }
+    }
+
+    fn mirror() -> Mirror {
+        Mirror {
+            text: crate::store::RoomText {
+                code: "fn main() {}".into(),
+                ..Default::default()
+            },
+            updated_at: 0,
+        }
+    }
+
+    fn persister(store: &Arc<FakeStore>, compact_after: usize) -> (Persister, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        let persister = Persister::new(
+            Uuid::new_v4(),
+            store.clone(),
+            metrics.clone(),
+            compact_after,
+            StoredLog::default(),
+        );
+        (persister, metrics)
+    }
+
+    struct Text;
+
+    impl Source for Text {
+        fn mirror(&self) -> Mirror {
+            mirror()
+        }
+
+        fn snapshot(&mut self) -> Vec<u8> {
+            vec![0; 16]
+        }
+    }
+
+    /// Starts the write the schedule asks for now, as the room does.
+    fn start(p: &mut Persister, pace: Pace) -> Option<NextWrite> {
+        p.start_next(Instant::now(), pace, &mut Text)
+    }
+
+    async fn finish(p: &mut Persister) {
+        let outcome = p.finished().await;
+        p.complete(outcome);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn updates_go_at_once_and_the_mirror_a_second_after_the_first_edit() {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, _) = persister(&store, 100);
+        let t0 = Instant::now();
+        assert_eq!(p.accept(update()), 1);
+        assert_eq!(
+            start(&mut p, Pace::Steady),
+            Some(NextWrite::Updates { with_mirror: false })
+        );
+        assert_eq!(p.durable(), 0, "durable only once the store answers");
+        finish(&mut p).await;
+        assert_eq!(p.durable(), 1);
+        assert_eq!(p.next_write(Instant::now(), Pace::Steady), None);
+        assert_eq!(p.next_deadline(Pace::Steady, false), Some(t0 + 1000 * MS));
+        tokio::time::advance(999 * MS).await;
+        assert_eq!(p.next_write(Instant::now(), Pace::Steady), None);
+        tokio::time::advance(MS).await;
+        assert_eq!(start(&mut p, Pace::Steady), Some(NextWrite::Mirror));
+        finish(&mut p).await;
+        assert_eq!(p.next_deadline(Pace::Steady, false), None);
+        assert!(p.settled(Pace::Steady));
+        assert!(!p.settled(Pace::Flush), "the log is not folded yet");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn continuous_typing_carries_the_mirror_along_with_the_updates() {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, _) = persister(&store, 100);
+        for _ in 0..12 {
+            p.accept(update());
+            if let Some(NextWrite::Updates { with_mirror: true }) = start(&mut p, Pace::Steady) {
+                finish(&mut p).await;
+                assert!(p.settled(Pace::Steady));
+                assert_eq!(p.next_deadline(Pace::Steady, false), None);
+                return;
+            }
+            finish(&mut p).await;
+            tokio::time::advance(100 * MS).await;
+        }
+        panic!(
+            "the mirror never went with the updates: {:?}",
+            store.writes()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_log_is_folded_after_the_threshold_and_the_last_person_leaving_brings_the_mirror_forward(
+    ) {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, _) = persister(&store, 3);
+        for _ in 0..3 {
+            p.accept(update());
+            start(&mut p, Pace::Steady);
+            finish(&mut p).await;
+        }
+        assert_eq!(start(&mut p, Pace::Steady), Some(NextWrite::Compaction));
+        finish(&mut p).await;
+        let (last, ok) = store.writes().pop().unwrap();
+        assert!(ok);
+        assert!(
+            matches!(last, Write::Compact { through_seq: 3, .. }),
+            "{last:?}"
+        );
+        assert!(p.settled(Pace::Flush));
+        // The compaction wrote the mirror too.
+        assert_eq!(p.next_deadline(Pace::Steady, false), None);
+
+        p.accept(update());
+        start(&mut p, Pace::Steady);
+        finish(&mut p).await;
+        assert_eq!(p.next_write(Instant::now(), Pace::Steady), None);
+        p.mirror_soon();
+        assert_eq!(
+            p.next_write(Instant::now(), Pace::Steady),
+            Some(NextWrite::Mirror)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_is_retried_with_backoff_and_counts_as_down_after_two_seconds() {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, metrics) = persister(&store, 100);
+        store.fail(true);
+        let t0 = Instant::now();
+        p.accept(update());
+        let mut waits = Vec::new();
+        while Instant::now() < t0 + OUTAGE_GRACE {
+            assert!(!p.check_outage(Instant::now()));
+            match start(&mut p, Pace::Steady) {
+                Some(NextWrite::Updates { .. }) => finish(&mut p).await,
+                other => panic!("expected a retry of the updates, got {other:?}"),
+            }
+            let retry = p.next_deadline(Pace::Steady, true).unwrap();
+            waits.push((retry - Instant::now()).as_millis());
+            // One more edit while the store is failing.
+            if waits.len() == 2 {
+                p.accept(update());
+            }
+            tokio::time::advance(retry - Instant::now()).await;
+        }
+        assert_eq!(waits, [50, 100, 200, 400, 800, 450]);
+        assert!(p.check_outage(Instant::now()));
+        assert_eq!(metrics.rooms_store_down.get(), 1);
+        assert_eq!(p.durable(), 0);
+
+        store.fail(false);
+        assert_eq!(
+            p.next_write(Instant::now(), Pace::Steady),
+            None,
+            "backing off"
+        );
+        let retry = p.next_deadline(Pace::Steady, false).unwrap();
+        assert_eq!(retry - t0, 3150 * MS);
+        tokio::time::advance(retry - Instant::now()).await;
+        assert!(start(&mut p, Pace::Steady).is_some());
+        finish(&mut p).await;
+        assert_eq!(p.durable(), 2);
+        assert!(!p.check_outage(Instant::now()));
+        assert_eq!(metrics.rooms_store_down.get(), 0);
+        // Both updates, in one append, after the failed ones.
+        let writes = store.writes();
+        assert_eq!(writes.iter().filter(|(_, ok)| *ok).count(), 1);
+        let (Write::Commit { appends, .. }, true) = writes.last().unwrap() else {
+            panic!("{writes:?}")
+        };
+        assert_eq!(appends[0].1, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_hangs_counts_as_an_outage_after_five_seconds() {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, metrics) = persister(&store, 100);
+        let door = store.door.lock().await;
+        let t0 = Instant::now();
+        p.accept(update());
+        start(&mut p, Pace::Steady);
+        assert_eq!(p.next_deadline(Pace::Steady, false), None);
+        assert_eq!(p.next_deadline(Pace::Steady, true), Some(t0 + 5000 * MS));
+        tokio::time::advance(4999 * MS).await;
+        assert!(!p.check_outage(Instant::now()));
+        tokio::time::advance(MS).await;
+        assert!(p.check_outage(Instant::now()));
+        drop(door);
+        finish(&mut p).await;
+        assert!(!p.check_outage(Instant::now()));
+        assert_eq!(metrics.rooms_store_down.get(), 0);
+        assert_eq!(p.durable(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unloading_folds_the_log_and_writes_the_mirror_without_waiting() {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, _) = persister(&store, 100);
+        p.accept(update());
+        assert_eq!(
+            start(&mut p, Pace::Flush),
+            Some(NextWrite::Updates { with_mirror: true })
+        );
+        finish(&mut p).await;
+        assert!(!p.settled(Pace::Flush));
+        assert_eq!(start(&mut p, Pace::Flush), Some(NextWrite::Compaction));
+        finish(&mut p).await;
+        assert!(p.settled(Pace::Flush));
+        assert_eq!(p.next_write(Instant::now(), Pace::Flush), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_salvage_stores_the_updates_and_nothing_built_from_the_document() {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, metrics) = persister(&store, 1);
+        p.accept(update());
+        assert!(!p.settled(Pace::Salvage));
+        assert_eq!(
+            start(&mut p, Pace::Salvage),
+            Some(NextWrite::Updates { with_mirror: false })
+        );
+        finish(&mut p).await;
+        assert!(p.settled(Pace::Salvage));
+        assert_eq!(p.next_write(Instant::now(), Pace::Salvage), None);
+        assert_eq!(p.next_deadline(Pace::Salvage, false), None);
+
+        // A salvage the store refuses ends too: there is nothing else to try.
+        store.fail(true);
+        p.accept(update());
+        start(&mut p, Pace::Salvage);
+        finish(&mut p).await;
+        assert!(p.settled(Pace::Salvage));
+        tokio::time::advance(OUTAGE_GRACE).await;
+        assert!(p.check_outage(Instant::now()));
+        drop(p);
+        assert_eq!(metrics.rooms_store_down.get(), 0, "dropped with the room");
+    }
 
     #[test]
     fn a_small_room_mirrors_after_a_second_and_a_large_one_less_often() {

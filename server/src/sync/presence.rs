@@ -1,7 +1,21 @@
-//! Checks on presence (awareness) states before the room applies and relays them. A state
-//! is the JSON a client publishes about itself (`{user: {name, color}, cursor}`): every
-//! client in the room parses it, so one that is not JSON, or is huge, would break or burden
-//! them all.
+//! Presence (awareness): who is in the room, their names, cursors and selections.
+//!
+//! A state is the JSON a client publishes about itself (`{user: {name, color}, cursor}`):
+//! every client in the room parses it, so one that is not JSON, or is huge, would break or
+//! burden them all; [`check_state`] refuses those. [`Presence`] keeps the room's states and
+//! which connection brought each client id into the room.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use yrs::sync::{Awareness, AwarenessUpdate};
+use yrs::{ClientID, Doc};
+
+use super::{close_code, protocol, ConnId};
+
+/// Presence client ids one connection may bring into the room; more are ignored.
+const MAX_CLIENTS_PER_PEER: usize = 16;
 
 /// Largest presence state accepted, in bytes (a cursor and a name take a few hundred).
 pub const MAX_STATE_BYTES: usize = 4096;
@@ -33,6 +47,140 @@ pub fn check_state(json: &str) -> Result<Option<String>, &'static str> {
         .pointer("/user/name")
         .and_then(serde_json::Value::as_str)
         .map(|name| name.chars().take(MAX_NAME_CHARS).collect()))
+}
+
+/// The room's presence states, and who owns each.
+///
+/// A client id belongs to the connection that first brought it into the room, as on the
+/// reference server: stock clients pass on other people's presence too, and that neither
+/// counts against their limit nor makes their leaving remove it. Removals of ids the room
+/// never saw are dropped (they would cost memory and tell nobody anything).
+pub(crate) struct Presence {
+    awareness: Awareness,
+    /// Which connection brought each client id into the room.
+    owners: HashMap<u64, ConnId>,
+    /// Each connection's client ids and the name from its state.
+    peers: HashMap<ConnId, Peer>,
+    /// Everyone's presence as one awareness frame, encoded once until presence changes.
+    frame: Option<Bytes>,
+}
+
+#[derive(Default)]
+struct Peer {
+    clients: HashSet<u64>,
+    author: Option<String>,
+}
+
+/// Why a connection's presence was refused: the close code and reason to give it.
+pub(crate) type Refusal = (u16, &'static str);
+
+impl Presence {
+    /// Presence for the room whose document is `doc`.
+    pub(crate) fn new(doc: Doc) -> Self {
+        Self {
+            awareness: Awareness::new(doc),
+            owners: HashMap::new(),
+            peers: HashMap::new(),
+            frame: None,
+        }
+    }
+
+    /// Everyone's presence as one frame, `None` when nobody has any.
+    pub(crate) fn frame(&mut self) -> Option<Bytes> {
+        if self.frame.is_none() {
+            let states = self.awareness.update().ok()?;
+            if states.clients.is_empty() {
+                return None;
+            }
+            self.frame = Some(protocol::awareness(states));
+        }
+        self.frame.clone()
+    }
+
+    /// Applies `update` from `conn` and returns the frame to relay to everyone (the sender
+    /// too, as y-websocket does: clients use it as a liveness signal), if anything changed.
+    pub(crate) fn apply(
+        &mut self,
+        conn: ConnId,
+        mut update: AwarenessUpdate,
+    ) -> Result<Option<Bytes>, Refusal> {
+        let mut author = None;
+        for entry in update.clients.values() {
+            match check_state(&entry.json) {
+                Ok(name) => author = name.or(author),
+                Err(reason) if reason == TOO_LARGE => return Err((close_code::TOO_BIG, reason)),
+                Err(reason) => return Err((close_code::INVALID_PAYLOAD, reason)),
+            }
+        }
+        let awareness = &self.awareness;
+        update
+            .clients
+            .retain(|client, entry| !is_null(&entry.json) || awareness.meta(*client).is_some());
+        let peer = self.peers.entry(conn).or_default();
+        let mut over_limit = Vec::new();
+        for (client, entry) in &update.clients {
+            let id = client.get();
+            if is_null(&entry.json) {
+                if self.owners.get(&id) == Some(&conn) {
+                    self.owners.remove(&id);
+                    peer.clients.remove(&id);
+                }
+            } else if let Entry::Vacant(slot) = self.owners.entry(id) {
+                // Past its share, a connection's new ids are dropped rather than the
+                // connection closed: a stock client passes on the presence of people who
+                // have left (ghosts an attacker made, say), and must not pay for it.
+                if peer.clients.len() >= MAX_CLIENTS_PER_PEER {
+                    over_limit.push(*client);
+                    continue;
+                }
+                slot.insert(conn);
+                peer.clients.insert(id);
+            }
+        }
+        if author.is_some() {
+            peer.author = author;
+        }
+        update
+            .clients
+            .retain(|client, _| !over_limit.contains(client));
+        if update.clients.is_empty() {
+            return Ok(None);
+        }
+        let frame = protocol::awareness(update.clone());
+        if let Err(error) = self.awareness.apply_update(update) {
+            tracing::debug!(%error, "ignoring awareness update");
+            return Ok(None);
+        }
+        self.frame = None;
+        Ok(Some(frame))
+    }
+
+    /// Forgets the presence `conn` brought; returns the frame that tells everyone left.
+    pub(crate) fn remove(&mut self, conn: ConnId) -> Option<Bytes> {
+        let peer = self.peers.remove(&conn)?;
+        let gone: Vec<_> = peer.clients.iter().map(|&c| ClientID::new(c)).collect();
+        if gone.is_empty() {
+            return None;
+        }
+        for client in &gone {
+            self.owners.remove(&client.get());
+            self.awareness.remove_state(*client);
+        }
+        self.frame = None;
+        let update = self.awareness.update_with_clients(gone).ok()?;
+        Some(protocol::awareness(update))
+    }
+
+    /// The display name `conn` last published, stored with its updates.
+    pub(crate) fn author(&self, conn: ConnId) -> Option<String> {
+        self.peers.get(&conn)?.author.clone()
+    }
+
+    /// The lowest client id `conn` brought, stored with its updates.
+    pub(crate) fn client_id(&self, conn: ConnId) -> Option<i64> {
+        let lowest = self.peers.get(&conn)?.clients.iter().min().copied()?;
+        i64::try_from(lowest).ok()
+    }
 }
 
 #[cfg(test)]

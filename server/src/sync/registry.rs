@@ -5,16 +5,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use super::budget::MemoryBudget;
 use super::room::RoomActor;
-use super::{ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
+use super::{ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand, RoomServices, RoomSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -23,48 +21,18 @@ const ROOM_QUEUE: usize = 1024;
 /// How often a join is retried while rooms unload under it.
 const JOIN_ATTEMPTS: usize = 8;
 
-/// Tunables for room actors.
-#[derive(Debug, Clone)]
-pub struct RoomSettings {
-    /// How long an empty room stays loaded.
-    pub room_idle: Duration,
-    /// Compact after this many stored updates.
-    pub compact_after: usize,
-    /// Largest document, in encoded bytes.
-    pub max_document_bytes: usize,
-    /// What loaded documents and queued frames count against.
-    pub memory: Arc<MemoryBudget>,
-}
-
-/// What every room actor shares.
-pub(crate) struct RoomContext {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) settings: RoomSettings,
-    pub(crate) shutdown: CancellationToken,
-    /// Apply time owed per client address, across rooms.
-    pub(crate) work: super::work::WorkLedger,
-    rooms: Mutex<HashMap<Uuid, RoomEntry>>,
-}
+/// The live rooms: each room's command channel and which incarnation of its actor owns it.
+type Rooms = Arc<Mutex<HashMap<Uuid, RoomEntry>>>;
 
 struct RoomEntry {
     tx: flume::Sender<RoomCommand>,
     generation: u64,
 }
 
-impl RoomContext {
-    /// Removes room `id` from the registry if it is still the given incarnation.
-    pub(crate) fn deregister(&self, id: Uuid, generation: u64) {
-        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        if rooms.get(&id).is_some_and(|e| e.generation == generation) {
-            rooms.remove(&id);
-        }
-    }
-}
-
 /// Finds and starts room actors.
 pub struct RoomRegistry {
-    ctx: Arc<RoomContext>,
+    services: Arc<RoomServices>,
+    rooms: Rooms,
     tracker: TaskTracker,
     next_generation: AtomicU64,
 }
@@ -79,14 +47,14 @@ impl RoomRegistry {
         tracker: TaskTracker,
     ) -> Self {
         Self {
-            ctx: Arc::new(RoomContext {
+            services: Arc::new(RoomServices {
                 store,
                 metrics,
                 settings,
                 shutdown,
                 work: Default::default(),
-                rooms: Mutex::new(HashMap::new()),
             }),
+            rooms: Rooms::default(),
             tracker,
             next_generation: AtomicU64::new(1),
         }
@@ -94,11 +62,7 @@ impl RoomRegistry {
 
     /// The handle of a room that is loaded now, if it is.
     pub fn loaded(&self, id: Uuid) -> Option<RoomHandle> {
-        let rooms = self
-            .ctx
-            .rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         rooms.get(&id).map(|entry| RoomHandle {
             tx: entry.tx.clone(),
         })
@@ -107,14 +71,10 @@ impl RoomRegistry {
     /// The handle of room `id`, starting its actor if needed; `None` during shutdown.
     /// The caller must know the room exists (the actor unloads at once otherwise).
     pub fn open(&self, id: Uuid) -> Option<RoomHandle> {
-        if self.ctx.shutdown.is_cancelled() {
+        if self.services.shutdown.is_cancelled() {
             return None;
         }
-        let mut rooms = self
-            .ctx
-            .rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         // An actor that is gone without deregistering (it panicked) leaves a dead entry:
         // start a new one rather than turn everyone away until a restart.
         if let Some(entry) = rooms.get(&id).filter(|e| !e.tx.is_disconnected()) {
@@ -132,8 +92,16 @@ impl RoomRegistry {
             },
         );
         drop(rooms);
+        // The actor removes its entry when it ends, unless a newer one has replaced it.
+        let registered = self.rooms.clone();
+        let unregister = move || {
+            let mut rooms = registered.lock().unwrap_or_else(PoisonError::into_inner);
+            if rooms.get(&id).is_some_and(|e| e.generation == generation) {
+                rooms.remove(&id);
+            }
+        };
         self.tracker
-            .spawn(RoomActor::run(id, generation, self.ctx.clone(), rx));
+            .spawn(RoomActor::run(id, self.services.clone(), rx, unregister));
         Some(RoomHandle { tx })
     }
 
@@ -160,20 +128,6 @@ impl RoomRegistry {
             .await
             .ok()?;
         answer.await.ok()
-    }
-
-    /// Number of rooms loaded now (an actor that died counts until the next lookup).
-    pub fn len(&self) -> usize {
-        self.ctx
-            .rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
-    /// Whether no room is loaded.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -206,7 +160,10 @@ impl RoomHandle {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::sync::budget::MemoryBudget;
 
     #[tokio::test]
     async fn a_room_whose_actor_died_is_started_again() {
@@ -230,7 +187,6 @@ mod tests {
         let (tx, rx) = flume::bounded(1);
         drop(rx);
         registry
-            .ctx
             .rooms
             .lock()
             .expect("lock")

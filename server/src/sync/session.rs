@@ -97,6 +97,33 @@ impl PingClock {
     }
 }
 
+/// How long a peer has gone unheard, counted in ping ticks.
+#[derive(Debug, Default)]
+struct Silence {
+    ticks: u32,
+}
+
+impl Silence {
+    /// Counts a tick; `true` once the peer has been silent for [`SILENT_PINGS_LIMIT`].
+    fn tick(&mut self) -> bool {
+        self.ticks += 1;
+        self.ticks >= SILENT_PINGS_LIMIT
+    }
+
+    /// The peer sent something.
+    fn heard(&mut self) {
+        self.ticks = 0;
+    }
+
+    /// A write to the peer took `took`: one that had to wait for the peer's
+    /// acknowledgements ([`ACKED_WRITE`]) counts as hearing from it.
+    fn wrote(&mut self, took: Duration) {
+        if took >= ACKED_WRITE {
+            self.heard();
+        }
+    }
+}
+
 /// The upgraded connection.
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -202,7 +229,7 @@ impl Session {
     /// Reads, writes and pings until the connection is to close; the reason is in `closer`.
     async fn run(&mut self, room: &RoomHandle) {
         let mut ticking = true;
-        let mut silent_pings = 0;
+        let mut silence = Silence::default();
         loop {
             // Unbiased: neither a chatty peer nor a busy room can starve the other side.
             let event = tokio::select! {
@@ -228,22 +255,18 @@ impl Session {
                     ticking = false;
                     true
                 }
-                Event::Outgoing(message) => {
-                    self.write_noting_acks(message, &mut silent_pings).await
+                Event::Outgoing(message) => self.write_noting_acks(message, &mut silence).await,
+                Event::Tick if silence.tick() => {
+                    self.closer
+                        .close(close_code::POLICY, "no traffic; ping timeout");
+                    false
                 }
                 Event::Tick => {
-                    silent_pings += 1;
-                    if silent_pings >= SILENT_PINGS_LIMIT {
-                        self.closer
-                            .close(close_code::POLICY, "no traffic; ping timeout");
-                        false
-                    } else {
-                        self.write_noting_acks(Message::Ping(Bytes::new()), &mut silent_pings)
-                            .await
-                    }
+                    self.write_noting_acks(Message::Ping(Bytes::new()), &mut silence)
+                        .await
                 }
                 Event::Incoming(next) => {
-                    silent_pings = 0;
+                    silence.heard();
                     self.on_incoming(next, room).await
                 }
             };
@@ -326,12 +349,10 @@ impl Session {
 
     /// Writes as [`Self::write`]; a write that had to wait for the peer's acknowledgements
     /// counts as hearing from it.
-    async fn write_noting_acks(&mut self, message: Message, silent_pings: &mut u32) -> bool {
+    async fn write_noting_acks(&mut self, message: Message, silence: &mut Silence) -> bool {
         let started = tokio::time::Instant::now();
         let written = self.write(message).await;
-        if started.elapsed() >= ACKED_WRITE {
-            *silent_pings = 0;
-        }
+        silence.wrote(started.elapsed());
         written
     }
 
@@ -450,7 +471,49 @@ fn truncate_reason(reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_reason;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// When a peer last heard from at `heard` (after the clock started) is timed out,
+    /// counting from the clock's start.
+    async fn timed_out_after(heard: Duration) -> Duration {
+        let clock = PingClock::default();
+        let start = Instant::now();
+        let mut ticks = clock.subscribe();
+        let mut silence = Silence::default();
+        tokio::time::sleep(heard).await;
+        // Ticks before the peer spoke were counted then, and its message reset them.
+        ticks.borrow_and_update();
+        silence.heard();
+        loop {
+            ticks.changed().await.expect("the clock runs");
+            if silence.tick() {
+                return start.elapsed();
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_times_out_after_four_to_six_seconds() {
+        assert_eq!(timed_out_after(1999 * MS).await, 6000 * MS);
+        assert_eq!(timed_out_after(2001 * MS).await, 8000 * MS);
+        assert_eq!(timed_out_after(Duration::ZERO).await, 6000 * MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_waited_for_the_peer_counts_as_hearing_from_it() {
+        let mut silence = Silence::default();
+        assert!(!silence.tick());
+        silence.wrote(49 * MS);
+        assert!(!silence.tick());
+        silence.wrote(ACKED_WRITE);
+        assert!(!silence.tick());
+        assert!(!silence.tick());
+        assert!(silence.tick(), "three silent ticks in a row");
+    }
 
     #[test]
     fn close_reasons_fit_the_frame() {

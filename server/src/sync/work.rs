@@ -62,6 +62,17 @@ impl WorkLedger {
     }
 }
 
+/// Runs CPU-heavy document work so that it does not hold up the other tasks of an async
+/// worker: on a multi-threaded runtime the worker hands its queue to another thread while
+/// this one works (a single-threaded runtime, as in some tests, just runs it).
+pub fn off_the_workers<R>(work: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

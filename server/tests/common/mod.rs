@@ -400,6 +400,19 @@ impl YClient {
         self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
     }
 
+    /// Removes `meta[key]` and sends the change.
+    pub fn remove_meta(&self, key: &str) {
+        let update = {
+            let awareness = self.awareness.lock().unwrap();
+            let doc = awareness.doc();
+            let meta = doc.get_or_insert_map("meta");
+            let mut txn = doc.transact_mut();
+            yrs::Map::remove(&meta, &mut txn, key);
+            txn.encode_update_v1()
+        };
+        self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+
     /// `meta[key]` as this client sees it, as JSON.
     pub fn meta(&self, key: &str) -> Option<String> {
         let awareness = self.awareness.lock().unwrap();

@@ -1,0 +1,194 @@
+//! A room's connections: their outbound queues and closers, and their presence. Sending
+//! never waits: a peer whose queue is full is too slow to keep up and is dropped (1013),
+//! and its presence is cleared for everyone left.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use yrs::sync::AwarenessUpdate;
+use yrs::Doc;
+
+use super::presence::{Presence, Refusal};
+use super::{close_code, ConnId, PeerLink};
+use crate::metrics::Metrics;
+
+/// The reason a peer that cannot keep up is given.
+const TOO_SLOW: &str = "too slow: outbound queue full";
+
+/// See the module docs.
+pub(crate) struct Peers {
+    /// The room, as logs name it.
+    room: String,
+    links: HashMap<ConnId, PeerLink>,
+    presence: Presence,
+    metrics: Arc<Metrics>,
+}
+
+impl Peers {
+    /// No peers yet, in the room (`room` as logs name it) whose document is `doc`.
+    pub(crate) fn new(room: String, doc: Doc, metrics: Arc<Metrics>) -> Self {
+        Self {
+            room,
+            links: HashMap::new(),
+            presence: Presence::new(doc),
+            metrics,
+        }
+    }
+
+    /// Adds a peer, sending it `greeting` (the room's state vector) and everyone's
+    /// presence.
+    pub(crate) fn admit(&mut self, conn: ConnId, link: PeerLink, greeting: Bytes) {
+        link.queue.push(greeting);
+        if let Some(presence) = self.presence.frame() {
+            link.queue.push(presence);
+        }
+        self.links.insert(conn, link);
+    }
+
+    /// Whether `conn` is a peer.
+    pub(crate) fn contains(&self, conn: ConnId) -> bool {
+        self.links.contains_key(&conn)
+    }
+
+    /// Number of peers.
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The client address of `conn`.
+    pub(crate) fn address(&self, conn: ConnId) -> Option<IpAddr> {
+        self.links.get(&conn).map(|link| link.address)
+    }
+
+    /// Queues `frame` for `conn`.
+    pub(crate) fn send(&mut self, conn: ConnId, frame: Bytes) {
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        self.metrics.messages_out.inc();
+        if !link.queue.push(frame) {
+            self.drop_slow(vec![conn]);
+        }
+    }
+
+    /// Queues `frame` for every peer but `except`.
+    pub(crate) fn broadcast(&mut self, except: Option<ConnId>, frame: &Bytes) {
+        let slow = self.fan_out(except, frame);
+        self.drop_slow(slow);
+    }
+
+    /// Queues `frame` for every peer but `except`; returns those too slow to take it.
+    fn fan_out(&self, except: Option<ConnId>, frame: &Bytes) -> Vec<ConnId> {
+        let mut slow = Vec::new();
+        for (&conn, link) in &self.links {
+            if Some(conn) != except {
+                self.metrics.messages_out.inc();
+                if !link.queue.push(frame.clone()) {
+                    slow.push(conn);
+                }
+            }
+        }
+        slow
+    }
+
+    fn drop_slow(&mut self, slow: Vec<ConnId>) {
+        for conn in slow {
+            self.close(conn, close_code::TRY_AGAIN_LATER, TOO_SLOW);
+        }
+    }
+
+    /// Closes `conn`'s connection with `code` and `reason` and forgets it, clearing its
+    /// presence for everyone left (and dropping, in turn, anyone too slow to hear that).
+    pub(crate) fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        let mut closing = vec![(conn, code, Cow::Owned(reason.to_string()))];
+        while let Some((conn, code, reason)) = closing.pop() {
+            if reason == TOO_SLOW {
+                self.metrics.slow_peers_dropped.inc();
+                tracing::info!(room = %self.room, conn, "dropping peer that cannot keep up");
+            }
+            if let Some(link) = self.links.get(&conn) {
+                link.closer.close(code, reason);
+            }
+            for slow in self.forget(conn) {
+                closing.push((slow, close_code::TRY_AGAIN_LATER, Cow::Borrowed(TOO_SLOW)));
+            }
+        }
+    }
+
+    /// Forgets `conn` (it left) and clears its presence for everyone left; returns those
+    /// too slow to take that.
+    pub(crate) fn forget(&mut self, conn: ConnId) -> Vec<ConnId> {
+        if self.links.remove(&conn).is_none() {
+            return Vec::new();
+        }
+        match self.presence.remove(conn) {
+            Some(frame) => self.fan_out(None, &frame),
+            None => Vec::new(),
+        }
+    }
+
+    /// Forgets `conn`, which left of its own accord.
+    pub(crate) fn leave(&mut self, conn: ConnId) {
+        let slow = self.forget(conn);
+        self.drop_slow(slow);
+    }
+
+    /// Closes every connection with `code` and `reason`.
+    pub(crate) fn close_all(&mut self, code: u16, reason: &str) {
+        let conns: Vec<ConnId> = self.links.keys().copied().collect();
+        for conn in conns {
+            self.close(conn, code, reason);
+        }
+    }
+
+    /// Tells every connection to close with `code` and `reason`, keeping them as peers
+    /// until they go.
+    pub(crate) fn ask_all_to_close(&self, code: u16, reason: &str) {
+        for link in self.links.values() {
+            link.closer.close(code, reason);
+        }
+    }
+
+    /// Forgets every peer at once (the room is failing; their connections were told).
+    pub(crate) fn clear(&mut self) {
+        self.links.clear();
+    }
+
+    /// Applies presence from `conn` and relays it to everyone (the sender too, as
+    /// y-websocket does: clients use it as a liveness signal).
+    pub(crate) fn update_presence(
+        &mut self,
+        conn: ConnId,
+        update: AwarenessUpdate,
+    ) -> Result<(), Refusal> {
+        if let Some(frame) = self.presence.apply(conn, update)? {
+            self.broadcast(None, &frame);
+        }
+        Ok(())
+    }
+
+    /// Sends `conn` everyone's presence, when anyone has any.
+    pub(crate) fn send_presence(&mut self, conn: ConnId) {
+        if let Some(frame) = self.presence.frame() {
+            self.send(conn, frame);
+        }
+    }
+
+    /// The display name `conn` last published, stored with its updates.
+    pub(crate) fn author(&self, conn: ConnId) -> Option<String> {
+        self.presence.author(conn)
+    }
+
+    /// The lowest presence client id `conn` brought, stored with its updates.
+    pub(crate) fn client_id(&self, conn: ConnId) -> Option<i64> {
+        self.presence.client_id(conn)
+    }
+}

@@ -1,0 +1,125 @@
+//! The sync service: everything the WebSocket endpoint hands a connection to once the
+//! HTTP handshake is done. It owns the live rooms, the connection limit, the memory budget
+//! and the ping clock, so that the HTTP layer needs none of them.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use super::session::{self, PingClock, SessionContext, Socket};
+use super::{LiveRoom, RoomRegistry, RoomSettings};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Room for the y-websocket message type and length prefixes around an update.
+const MESSAGE_HEADER_BYTES: usize = 64;
+
+/// See the module docs.
+pub struct SyncService {
+    registry: Arc<RoomRegistry>,
+    sessions: SessionContext,
+    /// One permit per open WebSocket.
+    slots: Arc<Semaphore>,
+    next_connection: AtomicU64,
+}
+
+/// A connection's place under the connection limit, held from the handshake on.
+pub struct Admission(OwnedSemaphorePermit);
+
+impl SyncService {
+    /// A service whose rooms use `store` and run on `tracker`, serving at most
+    /// `max_connections` connections at once.
+    pub fn new(
+        settings: RoomSettings,
+        max_connections: usize,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        let memory = settings.memory.clone();
+        let max_document_bytes = settings.max_document_bytes;
+        let registry = Arc::new(RoomRegistry::new(
+            store,
+            metrics.clone(),
+            settings,
+            shutdown.clone(),
+            tracker,
+        ));
+        Self {
+            sessions: SessionContext {
+                registry: registry.clone(),
+                metrics,
+                shutdown,
+                // A client's offline edits arrive as one message, and they may carry text
+                // it has since deleted (kept for its undo): twice the document cap, plus
+                // message headers.
+                max_message_bytes: max_document_bytes
+                    .saturating_mul(2)
+                    .saturating_add(MESSAGE_HEADER_BYTES),
+                max_document_bytes,
+                clock: PingClock::default(),
+                memory,
+            },
+            registry,
+            slots: Arc::new(Semaphore::new(max_connections)),
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    /// Whether room `id` is loaded now.
+    pub fn is_loaded(&self, id: Uuid) -> bool {
+        self.registry.loaded(id).is_some()
+    }
+
+    /// The live state of room `id`, if it is loaded.
+    pub async fn describe(&self, id: Uuid) -> Option<LiveRoom> {
+        self.registry.describe(id).await
+    }
+
+    /// The largest message a connection may send, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.sessions.max_message_bytes
+    }
+
+    /// Takes a place for one more connection, or says why there is none.
+    pub fn admit(&self) -> Result<Admission, &'static str> {
+        if self.sessions.shutdown.is_cancelled() {
+            return Err("server is shutting down");
+        }
+        if self.sessions.memory.exhausted() {
+            return Err("server memory budget reached; retry later");
+        }
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| "too many connections")?;
+        Ok(Admission(permit))
+    }
+
+    /// Serves an upgraded connection from `address` to room `room` until either side
+    /// closes it.
+    pub fn serve(
+        &self,
+        admission: Admission,
+        socket: Socket,
+        room: Uuid,
+        address: IpAddr,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let conn = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        session::serve(
+            socket,
+            room,
+            conn,
+            address,
+            self.sessions.clone(),
+            admission.0,
+        )
+    }
+}
