@@ -309,6 +309,62 @@ async fn titles_and_languages_set_through_the_document_are_held_to_the_rest_rule
     server.stop().await;
 }
 
+/// A room whose document lost its title before the room put removed ones back keeps the
+/// title its row holds: the room falls back to the row, not to "Untitled".
+#[tokio::test]
+async fn a_document_without_a_title_falls_back_to_the_stored_one() {
+    use yrs::updates::decoder::Decode;
+    use yrs::{Map, Transact};
+
+    let server = common::TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let db = server.db.clone();
+    server.stop().await;
+    // Write the removal straight into the log, as an older server would have taken it.
+    let store = pairpad_server::store::connect(&db.url()).await.unwrap();
+    let id = room.parse().unwrap();
+    let stored = store.load(id).await.unwrap().unwrap();
+    let doc = yrs::Doc::new();
+    let meta = doc.get_or_insert_map("meta");
+    {
+        let mut txn = doc.transact_mut();
+        for update in stored.snapshot.iter().chain(&stored.updates) {
+            txn.apply_update(yrs::Update::decode_v1(update).unwrap())
+                .unwrap();
+        }
+    }
+    let removal = {
+        let mut txn = doc.transact_mut();
+        meta.remove(&mut txn, "title");
+        txn.encode_update_v1()
+    };
+    let removal = pairpad_server::store::NewUpdate {
+        data: removal.into(),
+        client_id: None,
+        author: None,
+        created_at: 0,
+    };
+    store.append_updates(id, &[removal]).await.unwrap();
+    store.close().await;
+
+    let server = common::TestServer::start(db, &[]).await;
+    let ada = YClient::connect(server.addr, &room).await;
+    ada.wait_for("the document without its title", |c| {
+        c.meta("language").is_some()
+    })
+    .await;
+    assert_eq!(ada.meta("title"), None);
+    let live = common::get_room(server.addr, &room).await;
+    assert_eq!(live["title"], "Test", "the row's title, not the default");
+    // The next edit puts it back into the document.
+    ada.append("x");
+    ada.wait_for("the title put back", |c| {
+        c.meta("title").as_deref() == Some("Test")
+    })
+    .await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_spent_memory_budget_refuses_new_work_with_a_reason_and_recovers() {
     // Documents count at four times their encoded size: 120 KB of text spends 400 KB.

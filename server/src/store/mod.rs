@@ -122,6 +122,11 @@ pub struct StoredDoc {
     pub updates: Vec<Vec<u8>>,
     /// Sequence number of the newest update (0 when there is none).
     pub last_seq: i64,
+    /// The title and language the row holds (as last mirrored): what the room falls back
+    /// to when its document lacks a valid one.
+    pub title: String,
+    /// See `title`.
+    pub language: String,
 }
 
 /// One Yjs update to append, with who sent it and when.

@@ -62,7 +62,7 @@ impl Store for PostgresStore {
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT snapshot FROM rooms WHERE id = $1")
+        let Some(row) = sqlx::query("SELECT snapshot, title, language FROM rooms WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
@@ -80,6 +80,8 @@ impl Store for PostgresStore {
             snapshot,
             updates: Vec::with_capacity(rows.len()),
             last_seq: 0,
+            title: row.try_get("title")?,
+            language: row.try_get("language")?,
         };
         for row in rows {
             doc.last_seq = row.try_get("seq")?;

@@ -156,7 +156,7 @@ impl Store for SqliteStore {
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT snapshot FROM rooms WHERE id = ?")
+        let Some(row) = sqlx::query("SELECT snapshot, title, language FROM rooms WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?
@@ -173,6 +173,8 @@ impl Store for SqliteStore {
             snapshot,
             updates: Vec::with_capacity(rows.len()),
             last_seq: 0,
+            title: row.try_get("title")?,
+            language: row.try_get("language")?,
         };
         for row in rows {
             doc.last_seq = row.try_get("seq")?;

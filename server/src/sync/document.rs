@@ -157,7 +157,7 @@ impl RoomDoc {
             + stored.updates.iter().map(Vec::len).sum::<usize>();
         let (settings, clocks) = {
             let txn = doc.transact();
-            (Settings::of(&layout, &txn), Clocks::of(&txn))
+            (Settings::of(&layout, &txn, stored), Clocks::of(&txn))
         };
         let mut room = Self {
             doc,
@@ -310,17 +310,20 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings a loaded document holds, defaults for any that are missing or invalid.
-    pub fn of<T: ReadTxn>(layout: &Layout, txn: &T) -> Self {
+    /// The settings a loaded document holds. One it lacks (or holds invalid) is taken
+    /// from the room's row, `stored` (a document may have lost a key before the room
+    /// enforced it), or else the default.
+    pub fn of<T: ReadTxn>(layout: &Layout, txn: &T, stored: &StoredDoc) -> Self {
+        let pick = |key, row: &str, check: fn(&str) -> Result<(), &'static str>, default| {
+            layout
+                .meta_string(txn, key)
+                .filter(|v| check(v).is_ok())
+                .or_else(|| Some(row.to_string()).filter(|v| !v.is_empty() && check(v).is_ok()))
+                .unwrap_or_else(|| String::from(default))
+        };
         Self {
-            title: layout
-                .meta_string(txn, TITLE)
-                .filter(|t| check_title(t).is_ok())
-                .unwrap_or_else(|| DEFAULT_TITLE.into()),
-            language: layout
-                .meta_string(txn, LANGUAGE)
-                .filter(|l| check_language(l).is_ok())
-                .unwrap_or_else(|| DEFAULT_LANGUAGE.into()),
+            title: pick(TITLE, &stored.title, check_title, DEFAULT_TITLE),
+            language: pick(LANGUAGE, &stored.language, check_language, DEFAULT_LANGUAGE),
         }
     }
 

@@ -110,13 +110,15 @@ impl Peers {
     pub(crate) fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
         let mut closing = vec![(conn, code, Cow::Owned(reason.to_string()))];
         while let Some((conn, code, reason)) = closing.pop() {
+            // A peer may be found slow twice before it is dropped.
+            let Some(link) = self.links.get(&conn) else {
+                continue;
+            };
             if reason == TOO_SLOW {
                 self.metrics.slow_peers_dropped.inc();
                 tracing::info!(room = %self.room, conn, "dropping peer that cannot keep up");
             }
-            if let Some(link) = self.links.get(&conn) {
-                link.closer.close(code, reason);
-            }
+            link.closer.close(code, reason);
             for slow in self.forget(conn) {
                 closing.push((slow, close_code::TRY_AGAIN_LATER, Cow::Borrowed(TOO_SLOW)));
             }
@@ -190,5 +192,59 @@ impl Peers {
     /// The lowest presence client id `conn` brought, stored with its updates.
     pub(crate) fn client_id(&self, conn: ConnId) -> Option<i64> {
         self.presence.client_id(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use yrs::sync::Awareness;
+
+    use super::super::queue::{self, Inbound};
+    use super::super::Closer;
+    use super::*;
+
+    fn peer() -> (PeerLink, Inbound) {
+        let (queue, inbound) = queue::outbound(None);
+        let link = PeerLink {
+            queue,
+            closer: Closer::default(),
+            address: IpAddr::from([192, 0, 2, 1]),
+        };
+        (link, inbound)
+    }
+
+    fn presence(name: &str) -> AwarenessUpdate {
+        let mut awareness = Awareness::new(Doc::new());
+        awareness.set_local_state_raw(format!(r#"{{"user":{{"name":"{name}"}}}}"#));
+        awareness.update().unwrap()
+    }
+
+    #[test]
+    fn a_slow_peer_is_dropped_and_counted_once_even_when_found_slow_again() {
+        let metrics = Arc::new(Metrics::new());
+        let mut peers = Peers::new("test".into(), Doc::new(), metrics.clone());
+        let mut ends = Vec::new();
+        for conn in 1..=3 {
+            let (link, inbound) = peer();
+            peers.admit(conn, link.clone(), Bytes::from_static(b"hello"));
+            ends.push((link, inbound));
+        }
+        // Two of them have presence, whose removal everyone left is told of.
+        peers.update_presence(1, presence("Ada")).unwrap();
+        peers.update_presence(3, presence("Cy")).unwrap();
+        // Nobody reads: every queue fills up.
+        for (link, _) in &ends {
+            while link.queue.push(Bytes::from_static(b"x")) {}
+        }
+        peers.broadcast(None, &Bytes::from_static(b"edit"));
+        assert!(peers.is_empty());
+        assert_eq!(metrics.slow_peers_dropped.get(), 3);
+        for (link, _) in &ends {
+            let reason = link.closer.reason().unwrap();
+            assert_eq!(
+                (reason.code, reason.reason.as_str()),
+                (close_code::TRY_AGAIN_LATER, TOO_SLOW)
+            );
+        }
     }
 }

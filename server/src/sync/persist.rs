@@ -281,13 +281,15 @@ impl Persister {
     /// [`Self::check_outage`], when `watching` for an outage because peers are waiting),
     /// other than the write in flight finishing.
     pub fn next_deadline(&self, pace: Pace, watching: bool) -> Option<Instant> {
-        let retry = self.retry_at;
         // While a write is in flight its completion wakes the room, and after a failed
-        // one the retry time does: a due mirror waits for either (a past deadline here
-        // would spin the room until then).
+        // one the retry time does: a due mirror waits for either. A deadline already past
+        // would spin the room until something changes, so a retry time counts only until
+        // it comes.
+        let idle = self.in_flight.is_none();
+        let retry = self.retry_at.filter(|at| idle && *at > Instant::now());
         let mirror = self
             .mirror_due
-            .filter(|_| self.in_flight.is_none() && pace != Pace::Salvage)
+            .filter(|_| idle && pace != Pace::Salvage)
             .map(|due| retry.map_or(due, |at| due.max(at)));
         let outage = self.outage_from().filter(|_| watching);
         [mirror, retry, outage].into_iter().flatten().min()
@@ -710,6 +712,33 @@ mod tests {
             panic!("{writes:?}")
         };
         assert_eq!(appends[0].1, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_deadline_is_ever_in_the_past() {
+        let store = Arc::new(FakeStore::default());
+        let (mut p, _) = persister(&store, 100);
+        let t0 = Instant::now();
+        // A mirror write fails: it is due again in a second, and may be retried sooner.
+        p.accept(update());
+        start(&mut p, Pace::Steady);
+        finish(&mut p).await;
+        p.mirror_soon();
+        store.fail(true);
+        assert_eq!(start(&mut p, Pace::Steady), Some(NextWrite::Mirror));
+        finish(&mut p).await;
+        let mut wakes = Vec::new();
+        while let Some(at) = p.next_deadline(Pace::Steady, false) {
+            assert!(at > Instant::now(), "a deadline in the past spins the room");
+            tokio::time::advance(at - Instant::now()).await;
+            wakes.push((Instant::now() - t0).as_millis());
+            if start(&mut p, Pace::Steady).is_some() {
+                break;
+            }
+        }
+        assert_eq!(wakes, [50, 1000], "the retry time, then the mirror's");
+        // While the retried write is in flight, only its completion wakes the room.
+        assert_eq!(p.next_deadline(Pace::Steady, false), None);
     }
 
     #[tokio::test(start_paused = true)]

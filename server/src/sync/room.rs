@@ -168,7 +168,8 @@ impl RoomActor {
                     }
                 }
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {}
-                () = shutdown.cancelled(), if !matches!(self.lifecycle, Lifecycle::ShuttingDown { .. }) => {
+                // A poisoned room only salvages its updates, shutdown or not.
+                () = shutdown.cancelled(), if !matches!(self.lifecycle, Lifecycle::ShuttingDown { .. } | Lifecycle::Poisoned) => {
                     self.begin_shutdown();
                 }
             }
@@ -410,16 +411,18 @@ impl RoomActor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let idle = match self.lifecycle {
+        let own = match self.lifecycle {
             Lifecycle::Serving => self
                 .idle_since
                 .map(|t| t + self.services.settings.room_idle),
-            _ => None,
+            // A hung write must not hold shutdown past its limit.
+            Lifecycle::ShuttingDown { deadline } => Some(deadline),
+            Lifecycle::Unloading | Lifecycle::Poisoned => None,
         };
         let store = self
             .persist
             .next_deadline(self.lifecycle.pace(), !self.peers.is_empty());
-        idle.into_iter().chain(store).min()
+        own.into_iter().chain(store).min()
     }
 
     fn on_timers(&mut self) {
