@@ -102,6 +102,16 @@ pub struct Config {
     #[arg(long, env = "PAIRPAD_MAX_DOCUMENT_BYTES", default_value_t = 8 << 20)]
     pub max_document_bytes: usize,
 
+    /// Most files in one room's project, its first file included.
+    #[arg(long, env = "PAIRPAD_MAX_FILES_PER_ROOM", default_value_t = 10_000)]
+    pub max_files_per_room: usize,
+
+    /// Most bytes of text in one room's project, every file together, counted when a file
+    /// is created or a folder shared (each file's edits are held to
+    /// `--max-document-bytes`).
+    #[arg(long, env = "PAIRPAD_MAX_PROJECT_BYTES", default_value_t = 256 << 20)]
+    pub max_project_bytes: usize,
+
     /// Memory budget in bytes for loaded documents (counted at four times their encoded
     /// size) and frames queued for peers; past it the server refuses new connections,
     /// room loads and growing edits with a "retry later", and drops peers that are
@@ -210,6 +220,8 @@ impl fmt::Debug for Config {
             .field("compact_after", &self.compact_after)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("max_files_per_room", &self.max_files_per_room)
+            .field("max_project_bytes", &self.max_project_bytes)
             .field("memory_budget", &self.memory_budget)
             .field("lobby", &self.lobby)
             .field("ai_endpoint", &self.ai_endpoint)

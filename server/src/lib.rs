@@ -8,6 +8,8 @@ pub mod http;
 pub mod meta;
 pub mod metrics;
 pub mod net;
+pub mod paths;
+pub mod projects;
 pub mod rooms;
 pub mod state;
 pub mod store;

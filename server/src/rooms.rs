@@ -5,6 +5,7 @@
 use uuid::Uuid;
 
 use crate::meta::{check_language, check_title, DEFAULT_LANGUAGE, DEFAULT_TITLE};
+use crate::paths::{first_file_path, ProjectPath};
 use crate::store::{now_millis, NewRoom, Store, StoreError};
 use crate::sync::document;
 
@@ -38,9 +39,13 @@ pub async fn create(
 ) -> Result<Created, CreateError> {
     let title = title_of(title)?;
     let language = language_of(language)?;
+    let path = ProjectPath::parse(&first_file_path(&language))
+        .map_err(|_| CreateError::Invalid("no file name fits the language"))?;
+    let id = Uuid::new_v4();
     let room = NewRoom {
-        id: Uuid::new_v4(),
-        snapshot: document::initial_update(&title, &language),
+        id,
+        snapshot: document::initial_update(id, path.as_str(), &title, &language),
+        path,
         title,
         language,
         created_at: now_millis(),

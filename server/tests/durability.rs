@@ -6,8 +6,10 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use pairpad_server::paths::ProjectPath;
 use pairpad_server::store::{
-    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
+    StoreError, StoredDoc,
 };
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
@@ -238,6 +240,33 @@ impl Store for TestStore {
         mirror: &Mirror,
     ) -> Result<(), StoreError> {
         self.inner.compact(id, snapshot, through, mirror).await
+    }
+    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
+        self.inner.create_file(file).await
+    }
+    async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError> {
+        self.inner.list_files(room).await
+    }
+    async fn get_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+    ) -> Result<Option<(FileRecord, String)>, StoreError> {
+        self.inner.get_file(room, file).await
+    }
+    async fn project_texts(&self, room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError> {
+        self.inner.project_texts(room).await
+    }
+    async fn rename_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+        path: &ProjectPath,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.rename_file(room, file, path).await
+    }
+    async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {
+        self.inner.delete_file(room, file).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

@@ -23,6 +23,15 @@ pub enum AppError {
     /// No room with this id.
     #[error("room not found")]
     RoomNotFound,
+    /// The room has no file with this id.
+    #[error("file not found")]
+    FileNotFound,
+    /// The request clashes with what is there (a path taken, the first file deleted).
+    #[error("{0}")]
+    Conflict(String),
+    /// Over a limit of the project.
+    #[error("{0}")]
+    TooLarge(String),
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
@@ -61,6 +70,9 @@ impl AppError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             Self::RoomNotFound => (StatusCode::NOT_FOUND, "room_not_found"),
+            Self::FileNotFound => (StatusCode::NOT_FOUND, "file_not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::KnockNotFound => (StatusCode::NOT_FOUND, "knock_not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

@@ -2,6 +2,7 @@
 
 pub mod autocomplete;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod json;
 pub mod lobby;
@@ -25,10 +26,20 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/rooms", post(rooms::create))
         .route("/api/rooms/{room_id}", get(rooms::get))
+        .route(
+            "/api/rooms/{room_id}/files",
+            get(files::list).post(files::create),
+        )
+        .route(
+            "/api/rooms/{room_id}/files/{file_id}",
+            get(files::read).patch(files::rename).delete(files::delete),
+        )
+        .route("/api/rooms/{room_id}/archive", get(files::archive))
         .route("/api/autocomplete", post(autocomplete::complete))
         .route("/api/lobby/knocks", post(lobby::knock))
         .route("/api/lobby/knocks/{knock_id}", get(lobby::status))
         .route("/ws/{room_id}", get(ws::connect))
+        .route("/ws/{room_id}/{file_id}", get(ws::connect_file))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

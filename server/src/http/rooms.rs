@@ -14,6 +14,7 @@ use super::error::AppError;
 use super::json::ApiJson;
 use super::origin::base_url;
 use crate::store::RoomText;
+use crate::sync::DocId;
 use crate::AppState;
 
 /// Body of `POST /api/rooms`.
@@ -92,7 +93,7 @@ pub async fn get(
         .get_room(id)
         .await?
         .ok_or(AppError::RoomNotFound)?;
-    let live = state.sync.describe(id).await;
+    let live = state.sync.describe(DocId::room(id)).await;
     let (text, active_users) = match live {
         Some(live) => (live.text, live.active_users),
         None => (record.text, 0),
@@ -117,7 +118,18 @@ pub fn parse_room_id(raw: &str) -> Result<Uuid, AppError> {
         })
 }
 
-fn rfc3339(millis: i64) -> String {
+/// Parses a file id from a path segment; 400 unless it is a UUID in its canonical form.
+pub fn parse_file_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::try_parse(raw)
+        .ok()
+        .filter(|id| id.hyphenated().to_string() == raw)
+        .ok_or_else(|| {
+            AppError::BadRequest("malformed file id: expected a lowercase hyphenated UUID".into())
+        })
+}
+
+/// Unix milliseconds as an RFC 3339 time.
+pub fn rfc3339(millis: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(millis)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)

@@ -18,25 +18,58 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::error::AppError;
 use super::origin::origin_allowed;
-use super::rooms::parse_room_id;
+use super::rooms::{parse_file_id, parse_room_id};
+use crate::sync::DocId;
 use crate::AppState;
 
-/// Upgrades to the y-websocket protocol for one room.
+/// Upgrades to the y-websocket protocol for one room (its own document: the first file,
+/// the title and language, the list of files).
 pub async fn connect(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    mut request: Request,
+    request: Request,
 ) -> Result<Response, AppError> {
     let id = parse_room_id(&raw_id)?;
-    let address = crate::net::peer_of(request.extensions())
-        .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
-    let headers = request.headers();
-    if !origin_allowed(headers, &state.config) {
-        return Err(AppError::ForbiddenOrigin);
-    }
-    if !state.sync.is_loaded(id) && state.store.get_room(id).await?.is_none() {
+    let doc = DocId::room(id);
+    check_origin(&state, &request)?;
+    if !state.sync.is_loaded(doc) && state.store.get_room(id).await?.is_none() {
         return Err(AppError::RoomNotFound);
     }
+    upgrade(&state, doc, request)
+}
+
+/// Upgrades to the y-websocket protocol for one file of a room's project; the room's own
+/// id names its first file, the room's document.
+pub async fn connect_file(
+    State(state): State<AppState>,
+    Path((raw_room, raw_file)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let doc = DocId::file(parse_room_id(&raw_room)?, parse_file_id(&raw_file)?);
+    check_origin(&state, &request)?;
+    let known = state.sync.is_loaded(doc)
+        || match doc.is_room() {
+            true => state.store.get_room(doc.room).await?.is_some(),
+            false => state.store.get_file(doc.room, doc.id).await?.is_some(),
+        };
+    if !known {
+        return Err(AppError::FileNotFound);
+    }
+    upgrade(&state, doc, request)
+}
+
+fn check_origin(state: &AppState, request: &Request) -> Result<(), AppError> {
+    if origin_allowed(request.headers(), &state.config) {
+        Ok(())
+    } else {
+        Err(AppError::ForbiddenOrigin)
+    }
+}
+
+/// Completes the handshake and hands the connection to the sync service.
+fn upgrade(state: &AppState, doc: DocId, mut request: Request) -> Result<Response, AppError> {
+    let address = crate::net::peer_of(request.extensions())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
     let accept = accept_key(&request).map_err(|e| AppError::BadRequest(e.into()))?;
     let on_upgrade = request
         .extensions_mut()
@@ -63,7 +96,7 @@ pub async fn connect(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        tracker.spawn(sync.serve(admission, socket, id, address));
+        tracker.spawn(sync.serve(admission, socket, doc, address));
     });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

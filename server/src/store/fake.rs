@@ -8,7 +8,11 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Mirror, NewRoom, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc};
+use super::{
+    FileRecord, Mirror, NewFile, NewRoom, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError,
+    StoredDoc,
+};
+use crate::paths::ProjectPath;
 
 /// One write the store was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +122,39 @@ impl Store for FakeStore {
             through_seq,
         };
         self.record(write, &[id])
+    }
+
+    async fn create_file(&self, _file: &NewFile) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn list_files(&self, _room: Uuid) -> Result<Vec<FileRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn get_file(
+        &self,
+        _room: Uuid,
+        _file: Uuid,
+    ) -> Result<Option<(FileRecord, String)>, StoreError> {
+        Ok(None)
+    }
+
+    async fn project_texts(&self, _room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn rename_file(
+        &self,
+        _room: Uuid,
+        _file: Uuid,
+        _path: &ProjectPath,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
+    async fn delete_file(&self, _room: Uuid, _file: Uuid) -> Result<bool, StoreError> {
+        Ok(false)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

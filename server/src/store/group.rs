@@ -15,8 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
+    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
+    StoreError, StoredDoc,
 };
+use crate::paths::ProjectPath;
 
 /// Requests waiting for the writer; a full queue makes rooms wait (back-pressure).
 const QUEUE: usize = 4096;
@@ -271,6 +273,39 @@ impl Store for GroupCommit {
         };
         self.queue.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
+        self.inner.create_file(file).await
+    }
+
+    async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError> {
+        self.inner.list_files(room).await
+    }
+
+    async fn get_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+    ) -> Result<Option<(FileRecord, String)>, StoreError> {
+        self.inner.get_file(room, file).await
+    }
+
+    async fn project_texts(&self, room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError> {
+        self.inner.project_texts(room).await
+    }
+
+    async fn rename_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+        path: &ProjectPath,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.rename_file(room, file, path).await
+    }
+
+    async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {
+        self.inner.delete_file(room, file).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
+use crate::paths::ProjectPath;
+
 pub use group::GroupCommit;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -42,6 +44,80 @@ pub enum StoreError {
     /// deleted or replaced, its last write failed).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Another file of the project has this path, or one that differs only by case.
+    #[error("a file with this path exists")]
+    PathTaken,
+}
+
+impl StoreError {
+    /// `PathTaken` for a unique-index violation (the only unique index a write can break
+    /// is the one on a project's paths), the error as it is otherwise.
+    fn from_write(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::PathTaken,
+            _ => Self::Database(error),
+        }
+    }
+}
+
+/// A file about to be added to a project.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Random UUIDv4.
+    pub id: Uuid,
+    /// The room whose project it joins.
+    pub room: Uuid,
+    /// Its path in the project.
+    pub path: ProjectPath,
+    /// Its first text.
+    pub text: String,
+    /// Initial Yjs document (v1 update) holding `text`.
+    pub snapshot: Vec<u8>,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One of a project's files as stored (the first file is the room's own row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Its id (the room's id for the first file).
+    pub id: Uuid,
+    /// Its path in the project.
+    pub path: String,
+    /// Its editor language: by its extension, the room's own for the first file.
+    pub language: String,
+    /// Size of its text as last mirrored, in bytes.
+    pub bytes: i64,
+    /// Time of its last stored change, Unix milliseconds.
+    pub updated_at: i64,
+    /// How many times it was renamed: a later rename has a higher revision.
+    pub revision: i64,
+}
+
+/// The columns of a `rooms` row that make a [`FileRecord`], read the same way from both
+/// databases (the id is read as text: SQLite stores it so).
+#[derive(sqlx::FromRow)]
+struct FileRow {
+    id: String,
+    path: String,
+    language: String,
+    bytes: i64,
+    updated_at: i64,
+    revision: i64,
+}
+
+impl FileRow {
+    fn into_record(self) -> Result<FileRecord, StoreError> {
+        Ok(FileRecord {
+            id: Uuid::try_parse(&self.id)
+                .map_err(|e| StoreError::Corrupt(format!("file id: {e}")))?,
+            path: self.path,
+            language: self.language,
+            bytes: self.bytes,
+            updated_at: self.updated_at,
+            revision: self.revision,
+        })
+    }
 }
 
 /// A room about to be created.
@@ -53,6 +129,8 @@ pub struct NewRoom {
     pub title: String,
     /// Editor language id (`rust`, `python`, …).
     pub language: String,
+    /// The path of its first file (the room's own text) in the project.
+    pub path: ProjectPath,
     /// Initial Yjs document (v1 update) holding the `meta` map.
     pub snapshot: Vec<u8>,
     /// Creation time, Unix milliseconds.
@@ -127,6 +205,9 @@ pub struct StoredDoc {
     pub title: String,
     /// See `title`.
     pub language: String,
+    /// The room the document belongs to: its own id for a room's document, the room's id
+    /// for one of its files.
+    pub project: Uuid,
 }
 
 /// One Yjs update to append, with who sent it and when.
@@ -219,6 +300,40 @@ pub trait Store: Send + Sync + 'static {
         through_seq: i64,
         mirror: &Mirror,
     ) -> Result<(), StoreError>;
+
+    /// Adds a file to a project; `false` when there is no such room, `PathTaken` when
+    /// another file has its path (or one that differs only by case).
+    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError>;
+
+    /// The files of room `room`'s project, the first file included, ordered by path
+    /// (byte order);
+    /// empty when there is no such room.
+    async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// File `file` of room `room` and its text as last mirrored; `None` when the room has
+    /// no such file. The room's own id names its first file.
+    async fn get_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+    ) -> Result<Option<(FileRecord, String)>, StoreError>;
+
+    /// Every file of room `room`'s project with its text as last mirrored, ordered by
+    /// path (byte order).
+    async fn project_texts(&self, room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError>;
+
+    /// Moves file `file` of room `room` to `path`; returns its new revision, `None` when
+    /// there is no such file, `PathTaken` when another file has the path.
+    async fn rename_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+        path: &ProjectPath,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Deletes file `file` of room `room` and its history; `false` when there is no such
+    /// file. The first file is the room itself and is never deleted here.
+    async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError>;
 
     /// Answers once the store has committed a small write (a real probe, not a query):
     /// `/ready` says the server is ready only when this succeeds.

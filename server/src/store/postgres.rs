@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{Connection, FromRow, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
-    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomRow,
-    RoomUpdates, Store, StoreError, StoredDoc,
+    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror,
+    RoomRecord, RoomRow, RoomUpdates, Store, StoreError, StoredDoc,
 };
+use crate::paths::{first_file_path, ProjectPath};
 
 /// PostgreSQL-backed [`Store`].
 #[derive(Debug, Clone)]
@@ -29,22 +30,46 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        name_first_files(&pool).await?;
         Ok(Self { pool })
     }
 }
+
+/// Gives the first file of each room created before projects its path.
+async fn name_first_files(pool: &PgPool) -> Result<(), StoreError> {
+    let unnamed: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, language FROM rooms WHERE path IS NULL AND project_id = id")
+            .fetch_all(pool)
+            .await?;
+    for (id, language) in unnamed {
+        let path = first_file_path(&language);
+        sqlx::query("UPDATE rooms SET path = $1, path_key = $2 WHERE id = $3")
+            .bind(&path)
+            .bind(path.to_lowercase())
+            .bind(id)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A file's columns, as [`FileRow`] reads them: the size is the mirrored text's, in bytes.
+const FILE_COLUMNS: &str =
+    "id::text AS id, path, language, octet_length(code)::bigint AS bytes, updated_at, revision";
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO rooms (id, title, language, code, snapshot, created_at, updated_at) \
-             VALUES ($1, $2, $3, '', $4, $5, $6)",
+            "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
+             created_at, updated_at) VALUES ($1, $1, $2, $3, '', $4, $5, $6, $7, $7)",
         )
         .bind(room.id)
         .bind(&room.title)
         .bind(&room.language)
         .bind(&room.snapshot)
-        .bind(room.created_at)
+        .bind(room.path.as_str())
+        .bind(room.path.key())
         .bind(room.created_at)
         .execute(&self.pool)
         .await?;
@@ -52,7 +77,10 @@ impl Store for PostgresStore {
     }
 
     async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
-        let query = format!("SELECT {} FROM rooms WHERE id = $1", RoomRow::COLUMNS);
+        let query = format!(
+            "SELECT {} FROM rooms WHERE id = $1 AND project_id = id",
+            RoomRow::COLUMNS
+        );
         let row: Option<RoomRow> = sqlx::query_as(&query)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -62,10 +90,13 @@ impl Store for PostgresStore {
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT snapshot, title, language FROM rooms WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) = sqlx::query(
+            "SELECT snapshot, title, language, COALESCE(project_id, id) AS project \
+             FROM rooms WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(None);
         };
@@ -82,6 +113,7 @@ impl Store for PostgresStore {
             last_seq: 0,
             title: row.try_get("title")?,
             language: row.try_get("language")?,
+            project: row.try_get("project")?,
         };
         for row in rows {
             doc.last_seq = row.try_get("seq")?;
@@ -142,6 +174,103 @@ impl Store for PostgresStore {
         }
         .await;
         settle_write(&mut connection, result)
+    }
+
+    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
+             created_at, updated_at) \
+             SELECT $1, id, $2, $3, $4, $5, $2, $6, $7, $7 FROM rooms \
+             WHERE id = $8 AND project_id = id",
+        )
+        .bind(file.id)
+        .bind(file.path.as_str())
+        .bind(file.path.language())
+        .bind(&file.text)
+        .bind(&file.snapshot)
+        .bind(file.path.key())
+        .bind(file.created_at)
+        .bind(file.room)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_write)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError> {
+        let query = format!("SELECT {FILE_COLUMNS} FROM rooms WHERE project_id = $1");
+        let rows: Vec<FileRow> = sqlx::query_as(&query)
+            .bind(room)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut files: Vec<FileRecord> = (rows.into_iter())
+            .map(FileRow::into_record)
+            .collect::<Result<_, _>>()?;
+        // By path, byte by byte, whatever the database's collation.
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    async fn get_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+    ) -> Result<Option<(FileRecord, String)>, StoreError> {
+        let query =
+            format!("SELECT {FILE_COLUMNS}, code FROM rooms WHERE id = $1 AND project_id = $2");
+        let row = sqlx::query(&query)
+            .bind(file)
+            .bind(room)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let code: String = row.try_get("code")?;
+            Ok((FileRow::from_row(&row)?.into_record()?, code))
+        })
+        .transpose()
+    }
+
+    async fn project_texts(&self, room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError> {
+        let query = format!("SELECT {FILE_COLUMNS}, code FROM rooms WHERE project_id = $1");
+        let rows = sqlx::query(&query).bind(room).fetch_all(&self.pool).await?;
+        let mut files = (rows.iter())
+            .map(|row| Ok((FileRow::from_row(row)?.into_record()?, row.try_get("code")?)))
+            .collect::<Result<Vec<(FileRecord, String)>, StoreError>>()?;
+        files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        Ok(files)
+    }
+
+    async fn rename_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+        path: &ProjectPath,
+    ) -> Result<Option<i64>, StoreError> {
+        // A file's title and language follow its path; the first file's are the room's.
+        sqlx::query_scalar(
+            "UPDATE rooms SET path = $1, path_key = $2, revision = revision + 1, \
+             title = CASE WHEN id = project_id THEN title ELSE $1 END, \
+             language = CASE WHEN id = project_id THEN language ELSE $3 END \
+             WHERE id = $4 AND project_id = $5 RETURNING revision",
+        )
+        .bind(path.as_str())
+        .bind(path.key())
+        .bind(path.language())
+        .bind(file)
+        .bind(room)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_write)
+    }
+
+    async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM rooms WHERE id = $1 AND project_id = $2 AND id <> project_id")
+                .bind(file)
+                .bind(room)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -10,12 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, FromRow, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
+use crate::paths::{first_file_path, ProjectPath};
+
 use super::{
-    now_millis, settle_write, Mirror, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomRow,
-    RoomUpdates, Store, StoreError, StoredDoc,
+    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror,
+    RoomRecord, RoomRow, RoomUpdates, Store, StoreError, StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
@@ -67,6 +69,24 @@ impl DbFile {
     }
 }
 
+/// Gives the first file of each room created before projects its path.
+async fn name_first_files(writer: &SqlitePool) -> Result<(), StoreError> {
+    let unnamed: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, language FROM rooms WHERE path IS NULL AND project_id = id")
+            .fetch_all(writer)
+            .await?;
+    for (id, language) in unnamed {
+        let path = first_file_path(&language);
+        sqlx::query("UPDATE rooms SET path = ?, path_key = ? WHERE id = ?")
+            .bind(&path)
+            .bind(path.to_lowercase())
+            .bind(&id)
+            .execute(writer)
+            .await?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and migrates it.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -85,6 +105,7 @@ impl SqliteStore {
             .connect_with(options.clone().pragma("cache_size", WRITER_CACHE))
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
+        name_first_files(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
@@ -120,6 +141,14 @@ impl SqliteStore {
     }
 }
 
+/// A file's columns, as [`FileRow`] reads them: the size is the mirrored text's, in bytes.
+const FILE_COLUMNS: &str =
+    "id, path, language, length(CAST(code AS BLOB)) AS bytes, updated_at, revision";
+
+fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::try_parse(text).map_err(|e| StoreError::Corrupt(format!("room id: {e}")))
+}
+
 /// The writer's page cache, in KiB (a negative `cache_size`): room for the log's hot
 /// index pages of a few thousand busy rooms.
 const WRITER_CACHE: &str = "-16384";
@@ -128,14 +157,18 @@ const WRITER_CACHE: &str = "-16384";
 impl Store for SqliteStore {
     async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
         let mut writer = self.writer().await?;
+        let id = room.id.to_string();
         let result = sqlx::query(
-            "INSERT INTO rooms (id, title, language, code, snapshot, created_at, updated_at) \
-             VALUES (?, ?, ?, '', ?, ?, ?)",
+            "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
         )
-        .bind(room.id.to_string())
+        .bind(&id)
+        .bind(&id)
         .bind(&room.title)
         .bind(&room.language)
         .bind(&room.snapshot)
+        .bind(room.path.as_str())
+        .bind(room.path.key())
         .bind(room.created_at)
         .bind(room.created_at)
         .execute(&mut *writer)
@@ -146,7 +179,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_room(&self, id: Uuid) -> Result<Option<RoomRecord>, StoreError> {
-        let query = format!("SELECT {} FROM rooms WHERE id = ?", RoomRow::COLUMNS);
+        let query = format!(
+            "SELECT {} FROM rooms WHERE id = ? AND project_id = id",
+            RoomRow::COLUMNS
+        );
         let row: Option<RoomRow> = sqlx::query_as(&query)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -156,10 +192,13 @@ impl Store for SqliteStore {
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT snapshot, title, language FROM rooms WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) = sqlx::query(
+            "SELECT snapshot, title, language, COALESCE(project_id, id) AS project \
+             FROM rooms WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(None);
         };
@@ -175,6 +214,7 @@ impl Store for SqliteStore {
             last_seq: 0,
             title: row.try_get("title")?,
             language: row.try_get("language")?,
+            project: parse_id(row.try_get("project")?)?,
         };
         for row in rows {
             doc.last_seq = row.try_get("seq")?;
@@ -232,6 +272,115 @@ impl Store for SqliteStore {
             Ok(())
         }
         .await;
+        self.settle(writer, result)
+    }
+
+    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await?;
+        let result = sqlx::query(
+            "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
+             created_at, updated_at) \
+             SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ? FROM rooms WHERE id = ? AND project_id = id",
+        )
+        .bind(file.id.to_string())
+        .bind(file.path.as_str())
+        .bind(file.path.language())
+        .bind(&file.text)
+        .bind(&file.snapshot)
+        .bind(file.path.as_str())
+        .bind(file.path.key())
+        .bind(file.created_at)
+        .bind(file.created_at)
+        .bind(file.room.to_string())
+        .execute(&mut *writer)
+        .await
+        .map(|done| done.rows_affected() > 0)
+        .map_err(StoreError::from_write);
+        self.settle(writer, result)
+    }
+
+    async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError> {
+        let query = format!("SELECT {FILE_COLUMNS} FROM rooms WHERE project_id = ?");
+        let rows: Vec<FileRow> = sqlx::query_as(&query)
+            .bind(room.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut files: Vec<FileRecord> = (rows.into_iter())
+            .map(FileRow::into_record)
+            .collect::<Result<_, _>>()?;
+        // By path, byte by byte, whatever the database's collation.
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    async fn get_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+    ) -> Result<Option<(FileRecord, String)>, StoreError> {
+        let query =
+            format!("SELECT {FILE_COLUMNS}, code FROM rooms WHERE id = ? AND project_id = ?");
+        let row = sqlx::query(&query)
+            .bind(file.to_string())
+            .bind(room.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let code: String = row.try_get("code")?;
+            Ok((FileRow::from_row(&row)?.into_record()?, code))
+        })
+        .transpose()
+    }
+
+    async fn project_texts(&self, room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError> {
+        let query = format!("SELECT {FILE_COLUMNS}, code FROM rooms WHERE project_id = ?");
+        let rows = sqlx::query(&query)
+            .bind(room.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut files = (rows.iter())
+            .map(|row| Ok((FileRow::from_row(row)?.into_record()?, row.try_get("code")?)))
+            .collect::<Result<Vec<(FileRecord, String)>, StoreError>>()?;
+        files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        Ok(files)
+    }
+
+    async fn rename_file(
+        &self,
+        room: Uuid,
+        file: Uuid,
+        path: &ProjectPath,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut writer = self.writer().await?;
+        // A file's title and language follow its path; the first file's are the room's.
+        let result = sqlx::query_scalar(
+            "UPDATE rooms SET path = ?, path_key = ?, revision = revision + 1, \
+             title = CASE WHEN id = project_id THEN title ELSE ? END, \
+             language = CASE WHEN id = project_id THEN language ELSE ? END \
+             WHERE id = ? AND project_id = ? RETURNING revision",
+        )
+        .bind(path.as_str())
+        .bind(path.key())
+        .bind(path.as_str())
+        .bind(path.language())
+        .bind(file.to_string())
+        .bind(room.to_string())
+        .fetch_optional(&mut *writer)
+        .await
+        .map_err(StoreError::from_write);
+        self.settle(writer, result)
+    }
+
+    async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await?;
+        let result =
+            sqlx::query("DELETE FROM rooms WHERE id = ? AND project_id = ? AND id <> project_id")
+                .bind(file.to_string())
+                .bind(room.to_string())
+                .execute(&mut *writer)
+                .await
+                .map(|done| done.rows_affected() > 0)
+                .map_err(StoreError::from);
         self.settle(writer, result)
     }
 

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::*;
+use crate::paths::ProjectPath;
 
 /// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -34,6 +35,7 @@ fn new_room(title: &str) -> NewRoom {
         id: Uuid::new_v4(),
         title: title.into(),
         language: "rust".into(),
+        path: ProjectPath::parse("main.rs").unwrap(),
         snapshot: vec![0, 0],
         created_at: 1_000,
     }
@@ -274,7 +276,119 @@ async fn large_commit(store: &dyn Store) {
     assert_eq!(code(1).await, "first");
 }
 
+fn new_file(room: Uuid, path: &str, text: &str) -> NewFile {
+    NewFile {
+        id: Uuid::new_v4(),
+        room,
+        path: ProjectPath::parse(path).unwrap(),
+        text: text.into(),
+        snapshot: vec![0, 0],
+        created_at: 2_000,
+    }
+}
+
+/// A project's files: created, listed with the first file, read, renamed, deleted; paths
+/// clash case-insensitively; a file is not a room, and its log is its own.
+async fn files_of_a_project(store: &dyn Store) {
+    let room = new_room("project");
+    store.create_room(&room).await.unwrap();
+    let lib = new_file(room.id, "src/lib.rs", "pub fn answer() -> u8 { 42 }");
+    assert!(store.create_file(&lib).await.unwrap());
+    let readme = new_file(room.id, "README.md", "# Héllo");
+    assert!(store.create_file(&readme).await.unwrap());
+    assert!(matches!(
+        store
+            .create_file(&new_file(room.id, "SRC/Lib.rs", ""))
+            .await,
+        Err(StoreError::PathTaken)
+    ));
+    assert!(matches!(
+        store.create_file(&new_file(room.id, "MAIN.RS", "")).await,
+        Err(StoreError::PathTaken)
+    ));
+    assert!(!store
+        .create_file(&new_file(Uuid::new_v4(), "x.rs", ""))
+        .await
+        .unwrap());
+    // Another room may use the same paths.
+    let other = new_room("other");
+    store.create_room(&other).await.unwrap();
+    assert!(store
+        .create_file(&new_file(other.id, "src/lib.rs", ""))
+        .await
+        .unwrap());
+
+    let files = store.list_files(room.id).await.unwrap();
+    let listed: Vec<(Uuid, &str, i64)> = files
+        .iter()
+        .map(|f| (f.id, f.path.as_str(), f.bytes))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (readme.id, "README.md", 8),
+            (room.id, "main.rs", 0),
+            (lib.id, "src/lib.rs", 28)
+        ]
+    );
+    let (record, text) = store.get_file(room.id, lib.id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.path.as_str(), text.as_str()),
+        ("src/lib.rs", lib.text.as_str())
+    );
+    assert!(store.get_file(other.id, lib.id).await.unwrap().is_none());
+    assert!(
+        store.get_room(lib.id).await.unwrap().is_none(),
+        "a file is not a room"
+    );
+    assert_eq!(store.load(lib.id).await.unwrap().unwrap().project, room.id);
+    assert_eq!(store.load(room.id).await.unwrap().unwrap().project, room.id);
+
+    let moved = ProjectPath::parse("src/answer.rs").unwrap();
+    assert_eq!(
+        store.rename_file(room.id, lib.id, &moved).await.unwrap(),
+        Some(1)
+    );
+    let taken = ProjectPath::parse("readme.MD").unwrap();
+    assert!(matches!(
+        store.rename_file(room.id, lib.id, &taken).await,
+        Err(StoreError::PathTaken)
+    ));
+    let first = ProjectPath::parse("app.rs").unwrap();
+    assert_eq!(
+        store.rename_file(room.id, room.id, &first).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store.get_room(room.id).await.unwrap().unwrap().text.title,
+        "project",
+        "renaming the first file keeps the room's title"
+    );
+    assert_eq!(
+        store.rename_file(other.id, lib.id, &moved).await.unwrap(),
+        None
+    );
+
+    store
+        .append_updates(lib.id, &[update(7, 3_000)])
+        .await
+        .unwrap();
+    assert!(
+        !store.delete_file(room.id, room.id).await.unwrap(),
+        "the first file stays"
+    );
+    assert!(!store.delete_file(other.id, lib.id).await.unwrap());
+    assert!(store.delete_file(room.id, lib.id).await.unwrap());
+    assert!(store.load(lib.id).await.unwrap().is_none());
+    let paths: Vec<String> = (store.list_files(room.id).await.unwrap())
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(paths, ["README.md", "app.rs"]);
+}
+
 async fn suite(store: Arc<dyn Store>) {
+    files_of_a_project(store.as_ref()).await;
     large_commit(store.as_ref()).await;
     concurrent_appends_from_many_rooms(store.clone()).await;
     commit_many_numbers_each_batch(store.as_ref()).await;

@@ -8,20 +8,23 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use uuid::Uuid;
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Any, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, TextRef, Transact, TransactionMut,
-    Update,
+    Any, Doc, GetString, Map, MapRef, Out, ReadTxn, StateVector, Text, TextRef, Transact,
+    TransactionMut, Update,
 };
 
 use super::budget::{Charge, MemoryBudget};
 use super::clocks::Clocks;
+use super::files::{FileChange, FileIndex, FILES};
 use super::persist::Source;
 use super::preflight::Shape;
 use super::protocol;
 use super::work::off_the_workers;
 use crate::meta::{check_language, check_title, DEFAULT_LANGUAGE, DEFAULT_TITLE};
-use crate::store::{now_millis, Mirror, RoomText, StoredDoc};
+use crate::paths::ProjectPath;
+use crate::store::{now_millis, FileRecord, Mirror, RoomText, StoredDoc};
 
 /// The shared text.
 pub const TEXT: &str = "code";
@@ -32,15 +35,31 @@ pub const TITLE: &str = "title";
 /// `meta` key of the room's language id.
 pub const LANGUAGE: &str = "language";
 
-/// The first stored state of a new room: `meta.title` and `meta.language` set, the text
-/// empty, encoded as a v1 update.
-pub fn initial_update(title: &str, language: &str) -> Vec<u8> {
+/// The first stored state of new room `room`: `meta.title` and `meta.language` set, the
+/// list of files holding its first file at `path`, the text empty, as a v1 update.
+pub fn initial_update(room: Uuid, path: &str, title: &str, language: &str) -> Vec<u8> {
     let doc = Doc::new();
     let layout = Layout::on(&doc);
+    let files = doc.get_or_insert_map(FILES);
     {
         let mut txn = doc.transact_mut();
         layout.set_meta(&mut txn, TITLE, title);
         layout.set_meta(&mut txn, LANGUAGE, language);
+        files.insert(&mut txn, room.to_string(), path);
+    }
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    update
+}
+
+/// The first stored state of a new file of a project: its text in `code`, as a v1 update.
+pub fn file_update(text: &str) -> Vec<u8> {
+    let doc = Doc::new();
+    let layout = Layout::on(&doc);
+    {
+        let mut txn = doc.transact_mut();
+        layout.text.push(&mut txn, text);
     }
     let update = doc
         .transact()
@@ -110,10 +129,13 @@ pub enum Applied {
     Panicked,
 }
 
-/// A live room document.
+/// A live document: a room's (its first file, its title and language, its list of files)
+/// or one of its other files'.
 pub struct RoomDoc {
     doc: Doc,
     layout: Layout,
+    /// The room's list of its project's files; `None` in a file's document.
+    files: Option<FileIndex>,
     /// The title and language as last seen valid.
     settings: Settings,
     /// The state vector, kept current from each change.
@@ -148,8 +170,13 @@ impl Source for RoomDoc {
 
 impl RoomDoc {
     /// Rebuilds a document from its stored snapshot and updates (CPU-heavy: call it off
-    /// the async workers). Updates it cannot read are skipped; their errors are returned.
-    pub fn load(stored: &StoredDoc, budget: Arc<MemoryBudget>) -> (Self, Vec<String>) {
+    /// the async workers). `files` is the project's list for a room's document, `None`
+    /// for a file's. Updates it cannot read are skipped; their errors are returned.
+    pub fn load(
+        stored: &StoredDoc,
+        files: Option<&[FileRecord]>,
+        budget: Arc<MemoryBudget>,
+    ) -> (Self, Vec<String>) {
         let doc = Doc::new();
         let layout = Layout::on(&doc);
         let errors = replay(&doc, stored);
@@ -160,6 +187,7 @@ impl RoomDoc {
             (Settings::of(&layout, &txn, stored), Clocks::of(&txn))
         };
         let mut room = Self {
+            files: files.map(|files| FileIndex::new(&doc, files)),
             doc,
             layout,
             settings,
@@ -274,14 +302,58 @@ impl RoomDoc {
         after <= cap
     }
 
-    /// Puts back a title or language that the last change made invalid; see
-    /// [`Settings::enforce`]. The correction is applied already.
-    pub fn correct_settings(&mut self) -> Option<Bytes> {
-        let correction = self
+    /// Puts back what the last change broke in a room's document: a title or language
+    /// made invalid (see [`Settings::enforce`]), and the list of files changed by anyone
+    /// but the room. The corrections are applied already; they are returned to be stored
+    /// and relayed. A file's document has nothing to keep.
+    pub fn corrections(&mut self) -> Vec<Bytes> {
+        let Some(files) = &self.files else {
+            return Vec::new();
+        };
+        let mut corrections = Vec::new();
+        if files.take_touched() {
+            corrections.extend(files.reconcile(&self.doc, &mut self.clocks));
+        }
+        let settings = self
             .settings
-            .enforce(&self.layout, &self.doc, &mut self.clocks)?;
-        self.changed(correction.len());
-        Some(correction)
+            .enforce(&self.layout, &self.doc, &mut self.clocks);
+        corrections.extend(settings);
+        for correction in &corrections {
+            self.changed(correction.len());
+        }
+        corrections
+    }
+
+    /// Shows `change` in a room document's list of files; the update that does, if any.
+    pub fn change_files(&mut self, change: FileChange) -> Option<Bytes> {
+        let files = self.files.as_mut()?;
+        if !files.apply(change) {
+            return None;
+        }
+        let update = files.reconcile(&self.doc, &mut self.clocks)?;
+        self.changed(update.len());
+        Some(update)
+    }
+
+    /// Makes a room document's list of files show the project as loaded: the update
+    /// that does, if the stored document was behind.
+    pub fn list_files(&mut self) -> Option<Bytes> {
+        let update = self
+            .files
+            .as_ref()?
+            .reconcile(&self.doc, &mut self.clocks)?;
+        self.changed(update.len());
+        Some(update)
+    }
+
+    /// A file's document moved to `path`: what its mirror says from now on.
+    pub fn moved(&mut self, path: &ProjectPath) {
+        if self.files.is_none() {
+            self.settings = Settings {
+                title: path.to_string(),
+                language: path.language().into(),
+            };
+        }
     }
 
     /// The client id the room's own corrections are written under.
@@ -429,7 +501,10 @@ mod tests {
         let doc = Doc::new();
         let layout = Layout::on(&doc);
         doc.transact_mut()
-            .apply_update(Update::decode_v1(&initial_update("Pairing", "rust")).unwrap())
+            .apply_update(
+                Update::decode_v1(&initial_update(Uuid::nil(), "main.rs", "Pairing", "rust"))
+                    .unwrap(),
+            )
             .unwrap();
         let txn = doc.transact();
         assert_eq!(layout.meta_string(&txn, TITLE).as_deref(), Some("Pairing"));

@@ -5,6 +5,7 @@
 pub mod budget;
 mod clocks;
 pub mod document;
+pub mod files;
 mod outbox;
 mod peers;
 pub mod persist;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use uuid::Uuid;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -30,6 +32,33 @@ pub use registry::{RoomHandle, RoomRegistry};
 
 /// Identifies one WebSocket connection within the process.
 pub type ConnId = u64;
+
+/// A document the sync core serves: a room's own (the room's first file, its title and
+/// language, its list of files) or another file of the room's project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DocId {
+    /// The document.
+    pub id: Uuid,
+    /// The room it belongs to (`id` itself for a room's own document).
+    pub room: Uuid,
+}
+
+impl DocId {
+    /// Room `id`'s own document.
+    pub fn room(id: Uuid) -> Self {
+        Self { id, room: id }
+    }
+
+    /// File `file` of room `room` (the room's own document when they are equal).
+    pub fn file(room: Uuid, file: Uuid) -> Self {
+        Self { id: file, room }
+    }
+
+    /// Whether this is a room's own document.
+    pub fn is_room(&self) -> bool {
+        self.id == self.room
+    }
+}
 
 /// The sender of updates a room writes itself; no connection has this id, so they are
 /// relayed to everyone.
@@ -201,4 +230,10 @@ pub enum RoomCommand {
         /// Where to answer.
         reply: oneshot::Sender<LiveRoom>,
     },
+    /// To a room: a file of its project was created, renamed or deleted.
+    Files(files::FileChange),
+    /// To a file: it was renamed.
+    Moved(crate::paths::ProjectPath),
+    /// To a file: it was deleted; its peers are told and it unloads without writing.
+    Deleted,
 }

@@ -215,6 +215,21 @@ impl Persister {
         }
     }
 
+    /// Drops everything not yet written, the write in flight included, and writes nothing
+    /// more: the document was deleted.
+    pub fn abandon(&mut self) {
+        self.pending.clear();
+        self.pending_bytes = 0;
+        self.in_flight = None;
+        self.in_flight_bytes = 0;
+        self.mirror_dirty = false;
+        self.mirror_due = None;
+        self.since_compaction = 0;
+        self.retry_at = None;
+        self.failing_since = None;
+        self.appending_since = None;
+    }
+
     /// Whether anything is waiting for, or being written to, the store.
     pub fn is_busy(&self) -> bool {
         self.in_flight.is_some() || !self.pending.is_empty()

@@ -12,7 +12,9 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use super::room::RoomActor;
-use super::{ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand, RoomServices, RoomSettings};
+use super::{
+    ConnId, DocId, JoinOutcome, LiveRoom, PeerLink, RoomCommand, RoomServices, RoomSettings,
+};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -27,6 +29,8 @@ type Rooms = Arc<Mutex<HashMap<Uuid, RoomEntry>>>;
 struct RoomEntry {
     tx: flume::Sender<RoomCommand>,
     generation: u64,
+    /// The room the document belongs to.
+    room: Uuid,
 }
 
 /// Finds and starts room actors.
@@ -60,35 +64,39 @@ impl RoomRegistry {
         }
     }
 
-    /// The handle of a room that is loaded now, if it is.
-    pub fn loaded(&self, id: Uuid) -> Option<RoomHandle> {
+    /// The handle of document `doc` if it is loaded now.
+    pub fn loaded(&self, doc: DocId) -> Option<RoomHandle> {
         let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        rooms.get(&id).map(|entry| RoomHandle {
-            tx: entry.tx.clone(),
-        })
+        rooms
+            .get(&doc.id)
+            .filter(|entry| entry.room == doc.room)
+            .map(|entry| RoomHandle {
+                tx: entry.tx.clone(),
+            })
     }
 
-    /// The handle of room `id`, starting its actor if needed; `None` during shutdown.
-    /// The caller must know the room exists (the actor unloads at once otherwise).
-    pub fn open(&self, id: Uuid) -> Option<RoomHandle> {
+    /// The handle of document `doc`, starting its actor if needed; `None` during shutdown.
+    /// The caller must know the document exists (the actor unloads at once otherwise).
+    pub fn open(&self, doc: DocId) -> Option<RoomHandle> {
         if self.services.shutdown.is_cancelled() {
             return None;
         }
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         // An actor that is gone without deregistering (it panicked) leaves a dead entry:
         // start a new one rather than turn everyone away until a restart.
-        if let Some(entry) = rooms.get(&id).filter(|e| !e.tx.is_disconnected()) {
-            return Some(RoomHandle {
+        if let Some(entry) = rooms.get(&doc.id).filter(|e| !e.tx.is_disconnected()) {
+            return (entry.room == doc.room).then(|| RoomHandle {
                 tx: entry.tx.clone(),
             });
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = flume::bounded(ROOM_QUEUE);
         rooms.insert(
-            id,
+            doc.id,
             RoomEntry {
                 tx: tx.clone(),
                 generation,
+                room: doc.room,
             },
         );
         drop(rooms);
@@ -96,19 +104,22 @@ impl RoomRegistry {
         let registered = self.rooms.clone();
         let unregister = move || {
             let mut rooms = registered.lock().unwrap_or_else(PoisonError::into_inner);
-            if rooms.get(&id).is_some_and(|e| e.generation == generation) {
-                rooms.remove(&id);
+            if rooms
+                .get(&doc.id)
+                .is_some_and(|e| e.generation == generation)
+            {
+                rooms.remove(&doc.id);
             }
         };
         self.tracker
-            .spawn(RoomActor::run(id, self.services.clone(), rx, unregister));
+            .spawn(RoomActor::run(doc, self.services.clone(), rx, unregister));
         Some(RoomHandle { tx })
     }
 
-    /// Joins connection `conn` to room `id`, following the room through unloads.
-    pub async fn join(&self, id: Uuid, conn: ConnId, link: &PeerLink) -> Option<RoomHandle> {
+    /// Joins connection `conn` to document `doc`, following it through unloads.
+    pub async fn join(&self, doc: DocId, conn: ConnId, link: &PeerLink) -> Option<RoomHandle> {
         for _ in 0..JOIN_ATTEMPTS {
-            let handle = self.open(id)?;
+            let handle = self.open(doc)?;
             match handle.join(conn, link.clone()).await {
                 JoinOutcome::Joined => return Some(handle),
                 JoinOutcome::Retry => continue,
@@ -118,9 +129,9 @@ impl RoomRegistry {
         None
     }
 
-    /// The live state of room `id` if it is loaded.
-    pub async fn describe(&self, id: Uuid) -> Option<LiveRoom> {
-        let handle = self.loaded(id)?;
+    /// The live state of document `doc` if it is loaded.
+    pub async fn describe(&self, doc: DocId) -> Option<LiveRoom> {
+        let handle = self.loaded(doc)?;
         let (reply, answer) = oneshot::channel();
         handle
             .tx
@@ -128,6 +139,15 @@ impl RoomRegistry {
             .await
             .ok()?;
         answer.await.ok()
+    }
+
+    /// Hands `command` to document `doc` if it is loaded (one that is not reads the
+    /// store when it loads); `false` when it is not.
+    pub async fn tell(&self, doc: DocId, command: RoomCommand) -> bool {
+        match self.loaded(doc) {
+            Some(handle) => handle.send(command).await,
+            None => false,
+        }
     }
 }
 
@@ -186,12 +206,15 @@ mod tests {
         // What a panicked actor leaves behind: an entry whose receiver is gone.
         let (tx, rx) = flume::bounded(1);
         drop(rx);
-        registry
-            .rooms
-            .lock()
-            .expect("lock")
-            .insert(id, RoomEntry { tx, generation: 0 });
-        let handle = registry.open(id).expect("a handle");
+        registry.rooms.lock().expect("lock").insert(
+            id,
+            RoomEntry {
+                tx,
+                generation: 0,
+                room: id,
+            },
+        );
+        let handle = registry.open(DocId::room(id)).expect("a handle");
         assert!(!handle.tx.is_disconnected(), "a live actor");
     }
 }

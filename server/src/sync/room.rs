@@ -25,7 +25,7 @@ use super::persist::{short_id, Pace, Persister, StoredLog};
 use super::preflight::Shape;
 use super::protocol::{self, Incoming};
 use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
-use super::{RoomServices, ROOM_ITSELF};
+use super::{DocId, RoomServices, ROOM_ITSELF};
 use crate::store::{now_millis, NewUpdate, StoreError};
 
 /// Why the room refuses a peer's message: the close code and the reason it is given.
@@ -48,6 +48,8 @@ enum Lifecycle {
     ShuttingDown { deadline: Instant },
     /// The document is unusable (yrs panicked): store what was accepted and exit.
     Poisoned,
+    /// The file was deleted: nothing is left to write.
+    Deleted,
 }
 
 impl Lifecycle {
@@ -56,7 +58,7 @@ impl Lifecycle {
         match self {
             Self::Serving => Pace::Steady,
             Self::Unloading | Self::ShuttingDown { .. } => Pace::Flush,
-            Self::Poisoned => Pace::Salvage,
+            Self::Poisoned | Self::Deleted => Pace::Salvage,
         }
     }
 }
@@ -64,6 +66,8 @@ impl Lifecycle {
 /// State of one live room.
 pub(crate) struct RoomActor {
     id: Uuid,
+    /// Whether this is a room's own document (else one of its files).
+    is_room: bool,
     services: Arc<RoomServices>,
     doc: RoomDoc,
     peers: Peers,
@@ -74,10 +78,10 @@ pub(crate) struct RoomActor {
 }
 
 impl RoomActor {
-    /// Loads room `id` from the store and serves it until it unloads or the server stops;
-    /// then calls `unregister`, so that the next join starts a new actor.
+    /// Loads document `doc` from the store and serves it until it unloads or the server
+    /// stops; then calls `unregister`, so that the next join starts a new actor.
     pub(super) async fn run(
-        id: Uuid,
+        doc: DocId,
         services: Arc<RoomServices>,
         rx: flume::Receiver<RoomCommand>,
         unregister: impl FnOnce(),
@@ -85,8 +89,10 @@ impl RoomActor {
         let metrics = services.metrics.clone();
         metrics.rooms_loaded.inc();
         // Boxed: loading is short, and inline it would enlarge the task for the room's life.
-        let late_joiners = match Box::pin(Self::load(id, services)).await {
+        let id = doc.id;
+        let late_joiners = match Box::pin(Self::load(doc, services)).await {
             Ok(Some(mut room)) => {
+                room.show_files();
                 // A bug that panics in here must cost this room's connections a reconnect,
                 // not make the room unusable until the server restarts.
                 let served = AssertUnwindSafe(room.serve(&rx)).catch_unwind().await;
@@ -113,7 +119,8 @@ impl RoomActor {
         }
     }
 
-    async fn load(id: Uuid, services: Arc<RoomServices>) -> Result<Option<Self>, StoreError> {
+    async fn load(doc: DocId, services: Arc<RoomServices>) -> Result<Option<Self>, StoreError> {
+        let id = doc.id;
         let budget = services.settings.memory.clone();
         if budget.exhausted() {
             return Err(StoreError::Unavailable(
@@ -123,9 +130,18 @@ impl RoomActor {
         let Some(stored) = services.store.load(id).await? else {
             return Ok(None);
         };
+        // A file asked for as a room, or as another room's: as good as not there.
+        if stored.project != doc.room {
+            return Ok(None);
+        }
+        let files = match doc.is_room() {
+            true => Some(services.store.list_files(id).await?),
+            false => None,
+        };
         let log = StoredLog::of(&stored);
         // Replaying the log can take long (it holds whatever clients sent): off the workers.
-        let (doc, errors) = tokio::task::spawn_blocking(move || RoomDoc::load(&stored, budget))
+        let load = move || RoomDoc::load(&stored, files.as_deref(), budget);
+        let (text, errors) = tokio::task::spawn_blocking(load)
             .await
             .map_err(|e| StoreError::Corrupt(format!("replaying the room failed: {e}")))?;
         for error in errors {
@@ -141,8 +157,9 @@ impl RoomActor {
         );
         Ok(Some(Self {
             id,
-            peers: Peers::new(short_id(id), doc.doc().clone(), services.metrics.clone()),
-            doc,
+            is_room: doc.is_room(),
+            peers: Peers::new(short_id(id), text.doc().clone(), services.metrics.clone()),
+            doc: text,
             persist,
             outbox: Outbox::default(),
             idle_since: Some(Instant::now()),
@@ -169,7 +186,7 @@ impl RoomActor {
                 }
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {}
                 // A poisoned room only salvages its updates, shutdown or not.
-                () = shutdown.cancelled(), if !matches!(self.lifecycle, Lifecycle::ShuttingDown { .. } | Lifecycle::Poisoned) => {
+                () = shutdown.cancelled(), if matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading) => {
                     self.begin_shutdown();
                 }
             }
@@ -205,13 +222,28 @@ impl RoomActor {
                 let active_users = self.peers.len();
                 let _ = reply.send(LiveRoom { text, active_users });
             }
+            RoomCommand::Files(change) => {
+                if let Some(update) = self.doc.change_files(change) {
+                    self.store_own(update);
+                }
+            }
+            RoomCommand::Moved(path) => self.doc.moved(&path),
+            RoomCommand::Deleted if !self.is_room => {
+                self.peers.close_all(close_code::NORMAL, "file deleted");
+                self.outbox.clear();
+                self.persist.abandon();
+                self.lifecycle = Lifecycle::Deleted;
+            }
+            RoomCommand::Deleted => {}
         }
     }
 
     /// Adds a peer and sends it the server's state vector and everyone's presence.
     fn admit(&mut self, conn: ConnId, link: PeerLink) -> bool {
         match self.lifecycle {
-            Lifecycle::ShuttingDown { .. } | Lifecycle::Poisoned => return false,
+            Lifecycle::ShuttingDown { .. } | Lifecycle::Poisoned | Lifecycle::Deleted => {
+                return false
+            }
             Lifecycle::Unloading | Lifecycle::Serving => {}
         }
         if self.persist.in_outage(Instant::now()) {
@@ -344,15 +376,27 @@ impl RoomActor {
             created_at: now_millis(),
         };
         self.store_and_relay(conn, update);
-        if let Some(correction) = self.doc.correct_settings() {
-            tracing::info!(room = %short_id(self.id), "putting back an invalid title or language");
-            let update = NewUpdate {
-                data: correction,
-                client_id: self.doc.client_id(),
-                author: Some("pairpad".into()),
-                created_at: now_millis(),
-            };
-            self.store_and_relay(ROOM_ITSELF, update);
+        for correction in self.doc.corrections() {
+            tracing::info!(room = %short_id(self.id), "putting back what a client changed in the room's settings or files");
+            self.store_own(correction);
+        }
+    }
+
+    /// Stores and relays an update the room made itself, to everyone.
+    fn store_own(&mut self, data: Bytes) {
+        let update = NewUpdate {
+            data,
+            client_id: self.doc.client_id(),
+            author: Some("pairpad".into()),
+            created_at: now_millis(),
+        };
+        self.store_and_relay(ROOM_ITSELF, update);
+    }
+
+    /// Makes the room document's list of files show the project as stored.
+    fn show_files(&mut self) {
+        if let Some(update) = self.doc.list_files() {
+            self.store_own(update);
         }
     }
 
@@ -417,7 +461,7 @@ impl RoomActor {
                 .map(|t| t + self.services.settings.room_idle),
             // A hung write must not hold shutdown past its limit.
             Lifecycle::ShuttingDown { deadline } => Some(deadline),
-            Lifecycle::Unloading | Lifecycle::Poisoned => None,
+            Lifecycle::Unloading | Lifecycle::Poisoned | Lifecycle::Deleted => None,
         };
         let store = self
             .persist
@@ -457,6 +501,7 @@ impl RoomActor {
             Lifecycle::Unloading => self.peers.is_empty() && settled,
             Lifecycle::ShuttingDown { deadline } => settled || Instant::now() >= deadline,
             Lifecycle::Poisoned => settled,
+            Lifecycle::Deleted => true,
         }
     }
 }

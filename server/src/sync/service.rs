@@ -9,10 +9,9 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use uuid::Uuid;
 
 use super::session::{self, PingClock, SessionContext, Socket};
-use super::{LiveRoom, RoomRegistry, RoomSettings};
+use super::{DocId, LiveRoom, RoomCommand, RoomRegistry, RoomSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -72,14 +71,19 @@ impl SyncService {
         }
     }
 
-    /// Whether room `id` is loaded now.
-    pub fn is_loaded(&self, id: Uuid) -> bool {
-        self.registry.loaded(id).is_some()
+    /// Whether document `doc` is loaded now.
+    pub fn is_loaded(&self, doc: DocId) -> bool {
+        self.registry.loaded(doc).is_some()
     }
 
-    /// The live state of room `id`, if it is loaded.
-    pub async fn describe(&self, id: Uuid) -> Option<LiveRoom> {
-        self.registry.describe(id).await
+    /// The live state of document `doc`, if it is loaded.
+    pub async fn describe(&self, doc: DocId) -> Option<LiveRoom> {
+        self.registry.describe(doc).await
+    }
+
+    /// Hands `command` to document `doc` if it is loaded; `false` when it is not.
+    pub async fn tell(&self, doc: DocId, command: RoomCommand) -> bool {
+        self.registry.tell(doc, command).await
     }
 
     /// The largest message a connection may send, in bytes.
@@ -103,19 +107,19 @@ impl SyncService {
         Ok(Admission(permit))
     }
 
-    /// Serves an upgraded connection from `address` to room `room` until either side
+    /// Serves an upgraded connection from `address` to document `doc` until either side
     /// closes it.
     pub fn serve(
         &self,
         admission: Admission,
         socket: Socket,
-        room: Uuid,
+        doc: DocId,
         address: IpAddr,
     ) -> impl std::future::Future<Output = ()> + Send {
         let conn = self.next_connection.fetch_add(1, Ordering::Relaxed);
         session::serve(
             socket,
-            room,
+            doc,
             conn,
             address,
             self.sessions.clone(),

@@ -17,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::Message;
-use uuid::Uuid;
 
 use super::protocol::decode_frame;
-use super::{close_code, queue, Closer, ConnId, PeerLink, RoomCommand, RoomHandle, RoomRegistry};
+use super::{
+    close_code, queue, Closer, ConnId, DocId, PeerLink, RoomCommand, RoomHandle, RoomRegistry,
+};
 use crate::metrics::Metrics;
 
 /// How often the server pings the peer, and checks that it has heard from it.
@@ -127,11 +128,11 @@ impl Silence {
 /// The upgraded connection.
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-/// Serves one upgraded connection to room `room` until either side closes it; `slot` (its
-/// place under the connection limit) is released when it ends.
+/// Serves one upgraded connection to document `doc` until either side closes it; `slot`
+/// (its place under the connection limit) is released when it ends.
 pub fn serve(
     socket: Socket,
-    room: Uuid,
+    doc: DocId,
     conn: ConnId,
     address: std::net::IpAddr,
     ctx: SessionContext,
@@ -151,7 +152,7 @@ pub fn serve(
         ctx,
         _slot: slot,
     };
-    async move { session.serve(room, tx).await }
+    async move { session.serve(doc, tx).await }
 }
 
 /// One connection's state.
@@ -195,7 +196,7 @@ enum Event {
 }
 
 impl Session {
-    async fn serve(&mut self, room: Uuid, tx: queue::Outbound) {
+    async fn serve(&mut self, doc: DocId, tx: queue::Outbound) {
         let metrics = self.ctx.metrics.clone();
         metrics.connections.inc();
         let link = PeerLink {
@@ -205,7 +206,7 @@ impl Session {
         };
         // The joining, leaving and closing steps are boxed: each is short-lived, and inline
         // they would make every idle connection's task as large as the largest of them.
-        let handle = Box::pin(self.ctx.registry.join(room, self.conn, &link)).await;
+        let handle = Box::pin(self.ctx.registry.join(doc, self.conn, &link)).await;
         // Only the room holds the queue's sender now.
         drop(link);
         match handle {

@@ -400,6 +400,30 @@ impl YClient {
         self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
     }
 
+    /// The room document's list of files: file id to path.
+    pub fn files(&self) -> std::collections::BTreeMap<String, String> {
+        let awareness = self.awareness.lock().unwrap();
+        let doc = awareness.doc();
+        let files = doc.get_or_insert_map("files");
+        let txn = doc.transact();
+        yrs::Map::iter(&files, &txn)
+            .map(|(id, path)| (id.to_string(), path.to_string(&txn)))
+            .collect()
+    }
+
+    /// Sets `files[key]` as a client might and sends the change.
+    pub fn set_file_entry(&self, key: &str, path: &str) {
+        let update = {
+            let awareness = self.awareness.lock().unwrap();
+            let doc = awareness.doc();
+            let files = doc.get_or_insert_map("files");
+            let mut txn = doc.transact_mut();
+            yrs::Map::insert(&files, &mut txn, key, path);
+            txn.encode_update_v1()
+        };
+        self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+
     /// Removes `meta[key]` and sends the change.
     pub fn remove_meta(&self, key: &str) {
         let update = {

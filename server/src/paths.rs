@@ -1,0 +1,235 @@
+//! The paths of a project's files: what a room accepts as a file's path, the key under
+//! which two paths clash, and the editor language a path's extension implies.
+//!
+//! A path is relative and `/`-separated, in normal form: no empty, `.` or `..` segments,
+//! no leading or trailing `/`, no backslashes, no control characters. Two paths that differ
+//! only by letter case clash, because they would name one file on macOS and Windows.
+
+use std::fmt;
+
+/// Longest path, in bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// Longest segment (file or folder name), in bytes: what common file systems allow.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+/// Most segments in a path.
+pub const MAX_DEPTH: usize = 32;
+
+/// A checked project path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProjectPath(String);
+
+/// Why a path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Empty, or an empty segment (`a//b`, a trailing `/`).
+    #[error("path is empty or has an empty segment")]
+    Empty,
+    /// Starts with `/` or a drive letter.
+    #[error("path must be relative")]
+    Absolute,
+    /// A `.` or `..` segment.
+    #[error("path may not contain `.` or `..` segments")]
+    DotSegment,
+    /// A backslash, a control character or NUL.
+    #[error("path contains a backslash or a control character")]
+    BadCharacter,
+    /// Over [`MAX_PATH_BYTES`], [`MAX_SEGMENT_BYTES`] or [`MAX_DEPTH`].
+    #[error("path is too long or too deep")]
+    TooLong,
+}
+
+impl ProjectPath {
+    /// Checks `raw`; it must already be in normal form.
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        if raw.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if raw.len() > MAX_PATH_BYTES {
+            return Err(PathError::TooLong);
+        }
+        if raw.starts_with('/') || has_drive_letter(raw) {
+            return Err(PathError::Absolute);
+        }
+        if raw.chars().any(|c| c == '\\' || c.is_control()) {
+            return Err(PathError::BadCharacter);
+        }
+        let mut depth = 0;
+        for segment in raw.split('/') {
+            depth += 1;
+            if depth > MAX_DEPTH || segment.len() > MAX_SEGMENT_BYTES {
+                return Err(PathError::TooLong);
+            }
+            match segment {
+                "" => return Err(PathError::Empty),
+                "." | ".." => return Err(PathError::DotSegment),
+                _ => {}
+            }
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its segments, folders first.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+
+    /// What two paths that would name the same file on a case-insensitive file system
+    /// share.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    /// The editor language its extension implies.
+    pub fn language(&self) -> &'static str {
+        language_of(&self.0)
+    }
+}
+
+impl fmt::Display for ProjectPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `C:` and the like, which Windows reads as absolute.
+fn has_drive_letter(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
+}
+
+/// The editor language id for a file name, by its extension (or its whole name for a few
+/// well-known files); `plaintext` when none fits.
+pub fn language_of(path: &str) -> &'static str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "dockerfile" | "makefile" | "justfile" => return "shell",
+        _ => {}
+    }
+    let Some((_, extension)) = lower.rsplit_once('.') else {
+        return "plaintext";
+    };
+    match extension {
+        "js" | "mjs" | "cjs" | "jsx" => "javascript",
+        "ts" | "mts" | "cts" | "tsx" => "typescript",
+        "py" | "pyi" => "python",
+        "rs" => "rust",
+        "go" => "go",
+        "java" => "java",
+        "c" | "h" => "c",
+        "cc" | "cpp" | "cxx" | "hh" | "hpp" | "hxx" => "cpp",
+        "cs" => "csharp",
+        "php" => "php",
+        "html" | "htm" => "html",
+        "css" => "css",
+        "json" => "json",
+        "md" | "markdown" => "markdown",
+        "sql" => "sql",
+        "yaml" | "yml" => "yaml",
+        "sh" | "bash" | "zsh" => "shell",
+        _ => "plaintext",
+    }
+}
+
+/// The path of a new room's first file: `main` with the language's usual extension
+/// (`notes.txt` for plain text).
+pub fn first_file_path(language: &str) -> String {
+    let extension = match language {
+        "javascript" => "js",
+        "typescript" => "ts",
+        "python" => "py",
+        "rust" => "rs",
+        "go" => "go",
+        "java" => "java",
+        "c" => "c",
+        "cpp" => "cpp",
+        "csharp" => "cs",
+        "php" => "php",
+        "html" => "html",
+        "css" => "css",
+        "json" => "json",
+        "markdown" => "md",
+        "sql" => "sql",
+        "yaml" => "yaml",
+        "shell" => "sh",
+        _ => return "notes.txt".into(),
+    };
+    format!("main.{extension}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_in_normal_form_are_accepted() {
+        for ok in [
+            "a",
+            "src/main.rs",
+            "a b/c.d.e",
+            "ünï/cödé.py",
+            ".gitignore",
+            "a/.b",
+        ] {
+            assert_eq!(ProjectPath::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn attacks_and_odd_forms_are_refused() {
+        use PathError::*;
+        let deep = vec!["a"; 10_000].join("/");
+        let long_name = "x".repeat(256);
+        for (bad, why) in [
+            ("", Empty),
+            ("a//b", Empty),
+            ("a/", Empty),
+            ("/etc/passwd", Absolute),
+            ("C:/x", Absolute),
+            ("c:x", Absolute),
+            ("../x", DotSegment),
+            ("a/../../b", DotSegment),
+            ("./a", DotSegment),
+            ("a/.", DotSegment),
+            ("a\\b", BadCharacter),
+            ("a\0b", BadCharacter),
+            ("a\nb", BadCharacter),
+            ("a\u{7f}", BadCharacter),
+            (deep.as_str(), TooLong),
+            (long_name.as_str(), TooLong),
+        ] {
+            assert_eq!(ProjectPath::parse(bad), Err(why), "{bad:?}");
+        }
+        let depth_ok = vec!["a"; MAX_DEPTH].join("/");
+        assert!(ProjectPath::parse(&depth_ok).is_ok());
+        let too_deep = vec!["a"; MAX_DEPTH + 1].join("/");
+        assert_eq!(ProjectPath::parse(&too_deep), Err(TooLong));
+    }
+
+    #[test]
+    fn paths_that_differ_only_by_case_share_a_key() {
+        let a = ProjectPath::parse("Src/Main.RS").unwrap();
+        let b = ProjectPath::parse("src/main.rs").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.key(), b.key());
+    }
+
+    #[test]
+    fn languages_follow_the_extension() {
+        assert_eq!(language_of("src/main.rs"), "rust");
+        assert_eq!(language_of("web/App.TSX"), "typescript");
+        assert_eq!(language_of("Dockerfile"), "shell");
+        assert_eq!(language_of("README"), "plaintext");
+        assert_eq!(language_of("archive.tar.gz"), "plaintext");
+        assert_eq!(first_file_path("python"), "main.py");
+        assert_eq!(first_file_path("plaintext"), "notes.txt");
+        for language in ["rust", "python", "shell", "typescript", "markdown"] {
+            assert_eq!(language_of(&first_file_path(language)), language);
+        }
+    }
+}
