@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -17,6 +17,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// What the binary does besides serving rooms.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Shares a folder from this disk as a room's project: edits made in the room are
+    /// written to the files, and changes to the files reach the room, until Ctrl-C.
+    Share {
+        /// The folder.
+        dir: PathBuf,
+        /// The room's title. Default: the folder's name.
+        #[arg(long)]
+        title: Option<String>,
+    },
+}
+
 /// Pairpad server configuration.
 #[derive(Clone, Parser)]
 #[command(
@@ -25,42 +39,68 @@ pub enum LogFormat {
     about = "Pairpad: real-time pair-programming editor server"
 )]
 pub struct Config {
+    /// What to do besides serving rooms.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on.
-    #[arg(long, env = "PAIRPAD_BIND", default_value = "127.0.0.1:8420")]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_BIND",
+        default_value = "127.0.0.1:8420"
+    )]
     pub bind: SocketAddr,
 
     /// Database URL: `postgres://user:pass@host/db` or `sqlite:///path/file.db`.
     /// Default: a SQLite file `pairpad.db` in the data directory.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(global = true, long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
     /// Directory for the default SQLite database. Default: the platform data directory
     /// (e.g. `~/.local/share/pairpad`).
-    #[arg(long, env = "PAIRPAD_DATA_DIR")]
+    #[arg(global = true, long, env = "PAIRPAD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// Log format.
-    #[arg(long, env = "PAIRPAD_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 
     /// Public base URL used in room links (e.g. `https://pair.example.com`).
     /// Default: derived from the request's Host header.
-    #[arg(long, env = "PAIRPAD_PUBLIC_URL")]
+    #[arg(global = true, long, env = "PAIRPAD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
     /// Extra Origins allowed to open WebSockets (the server's own host is always allowed).
     /// Repeat the flag or separate with commas; `*` allows any.
-    #[arg(long, env = "PAIRPAD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Maximum simultaneous WebSocket connections.
-    #[arg(long, env = "PAIRPAD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
     pub max_connections: usize,
 
     /// Maximum simultaneous TCP connections from one client address (IPv6: one /64);
     /// `0` for no limit. Behind a reverse proxy every client shares the proxy's address:
     /// limit there and set `0` here.
     #[arg(
+        global = true,
         long,
         env = "PAIRPAD_MAX_CONNECTIONS_PER_ADDRESS",
         default_value_t = 256
@@ -69,77 +109,102 @@ pub struct Config {
 
     /// Longest a client may take to send a request's headers, and longest an HTTP
     /// connection may wait idle for its next request.
-    #[arg(long, env = "PAIRPAD_HEADER_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, long, env = "PAIRPAD_HEADER_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
 
     /// Rooms one client address may create per minute (a burst of this many, then one
     /// every 60/N seconds); `0` for no limit.
-    #[arg(long, env = "PAIRPAD_ROOMS_PER_MINUTE", default_value_t = 30)]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_ROOMS_PER_MINUTE",
+        default_value_t = 30
+    )]
     pub rooms_per_minute: u32,
 
     /// Autocomplete requests computed at once; more wait briefly, then get 503.
     /// Default: the number of CPUs.
-    #[arg(long, env = "PAIRPAD_AUTOCOMPLETE_CONCURRENCY")]
+    #[arg(global = true, long, env = "PAIRPAD_AUTOCOMPLETE_CONCURRENCY")]
     pub autocomplete_concurrency: Option<usize>,
 
     /// How long a room with no one in it stays loaded (e.g. `30s`, `500ms`).
-    #[arg(long, env = "PAIRPAD_ROOM_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, long, env = "PAIRPAD_ROOM_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub room_idle: Duration,
 
     /// Fold a room's update log into a snapshot after this many updates (a large
     /// document's after more: one per KiB of its snapshot).
-    #[arg(long, env = "PAIRPAD_COMPACT_AFTER", default_value_t = 1_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_COMPACT_AFTER",
+        default_value_t = 1_000
+    )]
     pub compact_after: usize,
 
     /// Largest accepted REST body, in bytes.
-    #[arg(long, env = "PAIRPAD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    #[arg(global = true, long, env = "PAIRPAD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
     pub max_message_bytes: usize,
 
     /// Largest document, in bytes of its encoded form. An edit that would make it larger
     /// is refused and its sender closed with 1009 and the reason. WebSocket messages may
     /// be twice this size: a client's offline edits arrive as one, with any text it has
     /// since deleted.
-    #[arg(long, env = "PAIRPAD_MAX_DOCUMENT_BYTES", default_value_t = 8 << 20)]
+    #[arg(global = true, long, env = "PAIRPAD_MAX_DOCUMENT_BYTES", default_value_t = 8 << 20)]
     pub max_document_bytes: usize,
 
     /// Most files in one room's project, its first file included.
-    #[arg(long, env = "PAIRPAD_MAX_FILES_PER_ROOM", default_value_t = 10_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_MAX_FILES_PER_ROOM",
+        default_value_t = 10_000
+    )]
     pub max_files_per_room: usize,
 
     /// Most bytes of text in one room's project, every file together, counted when a file
     /// is created or a folder shared (each file's edits are held to
     /// `--max-document-bytes`).
-    #[arg(long, env = "PAIRPAD_MAX_PROJECT_BYTES", default_value_t = 256 << 20)]
+    #[arg(global = true, long, env = "PAIRPAD_MAX_PROJECT_BYTES", default_value_t = 256 << 20)]
     pub max_project_bytes: usize,
 
     /// Memory budget in bytes for loaded documents (counted at four times their encoded
     /// size) and frames queued for peers; past it the server refuses new connections,
     /// room loads and growing edits with a "retry later", and drops peers that are
     /// behind. `0` for no budget.
-    #[arg(long, env = "PAIRPAD_MEMORY_BUDGET", default_value_t = 2 << 30)]
+    #[arg(global = true, long, env = "PAIRPAD_MEMORY_BUDGET", default_value_t = 2 << 30)]
     pub memory_budget: usize,
 
     /// Take requests to join from the network (`POST /api/lobby/knocks`), answered by the
     /// program embedding the server (the desktop app's host). Off: those calls are 404.
-    #[arg(long, env = "PAIRPAD_LOBBY")]
+    #[arg(global = true, long, env = "PAIRPAD_LOBBY")]
     pub lobby: bool,
 
     /// Base URL of an OpenAI-compatible API for AI suggestions, e.g.
     /// `http://127.0.0.1:8080/v1` (llama.cpp) or `http://127.0.0.1:11434/v1` (Ollama).
     /// AI suggestions are off when unset.
-    #[arg(long, env = "PAIRPAD_AI_ENDPOINT")]
+    #[arg(global = true, long, env = "PAIRPAD_AI_ENDPOINT")]
     pub ai_endpoint: Option<String>,
 
     /// Model name sent to the AI endpoint.
-    #[arg(long, env = "PAIRPAD_AI_MODEL", default_value = "default")]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_AI_MODEL",
+        default_value = "default"
+    )]
     pub ai_model: String,
 
     /// Time budget for one AI suggestion; local suggestions are returned without it after.
-    #[arg(long, env = "PAIRPAD_AI_TIMEOUT", default_value = "1500ms", value_parser = humantime::parse_duration)]
+    #[arg(global = true, long, env = "PAIRPAD_AI_TIMEOUT", default_value = "1500ms", value_parser = humantime::parse_duration)]
     pub ai_timeout: Duration,
 
     /// API key for the AI endpoint. Prefer the environment variable: a flag shows in `ps`.
-    #[arg(long, env = "PAIRPAD_AI_API_KEY", hide_env_values = true)]
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_AI_API_KEY",
+        hide_env_values = true
+    )]
     pub ai_api_key: Option<String>,
 }
 
@@ -220,6 +285,7 @@ impl fmt::Debug for Config {
             .field("compact_after", &self.compact_after)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("command", &self.command)
             .field("max_files_per_room", &self.max_files_per_room)
             .field("max_project_bytes", &self.max_project_bytes)
             .field("memory_budget", &self.memory_budget)

@@ -11,6 +11,7 @@ pub mod net;
 pub mod paths;
 pub mod projects;
 pub mod rooms;
+pub mod share;
 pub mod state;
 pub mod store;
 pub mod sync;

@@ -2,6 +2,7 @@
 //! until Ctrl-C or SIGTERM.
 
 use clap::Parser;
+use pairpad_server::config::Command;
 use pairpad_server::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -36,9 +37,15 @@ async fn serve() -> std::process::ExitCode {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
-    let result = match tokio::net::TcpListener::bind(config.bind).await {
-        Ok(listener) => pairpad_server::run(config, listener, shutdown_signal()).await,
-        Err(error) => Err(error.into()),
+    let result = match (
+        tokio::net::TcpListener::bind(config.bind).await,
+        config.command.clone(),
+    ) {
+        (Ok(listener), Some(Command::Share { dir, title })) => {
+            pairpad_server::share::run(config, listener, dir, title, shutdown_signal()).await
+        }
+        (Ok(listener), None) => pairpad_server::run(config, listener, shutdown_signal()).await,
+        (Err(error), _) => Err(error.into()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,10 +2,17 @@
 //! which two paths clash, and the editor language a path's extension implies.
 //!
 //! A path is relative and `/`-separated, in normal form: no empty, `.` or `..` segments,
-//! no leading or trailing `/`, no backslashes, no control characters. Two paths that differ
-//! only by letter case clash, because they would name one file on macOS and Windows.
+//! no leading or trailing `/`, no backslashes, no control characters. What a common file
+//! system cannot hold is refused too, so that a project can be written anywhere: the
+//! characters Windows forbids (`< > : " | ? *`), names ending in a dot or a space, and
+//! Windows' device names (`CON`, `NUL`, `COM1`, ...). So are characters that hide or
+//! reorder text (bidirectional controls, zero-width characters). Two paths that differ
+//! only by letter case or Unicode normalisation clash, because they would name one file
+//! on macOS and Windows.
 
 use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
 
 /// Longest path, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -30,9 +37,14 @@ pub enum PathError {
     /// A `.` or `..` segment.
     #[error("path may not contain `.` or `..` segments")]
     DotSegment,
-    /// A backslash, a control character or NUL.
-    #[error("path contains a backslash or a control character")]
+    /// A backslash, a control character, NUL, a character Windows forbids in names, or
+    /// one that hides or reorders text.
+    #[error("path contains a character that is not allowed in file names")]
     BadCharacter,
+    /// A name some file system cannot hold (a Windows device name, a trailing dot or
+    /// space).
+    #[error("path contains a name that is not allowed on every system")]
+    BadName,
     /// Over [`MAX_PATH_BYTES`], [`MAX_SEGMENT_BYTES`] or [`MAX_DEPTH`].
     #[error("path is too long or too deep")]
     TooLong,
@@ -50,7 +62,7 @@ impl ProjectPath {
         if raw.starts_with('/') || has_drive_letter(raw) {
             return Err(PathError::Absolute);
         }
-        if raw.chars().any(|c| c == '\\' || c.is_control()) {
+        if raw.chars().any(forbidden) {
             return Err(PathError::BadCharacter);
         }
         let mut depth = 0;
@@ -62,6 +74,9 @@ impl ProjectPath {
             match segment {
                 "" => return Err(PathError::Empty),
                 "." | ".." => return Err(PathError::DotSegment),
+                _ if segment.ends_with(['.', ' ']) || is_device_name(segment) => {
+                    return Err(PathError::BadName)
+                }
                 _ => {}
             }
         }
@@ -79,9 +94,14 @@ impl ProjectPath {
     }
 
     /// What two paths that would name the same file on a case-insensitive file system
-    /// share.
+    /// (or one that normalises Unicode) share.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        fold(&self.0)
+    }
+
+    /// The folders it is in, outermost first (`a`, `a/b` for `a/b/c.rs`).
+    pub fn folders(&self) -> impl Iterator<Item = &str> {
+        self.0.match_indices('/').map(|(at, _)| &self.0[..at])
     }
 
     /// The editor language its extension implies.
@@ -94,6 +114,31 @@ impl fmt::Display for ProjectPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// What text that names the same file on a case-insensitive, normalising file system
+/// folds to: NFC, lower case.
+pub fn fold(text: &str) -> String {
+    text.nfc().collect::<String>().to_lowercase()
+}
+
+/// Whether `c` may not appear in a path: separators and controls, what Windows forbids,
+/// and what hides or reorders text (bidirectional controls, zero-width characters, line
+/// and paragraph separators).
+fn forbidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*')
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}')
+        || matches!(c, '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Whether `name` is one Windows keeps for a device, whatever its extension.
+fn is_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit())
 }
 
 /// `C:` and the like, which Windows reads as absolute.
@@ -200,6 +245,18 @@ mod tests {
             ("a\0b", BadCharacter),
             ("a\nb", BadCharacter),
             ("a\u{7f}", BadCharacter),
+            ("x/y:z", BadCharacter),
+            ("what?.txt", BadCharacter),
+            ("a\u{202E}txt.exe", BadCharacter),
+            ("zero\u{200B}width", BadCharacter),
+            ("bom\u{FEFF}", BadCharacter),
+            ("line\u{2028}sep", BadCharacter),
+            ("b.", BadName),
+            ("a/b ", BadName),
+            ("CON", BadName),
+            ("aux.txt", BadName),
+            ("dir/com1.rs", BadName),
+            ("LPT9", BadName),
             (deep.as_str(), TooLong),
             (long_name.as_str(), TooLong),
         ] {
@@ -217,6 +274,12 @@ mod tests {
         let b = ProjectPath::parse("src/main.rs").unwrap();
         assert_ne!(a, b);
         assert_eq!(a.key(), b.key());
+        // é as one character and as e with a combining accent.
+        let nfc = ProjectPath::parse("caf\u{e9}.txt").unwrap();
+        let nfd = ProjectPath::parse("cafe\u{301}.txt").unwrap();
+        assert_eq!(nfc.key(), nfd.key());
+        let deep = ProjectPath::parse("a/b/c.rs").unwrap();
+        assert_eq!(deep.folders().collect::<Vec<_>>(), ["a", "a/b"]);
     }
 
     #[test]

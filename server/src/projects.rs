@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use crate::paths::{PathError, ProjectPath};
-use crate::store::{now_millis, FileRecord, NewFile, StoreError};
+use crate::store::{now_millis, FileRecord, NewFile, ProjectLimits, StoreError};
 use crate::sync::document;
 use crate::sync::files::FileChange;
 use crate::sync::{DocId, RoomCommand};
@@ -42,8 +42,17 @@ impl From<StoreError> for FileError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::PathTaken => Self::PathTaken,
+            StoreError::ProjectFull(why) => Self::TooLarge(why),
             other => Self::Store(other),
         }
+    }
+}
+
+/// The limits `--max-files-per-room` and `--max-project-bytes` set.
+pub fn limits(state: &AppState) -> ProjectLimits {
+    ProjectLimits {
+        max_files: state.config.max_files_per_room,
+        max_bytes: u64::try_from(state.config.max_project_bytes).unwrap_or(u64::MAX),
     }
 }
 
@@ -93,35 +102,23 @@ pub async fn create(
 ) -> Result<FileInfo, FileError> {
     let path = ProjectPath::parse(path)?;
     let config = &state.config;
-    if text.len() > config.max_document_bytes {
+    let snapshot = document::file_update(text);
+    // The cap is on the document as stored, which is a little larger than its text.
+    if snapshot.len() > config.max_document_bytes {
         return Err(FileError::TooLarge(format!(
             "the text is over the limit of {} bytes per file",
             config.max_document_bytes
         )));
     }
-    let files = list(state, room).await?;
-    if files.len() >= config.max_files_per_room {
-        return Err(FileError::TooLarge(format!(
-            "the project has the most files allowed ({})",
-            config.max_files_per_room
-        )));
-    }
-    let project_bytes: u64 = files.iter().map(|f| f.bytes).sum();
-    let limit = u64::try_from(config.max_project_bytes).unwrap_or(u64::MAX);
-    if project_bytes.saturating_add(text.len() as u64) > limit {
-        return Err(FileError::TooLarge(format!(
-            "the project would be over the limit of {limit} bytes"
-        )));
-    }
     let file = NewFile {
         id: Uuid::new_v4(),
-        room,
-        snapshot: document::file_update(text),
+        snapshot,
         text: text.to_string(),
         path,
         created_at: now_millis(),
     };
-    if !state.store.create_file(&file).await? {
+    let files = std::slice::from_ref(&file);
+    if !state.store.create_files(room, files, limits(state)).await? {
         return Err(FileError::RoomNotFound);
     }
     let listed = FileChange::Listed {
@@ -133,6 +130,7 @@ pub async fn create(
         .sync
         .tell(DocId::room(room), RoomCommand::Files(listed))
         .await;
+    state.sync.files_changed(room);
     Ok(FileInfo {
         id: file.id,
         language: file.path.language().into(),
@@ -142,23 +140,40 @@ pub async fn create(
     })
 }
 
-/// The live text of file `file` of room `room` (as last stored when nobody has it open).
+/// The live text of file `file` of room `room`: the document's when it is loaded, else
+/// the stored document's (not the mirror, which may be a second behind, or more after a
+/// crash).
 pub async fn read(state: &AppState, room: Uuid, file: Uuid) -> Result<String, FileError> {
     let doc = DocId::file(room, file);
     if let Some(live) = state.sync.describe(doc).await {
         return Ok(live.text.code);
     }
-    let (_, text) = (state.store.get_file(room, file).await?).ok_or(FileError::FileNotFound)?;
-    Ok(text)
+    stored_text(state, doc)
+        .await?
+        .ok_or(FileError::FileNotFound)
 }
 
-/// Moves file `file` of room `room` to `path`.
+/// The text of document `doc` as stored; `None` when the room has no such file.
+async fn stored_text(state: &AppState, doc: DocId) -> Result<Option<String>, FileError> {
+    let Some(stored) = state.store.load(doc.id).await? else {
+        return Ok(None);
+    };
+    if stored.project != doc.room {
+        return Ok(None);
+    }
+    let text = tokio::task::spawn_blocking(move || document::stored_text(&stored))
+        .await
+        .map_err(|e| FileError::Store(StoreError::Corrupt(format!("reading a file: {e}"))))?;
+    Ok(Some(text))
+}
+
+/// Moves file `file` of room `room` to `path`; returns the path.
 pub async fn rename(
     state: &AppState,
     room: Uuid,
     file: Uuid,
     path: &str,
-) -> Result<FileInfo, FileError> {
+) -> Result<ProjectPath, FileError> {
     let path = ProjectPath::parse(path)?;
     let revision =
         (state.store.rename_file(room, file, &path).await?).ok_or(FileError::FileNotFound)?;
@@ -175,8 +190,8 @@ pub async fn rename(
         .sync
         .tell(DocId::room(room), RoomCommand::Files(listed))
         .await;
-    let (record, _) = (state.store.get_file(room, file).await?).ok_or(FileError::FileNotFound)?;
-    Ok(record.into())
+    state.sync.files_changed(room);
+    Ok(path)
 }
 
 /// Deletes file `file` of room `room`; whoever has it open is told.
@@ -196,21 +211,26 @@ pub async fn delete(state: &AppState, room: Uuid, file: Uuid) -> Result<(), File
         .sync
         .tell(DocId::room(room), RoomCommand::Files(removed))
         .await;
+    state.sync.files_changed(room);
     Ok(())
 }
 
-/// Every file of room `room`'s project with its live text (as last stored for those
-/// nobody has open), ordered by path.
+/// Every file of room `room`'s project with its live text (see [`read`]), ordered by
+/// path.
 pub async fn texts(state: &AppState, room: Uuid) -> Result<Vec<(FileInfo, String)>, FileError> {
-    let files = state.store.project_texts(room).await?;
-    if files.is_empty() {
-        return Err(FileError::RoomNotFound);
-    }
+    let files = list(state, room).await?;
     let mut out = Vec::with_capacity(files.len());
-    for (record, stored) in files {
-        let live = state.sync.describe(DocId::file(room, record.id)).await;
-        let text = live.map_or(stored, |live| live.text.code);
-        out.push((FileInfo::from(record), text));
+    for file in files {
+        let doc = DocId::file(room, file.id);
+        let text = match state.sync.describe(doc).await {
+            Some(live) => live.text.code,
+            // Deleted meanwhile: left out.
+            None => match stored_text(state, doc).await? {
+                Some(text) => text,
+                None => continue,
+            },
+        };
+        out.push((file, text));
     }
     Ok(out)
 }

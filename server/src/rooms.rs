@@ -37,15 +37,38 @@ pub async fn create(
     title: Option<&str>,
     language: Option<&str>,
 ) -> Result<Created, CreateError> {
-    let title = title_of(title)?;
     let language = language_of(language)?;
     let path = ProjectPath::parse(&first_file_path(&language))
         .map_err(|_| CreateError::Invalid("no file name fits the language"))?;
+    create_with(store, title, language, path, "").await
+}
+
+/// Creates a room whose first file is `path` holding `text`, in the language its
+/// extension implies (a shared folder's).
+pub async fn create_project(
+    store: &dyn Store,
+    title: Option<&str>,
+    path: ProjectPath,
+    text: &str,
+) -> Result<Created, CreateError> {
+    let language = path.language().to_string();
+    create_with(store, title, language, path, text).await
+}
+
+async fn create_with(
+    store: &dyn Store,
+    title: Option<&str>,
+    language: String,
+    path: ProjectPath,
+    text: &str,
+) -> Result<Created, CreateError> {
+    let title = title_of(title)?;
     let id = Uuid::new_v4();
     let room = NewRoom {
         id,
-        snapshot: document::initial_update(id, path.as_str(), &title, &language),
+        snapshot: document::initial_update(id, path.as_str(), &title, &language, text),
         path,
+        text: text.to_string(),
         title,
         language,
         created_at: now_millis(),

@@ -14,6 +14,9 @@ use crate::sync::service::SyncService;
 use crate::sync::RoomSettings;
 use crate::{autocomplete, http, sync};
 
+/// Project archives built at once; more are answered 503 with `Retry-After`.
+const ARCHIVES_AT_ONCE: usize = 2;
+
 /// Shared services handed to every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +34,8 @@ pub struct AppState {
     pub room_creation: Arc<http::rate_limit::RateLimiter>,
     /// One permit per autocomplete request being computed.
     pub autocomplete_slots: Arc<Semaphore>,
+    /// One permit per project archive being built (each holds a project in memory).
+    pub archive_slots: Arc<Semaphore>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Every connection and room task, awaited on shutdown.
@@ -85,6 +90,7 @@ impl AppState {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
                     .max(1),
             )),
+            archive_slots: Arc::new(Semaphore::new(ARCHIVES_AT_ONCE)),
             config: Arc::new(config),
             store,
             sync: Arc::new(sync),

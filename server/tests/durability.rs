@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use pairpad_server::paths::ProjectPath;
 use pairpad_server::store::{
-    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
-    StoreError, StoredDoc,
+    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomMirror, RoomRecord,
+    RoomUpdates, Store, StoreError, StoredDoc,
 };
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
@@ -241,8 +241,13 @@ impl Store for TestStore {
     ) -> Result<(), StoreError> {
         self.inner.compact(id, snapshot, through, mirror).await
     }
-    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
-        self.inner.create_file(file).await
+    async fn create_files(
+        &self,
+        room: Uuid,
+        files: &[NewFile],
+        limits: ProjectLimits,
+    ) -> Result<bool, StoreError> {
+        self.inner.create_files(room, files, limits).await
     }
     async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError> {
         self.inner.list_files(room).await

@@ -189,6 +189,12 @@ async fn the_files_api_answers_every_status_it_promises() {
     let (status, _) = api.rename(&room, &room, "app.rs").await;
     assert_eq!(status, StatusCode::OK, "the first file may move");
 
+    // A file where a folder is, and a path through a file.
+    for clash in ["src", "README.md/notes.md", "Src/other.rs"] {
+        let (status, _) = api.create(&room, json!({ "path": clash })).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{clash}");
+    }
+
     // Deleting.
     assert_eq!(api.delete(&room, &fourth).await, StatusCode::NO_CONTENT);
     assert_eq!(api.delete(&room, &fourth).await, StatusCode::NOT_FOUND);
@@ -386,6 +392,14 @@ async fn sigkill_keeps_a_files_edits(db: Db) {
     server.kill().await;
 
     let server = ChildServer::start(&db).await;
+    // Before anyone opens the file, the API reads what is stored, not the mirror (which
+    // may be a second behind the last edits).
+    let api = Api::new(server.addr);
+    let (status, read) = api.read(&room, &file).await;
+    assert_eq!(
+        (status, read),
+        (StatusCode::OK, Value::String(text.clone()))
+    );
     let cy = YClient::connect(server.addr, &doc).await;
     cy.wait_text(&text).await;
     let first = YClient::connect(server.addr, &room).await;
@@ -406,4 +420,108 @@ async fn sigkill_keeps_a_files_edits_postgres() {
     if let Some(db) = Db::postgres() {
         sigkill_keeps_a_files_edits(db).await;
     }
+}
+
+#[tokio::test]
+async fn the_limits_hold_under_concurrent_requests() {
+    let server = TestServer::start(Db::sqlite(), &["--max-files-per-room", "5"]).await;
+    let room = server.create_room().await;
+    let api = std::sync::Arc::new(Api::new(server.addr));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (api, room) = (api.clone(), room.clone());
+            tokio::spawn(async move {
+                api.create(&room, json!({ "path": format!("f{i}.txt") }))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::PAYLOAD_TOO_LARGE => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 4, "four files besides the first");
+    let (_, list) = api.list(&room).await;
+    assert_eq!(paths(&list).len(), 5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_files_language_follows_its_path_whatever_its_document_says() {
+    let server = TestServer::start(Db::sqlite(), &["--room-idle", "100ms"]).await;
+    let api = Api::new(server.addr);
+    let room = server.create_room().await;
+    let file = api.add(&room, "x.rs", "fn x() {}").await;
+    let doc = format!("{room}/{file}");
+    let ada = YClient::connect(server.addr, &doc).await;
+    ada.wait_text("fn x() {}").await;
+    ada.set_meta("language", "python");
+    ada.set_meta("title", "evil title");
+    ada.append("\n");
+    ada.wait_text("fn x() {}\n").await;
+    ada.close().await;
+    // Once the file has unloaded (its mirror written), and again after it loads again.
+    for round in 0..2 {
+        all_unloaded(server.addr).await;
+        let (_, list) = api.list(&room).await;
+        let listed = (list["files"].as_array().unwrap().iter())
+            .find(|f| f["path"] == "x.rs")
+            .map(|f| f["language"].clone());
+        assert_eq!(listed, Some(json!("rust")), "round {round}");
+        let bob = YClient::connect(server.addr, &doc).await;
+        bob.append("// more");
+        bob.wait_for("the edit", |c| c.text().ends_with("// more"))
+            .await;
+        bob.close().await;
+    }
+    server.stop().await;
+}
+
+/// Waits until no document is loaded (each unloads once written).
+async fn all_unloaded(addr: std::net::SocketAddr) {
+    common::eventually("every document unloaded", || async move {
+        let metrics = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics.lines().any(|l| l == "pairpad_rooms_loaded 0")
+    })
+    .await;
+}
+
+/// A document over a cap that was lowered since can still be cut down.
+#[tokio::test]
+async fn a_file_over_a_lowered_cap_takes_deletions_but_not_growth() {
+    let server = TestServer::sqlite().await;
+    let api = Api::new(server.addr);
+    let room = server.create_room().await;
+    let file = api.add(&room, "big.txt", &"x".repeat(5_000)).await;
+    let db = server.db.clone();
+    server.stop().await;
+    let server = TestServer::start(db, &["--max-document-bytes", "2000"]).await;
+    let doc = format!("{room}/{file}");
+    let ada = YClient::connect(server.addr, &doc).await;
+    ada.wait_for("the text", |c| c.text().len() == 5_000).await;
+    ada.delete(0, 1_000);
+    ada.wait_for("the deletion taken", |c| c.text().len() == 4_000)
+        .await;
+    let bob = YClient::connect(server.addr, &doc).await;
+    bob.wait_for("the deletion stored and relayed", |c| {
+        c.text().len() == 4_000
+    })
+    .await;
+    assert!(ada.is_open());
+    ada.append("more");
+    assert!(matches!(
+        ada.wait_closed().await,
+        Ended::Closed { code: 1009, .. }
+    ));
+    server.stop().await;
 }

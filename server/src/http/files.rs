@@ -134,10 +134,10 @@ pub async fn rename(
     ApiJson(body): ApiJson<RenameFile>,
 ) -> Result<Json<FilePlace>, AppError> {
     let (room, file) = (parse_room_id(&raw_room)?, parse_file_id(&raw_file)?);
-    let file = projects::rename(&state, room, file, &body.path).await?;
+    let path = projects::rename(&state, room, file, &body.path).await?;
     Ok(Json(FilePlace {
-        file_id: file.id,
-        path: file.path,
+        file_id: file,
+        path: path.to_string(),
     }))
 }
 
@@ -157,6 +157,10 @@ pub async fn archive(
     Path(raw_room): Path<String>,
 ) -> Result<Response, AppError> {
     let room = parse_room_id(&raw_room)?;
+    // Each archive holds its project in memory while it is built.
+    let _slot = (state.archive_slots.clone())
+        .try_acquire_owned()
+        .map_err(|_| AppError::Busy("other archives are being built; try again shortly"))?;
     let files = projects::texts(&state, room).await?;
     // Compressing megabytes takes a while: off the async workers.
     let zipped = tokio::task::spawn_blocking(move || zip_files(&files))

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    FileRecord, Mirror, NewFile, NewRoom, RoomMirror, RoomRecord, RoomUpdates, Store, StoreError,
-    StoredDoc,
+    FileRecord, Mirror, NewFile, NewRoom, ProjectLimits, RoomMirror, RoomRecord, RoomUpdates,
+    Store, StoreError, StoredDoc,
 };
 use crate::paths::ProjectPath;
 
@@ -124,7 +124,12 @@ impl Store for FakeStore {
         self.record(write, &[id])
     }
 
-    async fn create_file(&self, _file: &NewFile) -> Result<bool, StoreError> {
+    async fn create_files(
+        &self,
+        _room: Uuid,
+        _files: &[NewFile],
+        _limits: ProjectLimits,
+    ) -> Result<bool, StoreError> {
         Ok(false)
     }
 

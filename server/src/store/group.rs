@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror, RoomRecord, RoomUpdates, Store,
-    StoreError, StoredDoc,
+    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomMirror, RoomRecord,
+    RoomUpdates, Store, StoreError, StoredDoc,
 };
 use crate::paths::ProjectPath;
 
@@ -275,8 +275,13 @@ impl Store for GroupCommit {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
-        self.inner.create_file(file).await
+    async fn create_files(
+        &self,
+        room: Uuid,
+        files: &[NewFile],
+        limits: ProjectLimits,
+    ) -> Result<bool, StoreError> {
+        self.inner.create_files(room, files, limits).await
     }
 
     async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError> {

@@ -10,13 +10,14 @@ mod group;
 mod postgres;
 mod sqlite;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::paths::ProjectPath;
+use crate::paths::{fold, ProjectPath};
 
 pub use group::GroupCommit;
 pub use postgres::PostgresStore;
@@ -44,9 +45,13 @@ pub enum StoreError {
     /// deleted or replaced, its last write failed).
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// Another file of the project has this path, or one that differs only by case.
-    #[error("a file with this path exists")]
+    /// Another file of the project has this path, or one that differs only by case, or
+    /// a folder of that name exists (or the path goes through a file).
+    #[error("a file or folder with this path exists")]
     PathTaken,
+    /// The project would pass one of its limits.
+    #[error("{0}")]
+    ProjectFull(String),
 }
 
 impl StoreError {
@@ -65,8 +70,6 @@ impl StoreError {
 pub struct NewFile {
     /// Random UUIDv4.
     pub id: Uuid,
-    /// The room whose project it joins.
-    pub room: Uuid,
     /// Its path in the project.
     pub path: ProjectPath,
     /// Its first text.
@@ -75,6 +78,99 @@ pub struct NewFile {
     pub snapshot: Vec<u8>,
     /// Creation time, Unix milliseconds.
     pub created_at: i64,
+}
+
+/// What a project is held to when files are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectLimits {
+    /// Most files, the first included.
+    pub max_files: usize,
+    /// Most bytes of text, every file together.
+    pub max_bytes: u64,
+}
+
+/// A project's paths and size as they stand inside a write, to check additions against:
+/// no two files whose paths differ only by case, no file where a folder is (or the other
+/// way round), one spelling per folder, and the limits.
+struct ProjectShape {
+    files: HashSet<String>,
+    /// Each folder's key, and its spelling.
+    folders: HashMap<String, String>,
+    count: usize,
+    bytes: u64,
+}
+
+impl ProjectShape {
+    /// The shape of a project holding `existing` `(path, bytes)`.
+    fn of(existing: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut shape = Self {
+            files: HashSet::new(),
+            folders: HashMap::new(),
+            count: 0,
+            bytes: 0,
+        };
+        for (path, bytes) in existing {
+            // A stored path breaks no rule; an older one that does is still counted.
+            match ProjectPath::parse(&path) {
+                Ok(path) => shape.note(&path),
+                Err(_) => {
+                    shape.files.insert(fold(&path));
+                }
+            }
+            shape.count += 1;
+            shape.bytes += u64::try_from(bytes).unwrap_or(0);
+        }
+        shape
+    }
+
+    fn note(&mut self, path: &ProjectPath) {
+        self.files.insert(path.key());
+        for folder in path.folders() {
+            let key = fold(folder);
+            self.folders
+                .entry(key)
+                .or_insert_with(|| folder.to_string());
+        }
+    }
+
+    /// Checks that `path` can be added, and adds it.
+    fn add(&mut self, path: &ProjectPath) -> Result<(), StoreError> {
+        let key = path.key();
+        if self.files.contains(&key) || self.folders.contains_key(&key) {
+            return Err(StoreError::PathTaken);
+        }
+        for folder in path.folders() {
+            let folder_key = fold(folder);
+            let spelled_otherwise = self.folders.get(&folder_key).is_some_and(|s| s != folder);
+            if self.files.contains(&folder_key) || spelled_otherwise {
+                return Err(StoreError::PathTaken);
+            }
+        }
+        self.note(path);
+        Ok(())
+    }
+
+    /// Checks that `files` can be added under `limits`, and adds them.
+    fn add_all(&mut self, files: &[NewFile], limits: ProjectLimits) -> Result<(), StoreError> {
+        for file in files {
+            self.add(&file.path)?;
+            self.count += 1;
+            self.bytes += file.text.len() as u64;
+        }
+        if self.count > limits.max_files {
+            return Err(StoreError::ProjectFull(format!(
+                "the project has the most files allowed ({})",
+                limits.max_files
+            )));
+        }
+        if self.bytes > limits.max_bytes {
+            return Err(StoreError::ProjectFull(format!(
+                "the project would be over the limit of {} bytes",
+                limits.max_bytes
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// One of a project's files as stored (the first file is the room's own row).
@@ -131,6 +227,8 @@ pub struct NewRoom {
     pub language: String,
     /// The path of its first file (the room's own text) in the project.
     pub path: ProjectPath,
+    /// Its first file's text.
+    pub text: String,
     /// Initial Yjs document (v1 update) holding the `meta` map.
     pub snapshot: Vec<u8>,
     /// Creation time, Unix milliseconds.
@@ -208,6 +306,8 @@ pub struct StoredDoc {
     /// The room the document belongs to: its own id for a room's document, the room's id
     /// for one of its files.
     pub project: Uuid,
+    /// Its path in the project.
+    pub path: String,
 }
 
 /// One Yjs update to append, with who sent it and when.
@@ -301,9 +401,16 @@ pub trait Store: Send + Sync + 'static {
         mirror: &Mirror,
     ) -> Result<(), StoreError>;
 
-    /// Adds a file to a project; `false` when there is no such room, `PathTaken` when
-    /// another file has its path (or one that differs only by case).
-    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError>;
+    /// Adds files to room `room`'s project, all or none, in one transaction; `false`
+    /// when there is no such room, `PathTaken` when one's path clashes with another
+    /// file's or folder's, `ProjectFull` past `limits`. Additions to one project are
+    /// checked one after the other.
+    async fn create_files(
+        &self,
+        room: Uuid,
+        files: &[NewFile],
+        limits: ProjectLimits,
+    ) -> Result<bool, StoreError>;
 
     /// The files of room `room`'s project, the first file included, ordered by path
     /// (byte order);
@@ -323,7 +430,8 @@ pub trait Store: Send + Sync + 'static {
     async fn project_texts(&self, room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError>;
 
     /// Moves file `file` of room `room` to `path`; returns its new revision, `None` when
-    /// there is no such file, `PathTaken` when another file has the path.
+    /// there is no such file, `PathTaken` when the path clashes with another file's or
+    /// folder's.
     async fn rename_file(
         &self,
         room: Uuid,

@@ -10,10 +10,11 @@ use sqlx::{Connection, FromRow, PgPool, Postgres, QueryBuilder, Row, Transaction
 use uuid::Uuid;
 
 use super::{
-    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror,
-    RoomRecord, RoomRow, RoomUpdates, Store, StoreError, StoredDoc,
+    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate,
+    ProjectLimits, ProjectShape, RoomMirror, RoomRecord, RoomRow, RoomUpdates, Store, StoreError,
+    StoredDoc,
 };
-use crate::paths::{first_file_path, ProjectPath};
+use crate::paths::{first_file_path, fold, ProjectPath};
 
 /// PostgreSQL-backed [`Store`].
 #[derive(Debug, Clone)]
@@ -35,21 +36,54 @@ impl PostgresStore {
     }
 }
 
+/// The paths and size of room `room`'s project, but for file `except`; `None` when
+/// there is no such room (or, with `except`, no such file in it). Locks the room's row
+/// until the transaction ends, so that changes to one project's files are checked one
+/// after the other.
+async fn project_shape(
+    tx: &mut Transaction<'_, Postgres>,
+    room: Uuid,
+    except: Option<Uuid>,
+) -> Result<Option<ProjectShape>, StoreError> {
+    let locked = sqlx::query("SELECT id FROM rooms WHERE id = $1 AND project_id = id FOR UPDATE")
+        .bind(room)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT id, path, octet_length(code)::bigint FROM rooms WHERE project_id = $1",
+    )
+    .bind(room)
+    .fetch_all(&mut **tx)
+    .await?;
+    if except.is_some_and(|file| !rows.iter().any(|(id, _, _)| *id == file)) {
+        return Ok(None);
+    }
+    let others = (rows.into_iter())
+        .filter(|(id, _, _)| Some(*id) != except)
+        .map(|(_, path, bytes)| (path, bytes));
+    Ok(Some(ProjectShape::of(others)))
+}
+
 /// Gives the first file of each room created before projects its path.
 async fn name_first_files(pool: &PgPool) -> Result<(), StoreError> {
     let unnamed: Vec<(Uuid, String)> =
         sqlx::query_as("SELECT id, language FROM rooms WHERE path IS NULL AND project_id = id")
             .fetch_all(pool)
             .await?;
+    let mut tx = pool.begin().await?;
     for (id, language) in unnamed {
         let path = first_file_path(&language);
         sqlx::query("UPDATE rooms SET path = $1, path_key = $2 WHERE id = $3")
             .bind(&path)
-            .bind(path.to_lowercase())
+            .bind(fold(&path))
             .bind(id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -62,7 +96,7 @@ impl Store for PostgresStore {
     async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
-             created_at, updated_at) VALUES ($1, $1, $2, $3, '', $4, $5, $6, $7, $7)",
+             created_at, updated_at) VALUES ($1, $1, $2, $3, $8, $4, $5, $6, $7, $7)",
         )
         .bind(room.id)
         .bind(&room.title)
@@ -71,6 +105,7 @@ impl Store for PostgresStore {
         .bind(room.path.as_str())
         .bind(room.path.key())
         .bind(room.created_at)
+        .bind(&room.text)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -91,8 +126,8 @@ impl Store for PostgresStore {
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(
-            "SELECT snapshot, title, language, COALESCE(project_id, id) AS project \
-             FROM rooms WHERE id = $1",
+            "SELECT snapshot, title, language, COALESCE(project_id, id) AS project, \
+             COALESCE(path, '') AS path FROM rooms WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -114,6 +149,7 @@ impl Store for PostgresStore {
             title: row.try_get("title")?,
             language: row.try_get("language")?,
             project: row.try_get("project")?,
+            path: row.try_get("path")?,
         };
         for row in rows {
             doc.last_seq = row.try_get("seq")?;
@@ -176,25 +212,36 @@ impl Store for PostgresStore {
         settle_write(&mut connection, result)
     }
 
-    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
-             created_at, updated_at) \
-             SELECT $1, id, $2, $3, $4, $5, $2, $6, $7, $7 FROM rooms \
-             WHERE id = $8 AND project_id = id",
-        )
-        .bind(file.id)
-        .bind(file.path.as_str())
-        .bind(file.path.language())
-        .bind(&file.text)
-        .bind(&file.snapshot)
-        .bind(file.path.key())
-        .bind(file.created_at)
-        .bind(file.room)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::from_write)?;
-        Ok(done.rows_affected() > 0)
+    async fn create_files(
+        &self,
+        room: Uuid,
+        files: &[NewFile],
+        limits: ProjectLimits,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(mut shape) = project_shape(&mut tx, room, None).await? else {
+            return Ok(false);
+        };
+        shape.add_all(files, limits)?;
+        for file in files {
+            sqlx::query(
+                "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, \
+                 path_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $3, $7, $8, $8)",
+            )
+            .bind(file.id)
+            .bind(room)
+            .bind(file.path.as_str())
+            .bind(file.path.language())
+            .bind(&file.text)
+            .bind(&file.snapshot)
+            .bind(file.path.key())
+            .bind(file.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_write)?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn list_files(&self, room: Uuid) -> Result<Vec<FileRecord>, StoreError> {
@@ -246,21 +293,30 @@ impl Store for PostgresStore {
         file: Uuid,
         path: &ProjectPath,
     ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(mut shape) = project_shape(&mut tx, room, Some(file)).await? else {
+            return Ok(None);
+        };
+        shape.add(path)?;
         // A file's title and language follow its path; the first file's are the room's.
-        sqlx::query_scalar(
+        let revision = sqlx::query_scalar(
             "UPDATE rooms SET path = $1, path_key = $2, revision = revision + 1, \
              title = CASE WHEN id = project_id THEN title ELSE $1 END, \
-             language = CASE WHEN id = project_id THEN language ELSE $3 END \
-             WHERE id = $4 AND project_id = $5 RETURNING revision",
+             language = CASE WHEN id = project_id THEN language ELSE $3 END, \
+             updated_at = GREATEST(updated_at, $4) \
+             WHERE id = $5 AND project_id = $6 RETURNING revision",
         )
         .bind(path.as_str())
         .bind(path.key())
         .bind(path.language())
+        .bind(now_millis())
         .bind(file)
         .bind(room)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(StoreError::from_write)
+        .map_err(StoreError::from_write)?;
+        tx.commit().await?;
+        Ok(revision)
     }
 
     async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {

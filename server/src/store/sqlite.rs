@@ -13,11 +13,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, FromRow, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
-use crate::paths::{first_file_path, ProjectPath};
+use crate::paths::{first_file_path, fold, ProjectPath};
 
 use super::{
-    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate, RoomMirror,
-    RoomRecord, RoomRow, RoomUpdates, Store, StoreError, StoredDoc,
+    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate,
+    ProjectLimits, ProjectShape, RoomMirror, RoomRecord, RoomRow, RoomUpdates, Store, StoreError,
+    StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
@@ -69,21 +70,50 @@ impl DbFile {
     }
 }
 
+/// The paths and size of room `room`'s project, but for file `except`; `None` when
+/// there is no such room (or, with `except`, no such file in it).
+async fn project_shape(
+    tx: &mut Transaction<'_, Sqlite>,
+    room: Uuid,
+    except: Option<Uuid>,
+) -> Result<Option<ProjectShape>, StoreError> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, path, length(CAST(code AS BLOB)) FROM rooms WHERE project_id = ?",
+    )
+    .bind(room.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let except = except.map(|id| id.to_string());
+    let known = match &except {
+        Some(file) => rows.iter().any(|(id, _, _)| id == file),
+        None => rows.iter().any(|(id, _, _)| *id == room.to_string()),
+    };
+    if !known {
+        return Ok(None);
+    }
+    let others = (rows.into_iter())
+        .filter(|(id, _, _)| Some(id) != except.as_ref())
+        .map(|(_, path, bytes)| (path, bytes));
+    Ok(Some(ProjectShape::of(others)))
+}
+
 /// Gives the first file of each room created before projects its path.
 async fn name_first_files(writer: &SqlitePool) -> Result<(), StoreError> {
     let unnamed: Vec<(String, String)> =
         sqlx::query_as("SELECT id, language FROM rooms WHERE path IS NULL AND project_id = id")
             .fetch_all(writer)
             .await?;
+    let mut tx = writer.begin().await?;
     for (id, language) in unnamed {
         let path = first_file_path(&language);
         sqlx::query("UPDATE rooms SET path = ?, path_key = ? WHERE id = ?")
             .bind(&path)
-            .bind(path.to_lowercase())
+            .bind(fold(&path))
             .bind(&id)
-            .execute(writer)
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -160,12 +190,13 @@ impl Store for SqliteStore {
         let id = room.id.to_string();
         let result = sqlx::query(
             "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&id)
         .bind(&room.title)
         .bind(&room.language)
+        .bind(&room.text)
         .bind(&room.snapshot)
         .bind(room.path.as_str())
         .bind(room.path.key())
@@ -193,8 +224,8 @@ impl Store for SqliteStore {
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(
-            "SELECT snapshot, title, language, COALESCE(project_id, id) AS project \
-             FROM rooms WHERE id = ?",
+            "SELECT snapshot, title, language, COALESCE(project_id, id) AS project, \
+             COALESCE(path, '') AS path FROM rooms WHERE id = ?",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -215,6 +246,7 @@ impl Store for SqliteStore {
             title: row.try_get("title")?,
             language: row.try_get("language")?,
             project: parse_id(row.try_get("project")?)?,
+            path: row.try_get("path")?,
         };
         for row in rows {
             doc.last_seq = row.try_get("seq")?;
@@ -275,27 +307,44 @@ impl Store for SqliteStore {
         self.settle(writer, result)
     }
 
-    async fn create_file(&self, file: &NewFile) -> Result<bool, StoreError> {
+    async fn create_files(
+        &self,
+        room: Uuid,
+        files: &[NewFile],
+        limits: ProjectLimits,
+    ) -> Result<bool, StoreError> {
         let mut writer = self.writer().await?;
-        let result = sqlx::query(
-            "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
-             created_at, updated_at) \
-             SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ? FROM rooms WHERE id = ? AND project_id = id",
-        )
-        .bind(file.id.to_string())
-        .bind(file.path.as_str())
-        .bind(file.path.language())
-        .bind(&file.text)
-        .bind(&file.snapshot)
-        .bind(file.path.as_str())
-        .bind(file.path.key())
-        .bind(file.created_at)
-        .bind(file.created_at)
-        .bind(file.room.to_string())
-        .execute(&mut *writer)
-        .await
-        .map(|done| done.rows_affected() > 0)
-        .map_err(StoreError::from_write);
+        let result = async {
+            // The one writer connection takes one transaction at a time: the check and
+            // the inserts see no other addition in between.
+            let mut tx = writer.begin().await?;
+            let Some(mut shape) = project_shape(&mut tx, room, None).await? else {
+                return Ok(false);
+            };
+            shape.add_all(files, limits)?;
+            for file in files {
+                sqlx::query(
+                    "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, \
+                     path_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(file.id.to_string())
+                .bind(room.to_string())
+                .bind(file.path.as_str())
+                .bind(file.path.language())
+                .bind(&file.text)
+                .bind(&file.snapshot)
+                .bind(file.path.as_str())
+                .bind(file.path.key())
+                .bind(file.created_at)
+                .bind(file.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+        .await;
         self.settle(writer, result)
     }
 
@@ -352,22 +401,34 @@ impl Store for SqliteStore {
         path: &ProjectPath,
     ) -> Result<Option<i64>, StoreError> {
         let mut writer = self.writer().await?;
-        // A file's title and language follow its path; the first file's are the room's.
-        let result = sqlx::query_scalar(
-            "UPDATE rooms SET path = ?, path_key = ?, revision = revision + 1, \
-             title = CASE WHEN id = project_id THEN title ELSE ? END, \
-             language = CASE WHEN id = project_id THEN language ELSE ? END \
-             WHERE id = ? AND project_id = ? RETURNING revision",
-        )
-        .bind(path.as_str())
-        .bind(path.key())
-        .bind(path.as_str())
-        .bind(path.language())
-        .bind(file.to_string())
-        .bind(room.to_string())
-        .fetch_optional(&mut *writer)
-        .await
-        .map_err(StoreError::from_write);
+        let result = async {
+            let mut tx = writer.begin().await?;
+            let Some(mut shape) = project_shape(&mut tx, room, Some(file)).await? else {
+                return Ok(None);
+            };
+            shape.add(path)?;
+            // A file's title and language follow its path; the first file's are the room's.
+            let revision = sqlx::query_scalar(
+                "UPDATE rooms SET path = ?, path_key = ?, revision = revision + 1, \
+                 title = CASE WHEN id = project_id THEN title ELSE ? END, \
+                 language = CASE WHEN id = project_id THEN language ELSE ? END, \
+                 updated_at = MAX(updated_at, ?) \
+                 WHERE id = ? AND project_id = ? RETURNING revision",
+            )
+            .bind(path.as_str())
+            .bind(path.key())
+            .bind(path.as_str())
+            .bind(path.language())
+            .bind(now_millis())
+            .bind(file.to_string())
+            .bind(room.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from_write)?;
+            tx.commit().await?;
+            Ok(revision)
+        }
+        .await;
         self.settle(writer, result)
     }
 

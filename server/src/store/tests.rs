@@ -36,6 +36,7 @@ fn new_room(title: &str) -> NewRoom {
         title: title.into(),
         language: "rust".into(),
         path: ProjectPath::parse("main.rs").unwrap(),
+        text: String::new(),
         snapshot: vec![0, 0],
         created_at: 1_000,
     }
@@ -276,10 +277,14 @@ async fn large_commit(store: &dyn Store) {
     assert_eq!(code(1).await, "first");
 }
 
-fn new_file(room: Uuid, path: &str, text: &str) -> NewFile {
+const LIMITS: ProjectLimits = ProjectLimits {
+    max_files: 100,
+    max_bytes: 1 << 20,
+};
+
+fn new_file(path: &str, text: &str) -> NewFile {
     NewFile {
         id: Uuid::new_v4(),
-        room,
         path: ProjectPath::parse(path).unwrap(),
         text: text.into(),
         snapshot: vec![0, 0],
@@ -292,32 +297,83 @@ fn new_file(room: Uuid, path: &str, text: &str) -> NewFile {
 async fn files_of_a_project(store: &dyn Store) {
     let room = new_room("project");
     store.create_room(&room).await.unwrap();
-    let lib = new_file(room.id, "src/lib.rs", "pub fn answer() -> u8 { 42 }");
-    assert!(store.create_file(&lib).await.unwrap());
-    let readme = new_file(room.id, "README.md", "# Héllo");
-    assert!(store.create_file(&readme).await.unwrap());
+    let lib = new_file("src/lib.rs", "pub fn answer() -> u8 { 42 }");
+    assert!(store
+        .create_files(room.id, std::slice::from_ref(&lib), LIMITS)
+        .await
+        .unwrap());
+    let readme = new_file("README.md", "# Héllo");
+    assert!(store
+        .create_files(room.id, std::slice::from_ref(&readme), LIMITS)
+        .await
+        .unwrap());
     assert!(matches!(
         store
-            .create_file(&new_file(room.id, "SRC/Lib.rs", ""))
+            .create_files(room.id, &[new_file("SRC/Lib.rs", "")], LIMITS)
             .await,
         Err(StoreError::PathTaken)
     ));
     assert!(matches!(
-        store.create_file(&new_file(room.id, "MAIN.RS", "")).await,
+        store
+            .create_files(room.id, &[new_file("MAIN.RS", "")], LIMITS)
+            .await,
         Err(StoreError::PathTaken)
     ));
     assert!(!store
-        .create_file(&new_file(Uuid::new_v4(), "x.rs", ""))
+        .create_files(Uuid::new_v4(), &[new_file("x.rs", "")], LIMITS)
         .await
         .unwrap());
     // Another room may use the same paths.
     let other = new_room("other");
     store.create_room(&other).await.unwrap();
     assert!(store
-        .create_file(&new_file(other.id, "src/lib.rs", ""))
+        .create_files(other.id, &[new_file("src/lib.rs", "")], LIMITS)
         .await
         .unwrap());
 
+    // A file where a folder is, a folder where a file is, a folder spelled otherwise.
+    for clash in ["src", "main.rs/x.rs", "Src/other.rs", "readme.md/x"] {
+        assert!(
+            matches!(
+                store
+                    .create_files(room.id, &[new_file(clash, "")], LIMITS)
+                    .await,
+                Err(StoreError::PathTaken)
+            ),
+            "{clash}"
+        );
+    }
+    // The limits, counted inside the write.
+    let full = ProjectLimits {
+        max_files: 3,
+        max_bytes: 1 << 20,
+    };
+    assert!(matches!(
+        store
+            .create_files(room.id, &[new_file("b.rs", "")], full)
+            .await,
+        Err(StoreError::ProjectFull(_))
+    ));
+    let small = ProjectLimits {
+        max_files: 100,
+        max_bytes: 40,
+    };
+    assert!(matches!(
+        store
+            .create_files(room.id, &[new_file("b.rs", "0123456789")], small)
+            .await,
+        Err(StoreError::ProjectFull(_))
+    ));
+    // A batch is added whole or not at all.
+    let batch = [
+        new_file("a/1.rs", ""),
+        new_file("a/2.rs", ""),
+        new_file("readme.MD", ""),
+    ];
+    assert!(matches!(
+        store.create_files(room.id, &batch, LIMITS).await,
+        Err(StoreError::PathTaken)
+    ));
     let files = store.list_files(room.id).await.unwrap();
     let listed: Vec<(Uuid, &str, i64)> = files
         .iter()
@@ -352,6 +408,11 @@ async fn files_of_a_project(store: &dyn Store) {
     let taken = ProjectPath::parse("readme.MD").unwrap();
     assert!(matches!(
         store.rename_file(room.id, lib.id, &taken).await,
+        Err(StoreError::PathTaken)
+    ));
+    let into_a_file = ProjectPath::parse("README.md/lib.rs").unwrap();
+    assert!(matches!(
+        store.rename_file(room.id, lib.id, &into_a_file).await,
         Err(StoreError::PathTaken)
     ));
     let first = ProjectPath::parse("app.rs").unwrap();

@@ -18,6 +18,7 @@ use yrs::{
 use super::budget::{Charge, MemoryBudget};
 use super::clocks::Clocks;
 use super::files::{FileChange, FileIndex, FILES};
+use super::merge;
 use super::persist::Source;
 use super::preflight::Shape;
 use super::protocol;
@@ -35,9 +36,15 @@ pub const TITLE: &str = "title";
 /// `meta` key of the room's language id.
 pub const LANGUAGE: &str = "language";
 
+/// A byte offset as yrs takes it (documents are capped far below 4 GiB).
+fn u32_of(n: usize) -> Option<u32> {
+    u32::try_from(n).ok()
+}
+
 /// The first stored state of new room `room`: `meta.title` and `meta.language` set, the
-/// list of files holding its first file at `path`, the text empty, as a v1 update.
-pub fn initial_update(room: Uuid, path: &str, title: &str, language: &str) -> Vec<u8> {
+/// list of files holding its first file at `path`, and that file's `text`, as a v1
+/// update.
+pub fn initial_update(room: Uuid, path: &str, title: &str, language: &str, text: &str) -> Vec<u8> {
     let doc = Doc::new();
     let layout = Layout::on(&doc);
     let files = doc.get_or_insert_map(FILES);
@@ -46,6 +53,9 @@ pub fn initial_update(room: Uuid, path: &str, title: &str, language: &str) -> Ve
         layout.set_meta(&mut txn, TITLE, title);
         layout.set_meta(&mut txn, LANGUAGE, language);
         files.insert(&mut txn, room.to_string(), path);
+        if !text.is_empty() {
+            layout.text.push(&mut txn, text);
+        }
     }
     let update = doc
         .transact()
@@ -184,7 +194,12 @@ impl RoomDoc {
             + stored.updates.iter().map(Vec::len).sum::<usize>();
         let (settings, clocks) = {
             let txn = doc.transact();
-            (Settings::of(&layout, &txn, stored), Clocks::of(&txn))
+            let settings = match files {
+                Some(_) => Settings::of(&layout, &txn, stored),
+                // A file's title and language are its path's, whatever its `meta` holds.
+                None => Settings::of_path(&stored.path),
+            };
+            (settings, Clocks::of(&txn))
         };
         let mut room = Self {
             files: files.map(|files| FileIndex::new(&doc, files)),
@@ -280,10 +295,10 @@ impl RoomDoc {
         self.set_stored_bytes(self.stored_bytes.saturating_add(stored_len));
     }
 
-    /// Whether the document stays within `cap` bytes with `update` applied. The stored
-    /// size only grows between compactions; when it and the update together pass the cap,
-    /// the document is measured as it would be after the update (text the update both
-    /// adds and deletes takes no room).
+    /// Whether the document stays within `cap` bytes with `update` applied, or at least
+    /// does not grow. The stored size only grows between compactions; when it and the
+    /// update together pass the cap, the document is measured as it would be after the
+    /// update (text the update both adds and deletes takes no room).
     pub fn fits(&mut self, update: &[u8], cap: usize) -> bool {
         if self.stored_bytes.saturating_add(update.len()) <= cap {
             return true;
@@ -299,7 +314,9 @@ impl RoomDoc {
             (state.len(), size_after(&state, update))
         });
         self.set_stored_bytes(now);
-        after <= cap
+        // An update that does not make the document larger (a deletion, in one already
+        // over a cap that was lowered) is always taken.
+        after <= cap.max(now)
     }
 
     /// Puts back what the last change broke in a room's document: a title or language
@@ -346,13 +363,41 @@ impl RoomDoc {
         Some(update)
     }
 
+    /// Brings the text to `text`, a new version of `base` made elsewhere (a file saved
+    /// on disk), by the smallest edits, carried over whatever others changed since
+    /// `base`. Returns the update, applied already, when anything changed.
+    pub fn rewrite(&mut self, base: &str, text: &str) -> Option<Bytes> {
+        let current = self.layout.text(&self.doc.transact());
+        let large = current.len().max(text.len()) > INLINE_WORK_BYTES;
+        let plan = || merge::rebase(base, &current, &merge::splices(base, text));
+        let splices = if large { off_the_workers(plan) } else { plan() };
+        let splices: Vec<(u32, u32, &str)> = (splices.iter())
+            .map(|s| Some((u32_of(s.at)?, u32_of(s.delete)?, s.insert.as_str())))
+            .collect::<Option<_>>()?;
+        if splices.is_empty() {
+            return None;
+        }
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            for &(at, delete, insert) in &splices {
+                if delete > 0 {
+                    self.layout.text.remove_range(&mut txn, at, delete);
+                }
+                if !insert.is_empty() {
+                    self.layout.text.insert(&mut txn, at, insert);
+                }
+            }
+            self.clocks.advance(txn.insert_set());
+            Bytes::from(txn.encode_update_v1())
+        };
+        self.changed(update.len());
+        Some(update)
+    }
+
     /// A file's document moved to `path`: what its mirror says from now on.
     pub fn moved(&mut self, path: &ProjectPath) {
         if self.files.is_none() {
-            self.settings = Settings {
-                title: path.to_string(),
-                language: path.language().into(),
-            };
+            self.settings = Settings::of_path(path.as_str());
         }
     }
 
@@ -396,6 +441,14 @@ impl Settings {
         Self {
             title: pick(TITLE, &stored.title, check_title, DEFAULT_TITLE),
             language: pick(LANGUAGE, &stored.language, check_language, DEFAULT_LANGUAGE),
+        }
+    }
+
+    /// A file's: its path, and the language its extension implies.
+    fn of_path(path: &str) -> Self {
+        Self {
+            title: path.to_string(),
+            language: crate::paths::language_of(path).into(),
         }
     }
 
@@ -453,6 +506,15 @@ fn remember(
     }
 }
 
+/// The text of a stored document, as it would load (CPU-heavy for a long log).
+pub fn stored_text(stored: &StoredDoc) -> String {
+    let doc = Doc::new();
+    let layout = Layout::on(&doc);
+    replay(&doc, stored);
+    let text = layout.text(&doc.transact());
+    text
+}
+
 /// Applies a room's stored snapshot and updates to `doc`; an update it cannot read is
 /// skipped and its error returned, in order, so that the caller can log it.
 fn replay(doc: &Doc, stored: &StoredDoc) -> Vec<String> {
@@ -502,8 +564,14 @@ mod tests {
         let layout = Layout::on(&doc);
         doc.transact_mut()
             .apply_update(
-                Update::decode_v1(&initial_update(Uuid::nil(), "main.rs", "Pairing", "rust"))
-                    .unwrap(),
+                Update::decode_v1(&initial_update(
+                    Uuid::nil(),
+                    "main.rs",
+                    "Pairing",
+                    "rust",
+                    "",
+                ))
+                .unwrap(),
             )
             .unwrap();
         let txn = doc.transact();

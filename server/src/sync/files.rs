@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use uuid::Uuid;
-use yrs::types::ToJson;
 use yrs::{Any, DeepObservable, Doc, Map, MapRef, Out, ReadTxn, Transact};
 
 use super::clocks::Clocks;
@@ -141,10 +140,12 @@ impl FileIndex {
         let mut extra = Vec::new();
         let mut seen = HashSet::new();
         for (key, value) in self.map.iter(txn) {
+            // A file's key is its id in the one form the server writes: any other
+            // spelling of it is a key of its own, and not a file.
             let id = Uuid::try_parse(key)
                 .ok()
-                .filter(|id| self.files.contains_key(id));
-            let right = id.is_some_and(|id| shows(&value, &self.files[&id].path, txn));
+                .filter(|id| self.files.contains_key(id) && id.hyphenated().to_string() == key);
+            let right = id.is_some_and(|id| shows(&value, &self.files[&id].path));
             match (id, right) {
                 (Some(id), true) => {
                     seen.insert(id);
@@ -166,12 +167,9 @@ impl FileIndex {
     }
 }
 
-/// Whether a map value is the string `path`.
-fn shows<T: ReadTxn>(value: &Out, path: &str, txn: &T) -> bool {
-    match value {
-        Out::Any(Any::String(s)) => **s == *path,
-        other => other.to_json(txn) == Any::from(path),
-    }
+/// Whether a map value is the string `path` (a shared type holding it is not).
+fn shows(value: &Out, path: &str) -> bool {
+    matches!(value, Out::Any(Any::String(s)) if **s == *path)
 }
 
 #[cfg(test)]
@@ -226,6 +224,8 @@ mod tests {
             let mut txn = client.transact_mut();
             map.insert(&mut txn, a.to_string(), "../../etc/passwd");
             map.insert(&mut txn, "not-a-file", "x");
+            map.insert(&mut txn, a.to_string().to_uppercase(), "../x");
+            map.insert(&mut txn, a.simple().to_string(), "../y");
             map.remove(&mut txn, &b.to_string());
             txn.encode_update_v1()
         };

@@ -6,6 +6,7 @@ pub mod budget;
 mod clocks;
 pub mod document;
 pub mod files;
+mod merge;
 mod outbox;
 mod peers;
 pub mod persist;
@@ -85,6 +86,17 @@ struct RoomServices {
     shutdown: CancellationToken,
     /// Apply time owed per client address, across rooms.
     work: work::WorkLedger,
+    /// Tells whoever listens (a shared folder) what became durable.
+    changes: tokio::sync::broadcast::Sender<Change>,
+}
+
+/// What a document told the listeners of [`service::SyncService::subscribe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The document's text has durable changes.
+    Text(DocId),
+    /// The room's list of files changed (through [`crate::projects`]).
+    Files(Uuid),
 }
 
 /// WebSocket close codes the server sends (RFC 6455 §7.4.1).
@@ -236,4 +248,14 @@ pub enum RoomCommand {
     Moved(crate::paths::ProjectPath),
     /// To a file: it was deleted; its peers are told and it unloads without writing.
     Deleted,
+    /// Bring the text to `text`, a new version of `base` made outside (a file saved on
+    /// disk), keeping what others changed since; answers with the text after.
+    Rewrite {
+        /// The text `text` was made from.
+        base: String,
+        /// The new version.
+        text: String,
+        /// Where to answer.
+        reply: oneshot::Sender<String>,
+    },
 }

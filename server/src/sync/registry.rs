@@ -20,6 +20,8 @@ use crate::store::Store;
 
 /// Commands a room may have queued before senders wait.
 const ROOM_QUEUE: usize = 1024;
+/// Changes a slow listener may fall behind by before it hears it lagged.
+const CHANGES: usize = 4096;
 /// How often a join is retried while rooms unload under it.
 const JOIN_ATTEMPTS: usize = 8;
 
@@ -57,6 +59,7 @@ impl RoomRegistry {
                 settings,
                 shutdown,
                 work: Default::default(),
+                changes: tokio::sync::broadcast::channel(CHANGES).0,
             }),
             rooms: Rooms::default(),
             tracker,
@@ -139,6 +142,17 @@ impl RoomRegistry {
             .await
             .ok()?;
         answer.await.ok()
+    }
+
+    /// Tells of every change made durable from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<super::Change> {
+        self.services.changes.subscribe()
+    }
+
+    /// Tells the listeners of [`Self::subscribe`] of `change`.
+    pub fn announce(&self, change: super::Change) {
+        // Nobody listening is fine.
+        let _ = self.services.changes.send(change);
     }
 
     /// Hands `command` to document `doc` if it is loaded (one that is not reads the

@@ -25,7 +25,7 @@ use super::persist::{short_id, Pace, Persister, StoredLog};
 use super::preflight::Shape;
 use super::protocol::{self, Incoming};
 use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
-use super::{DocId, RoomServices, ROOM_ITSELF};
+use super::{Change, DocId, RoomServices, ROOM_ITSELF};
 use crate::store::{now_millis, NewUpdate, StoreError};
 
 /// Why the room refuses a peer's message: the close code and the reason it is given.
@@ -66,8 +66,8 @@ impl Lifecycle {
 /// State of one live room.
 pub(crate) struct RoomActor {
     id: Uuid,
-    /// Whether this is a room's own document (else one of its files).
-    is_room: bool,
+    /// Which document this is: a room's own, or one of its files.
+    key: DocId,
     services: Arc<RoomServices>,
     doc: RoomDoc,
     peers: Peers,
@@ -157,7 +157,7 @@ impl RoomActor {
         );
         Ok(Some(Self {
             id,
-            is_room: doc.is_room(),
+            key: doc,
             peers: Peers::new(short_id(id), text.doc().clone(), services.metrics.clone()),
             doc: text,
             persist,
@@ -178,7 +178,11 @@ impl RoomActor {
                     Err(flume::RecvError::Disconnected) => break,
                 },
                 outcome = self.persist.finished() => {
+                    let durable = self.persist.durable();
                     self.persist.complete(outcome);
+                    if self.persist.durable() > durable {
+                        let _ = self.services.changes.send(Change::Text(self.key));
+                    }
                     let released = self.outbox.release(self.persist.durable());
                     for delivery in released {
                         self.deliver(delivery);
@@ -228,13 +232,21 @@ impl RoomActor {
                 }
             }
             RoomCommand::Moved(path) => self.doc.moved(&path),
-            RoomCommand::Deleted if !self.is_room => {
+            RoomCommand::Deleted if !self.key.is_room() => {
                 self.peers.close_all(close_code::NORMAL, "file deleted");
                 self.outbox.clear();
                 self.persist.abandon();
                 self.lifecycle = Lifecycle::Deleted;
             }
             RoomCommand::Deleted => {}
+            RoomCommand::Rewrite { base, text, reply } => {
+                if self.lifecycle == Lifecycle::Serving || self.lifecycle == Lifecycle::Unloading {
+                    if let Some(update) = self.doc.rewrite(&base, &text) {
+                        self.store_as(update, "disk");
+                    }
+                }
+                let _ = reply.send(self.doc.describe().code);
+            }
         }
     }
 
@@ -384,10 +396,15 @@ impl RoomActor {
 
     /// Stores and relays an update the room made itself, to everyone.
     fn store_own(&mut self, data: Bytes) {
+        self.store_as(data, "pairpad");
+    }
+
+    /// Stores and relays an update the room made for `author`, to everyone.
+    fn store_as(&mut self, data: Bytes, author: &str) {
         let update = NewUpdate {
             data,
             client_id: self.doc.client_id(),
-            author: Some("pairpad".into()),
+            author: Some(author.into()),
             created_at: now_millis(),
         };
         self.store_and_relay(ROOM_ITSELF, update);

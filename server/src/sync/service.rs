@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::session::{self, PingClock, SessionContext, Socket};
-use super::{DocId, LiveRoom, RoomCommand, RoomRegistry, RoomSettings};
+use super::{Change, DocId, LiveRoom, RoomCommand, RoomRegistry, RoomSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -79,6 +79,31 @@ impl SyncService {
     /// The live state of document `doc`, if it is loaded.
     pub async fn describe(&self, doc: DocId) -> Option<LiveRoom> {
         self.registry.describe(doc).await
+    }
+
+    /// Tells of every change made durable from now on (a slow listener hears that it
+    /// lagged, and should look at everything again).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.registry.subscribe()
+    }
+
+    /// Tells whoever listens (see [`Self::subscribe`]) that room `room`'s list of files
+    /// changed.
+    pub fn files_changed(&self, room: uuid::Uuid) {
+        self.registry.announce(Change::Files(room));
+    }
+
+    /// Brings document `doc`'s text to `text`, a new version of `base` made outside,
+    /// keeping what others changed since (loading the document if needed); the text
+    /// after, or `None` when the document is not there.
+    pub async fn rewrite(&self, doc: DocId, base: String, text: String) -> Option<String> {
+        let handle = self.registry.open(doc)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = RoomCommand::Rewrite { base, text, reply };
+        if !handle.send(command).await {
+            return None;
+        }
+        answer.await.ok()
     }
 
     /// Hands `command` to document `doc` if it is loaded; `false` when it is not.

@@ -446,6 +446,19 @@ impl YClient {
         yrs::Map::get(&meta, &txn, key).map(|value| value.to_string(&txn))
     }
 
+    /// Deletes `len` characters at `index` and sends the update.
+    pub fn delete(&self, index: u32, len: u32) {
+        let update = {
+            let awareness = self.awareness.lock().unwrap();
+            let doc = awareness.doc();
+            let text = doc.get_or_insert_text("code");
+            let mut txn = doc.transact_mut();
+            yrs::Text::remove_range(&text, &mut txn, index, len);
+            txn.encode_update_v1()
+        };
+        self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+
     pub fn append(&self, chunk: &str) {
         self.insert(u32::MAX, chunk);
     }
