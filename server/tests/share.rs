@@ -224,3 +224,62 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
     assert_eq!(read(root, "run.sh").as_deref(), Some(last.as_str()));
     server.stop().await;
 }
+
+/// `pairpad-server share DIR`, with the server's flags after the folder: the room serves
+/// the folder, and SIGTERM writes every edit to disk before the process exits 0.
+#[tokio::test]
+async fn the_share_command_writes_every_edit_before_it_exits() {
+    use tokio::io::AsyncBufReadExt;
+
+    let folder = tempfile::tempdir().unwrap();
+    write(folder.path(), "notes.md", b"draft\n");
+    let db = Db::sqlite();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pairpad-server"))
+        .arg("share")
+        .arg(folder.path())
+        .args(["--bind", "127.0.0.1:0", "--database-url", &db.url()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some((_, url)) = line.split_once(" at http://") {
+                return url.to_string();
+            }
+        }
+        panic!("the share command exited early");
+    })
+    .await
+    .expect("sharing starts");
+    let (addr, room) = url.split_once("/r/").unwrap();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let ada = YClient::connect(addr, room).await;
+    ada.wait_text("draft\n").await;
+    ada.append("final\n");
+    let bob = YClient::connect(addr, room).await;
+    bob.wait_text("draft\nfinal\n").await;
+    // At once: the write-back's pause has not passed yet.
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut said = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        said.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0), "{said:?}");
+    assert!(
+        said.iter().any(|l| l.contains("every edit is on disk")),
+        "{said:?}"
+    );
+    assert_eq!(
+        read(folder.path(), "notes.md").as_deref(),
+        Some("draft\nfinal\n")
+    );
+}
