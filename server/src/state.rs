@@ -36,6 +36,8 @@ pub struct AppState {
     pub autocomplete_slots: Arc<Semaphore>,
     /// One permit per project archive being built (each holds a project in memory).
     pub archive_slots: Arc<Semaphore>,
+    /// Names the files of each project define, for completion.
+    pub project_names: Arc<autocomplete::project::ProjectIndex>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Every connection and room task, awaited on shutdown.
@@ -91,6 +93,7 @@ impl AppState {
                     .max(1),
             )),
             archive_slots: Arc::new(Semaphore::new(ARCHIVES_AT_ONCE)),
+            project_names: Arc::default(),
             config: Arc::new(config),
             store,
             sync: Arc::new(sync),

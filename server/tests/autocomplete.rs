@@ -196,3 +196,44 @@ async fn a_slow_or_broken_model_leaves_local_results() {
         server.stop().await;
     }
 }
+
+/// Names defined in the project's other files are offered by prefix, with their path;
+/// the file being edited is not counted twice, and without a room nothing changes.
+#[tokio::test]
+async fn names_from_the_projects_other_files() {
+    let server = TestServer::sqlite().await;
+    let room = server.create_room().await;
+    let created: Value = reqwest::Client::new()
+        .post(server.http(&format!("/api/rooms/{room}/files")))
+        .json(&json!({"path": "src/util.rs", "text": "pub fn compute_checksum(data: &[u8]) -> u32 { 0 }\n"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let util = created["fileId"].as_str().unwrap().to_string();
+    let body = |file: &str| json!({"code": "fn main() {\n    comp", "cursor": 20, "language": "rust", "room": room, "file": file});
+    // The index is built in the background after the first request.
+    common::eventually("the other file's function offered", || async {
+        let (status, answer) = complete(&server, body(&room)).await;
+        assert_eq!(status, StatusCode::OK);
+        let found = (answer["suggestions"].as_array().unwrap().iter())
+            .find(|s| s["label"] == "compute_checksum")
+            .cloned();
+        found.is_some_and(|s| s["detail"] == "src/util.rs")
+    })
+    .await;
+    let (_, answer) = complete(&server, body(&util)).await;
+    assert!(
+        !labels(&answer).contains(&"compute_checksum".to_string()),
+        "the file's own names come from its text"
+    );
+    let (_, answer) = complete(
+        &server,
+        json!({"code": "fn main() {\n    comp", "cursor": 20, "language": "rust"}),
+    )
+    .await;
+    assert!(!labels(&answer).contains(&"compute_checksum".to_string()));
+    server.stop().await;
+}

@@ -32,11 +32,12 @@ const NO_MEMBERS = new Set(["plaintext", "markdown", "yaml", "json", "html", "cs
 
 /**
  * A CodeMirror completion source asking the server; `language()` gives the room's current
- * language id. It answers only when asked (Ctrl-Space), after a member trigger, or when at
+ * language id, and `place()` the room and file being edited (`{room, file}`), so that the
+ * names the project's other files define are offered too. It answers only when asked (Ctrl-Space), after a member trigger, or when at
  * least one character of a word has been typed: never after `:` or a space, so a pause at
  * the end of a line opens nothing.
  */
-export function serverCompletions(language) {
+export function serverCompletions(language, place = () => ({})) {
   return async (context) => {
     const word = context.matchBefore(WORD);
     const member = !word && !NO_MEMBERS.has(language()) && context.matchBefore(MEMBER) !== null;
@@ -47,6 +48,7 @@ export function serverCompletions(language) {
       code,
       cursor: context.pos,
       language: language(),
+      ...place(),
     });
     if (context.aborted) return null;
     // Server unreachable or failing: offer the document's own words instead.

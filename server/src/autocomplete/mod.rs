@@ -7,6 +7,7 @@ pub mod ai;
 pub mod index;
 pub mod languages;
 pub mod library;
+pub mod project;
 pub mod scan;
 
 use std::cell::RefCell;
@@ -131,6 +132,18 @@ pub fn complete(
     cursor: usize,
     language: &str,
 ) -> Result<Vec<Suggestion>, CompleteError> {
+    complete_in(code, cursor, language, &[], None)
+}
+
+/// As [`complete`], with the names the project's files define (`project`, but for those
+/// of `this_file`, the file being edited) offered too, once a prefix is typed.
+pub fn complete_in(
+    code: &str,
+    cursor: usize,
+    language: &str,
+    project: &[project::ProjectName],
+    this_file: Option<uuid::Uuid>,
+) -> Result<Vec<Suggestion>, CompleteError> {
     let cursor = utf16_to_byte(code, cursor)?;
     let lang = languages::find(language).unwrap_or(&languages::PLAIN);
     let extra = lang.syntax.ident_extra;
@@ -176,7 +189,10 @@ pub fn complete(
     let mut candidates = Vec::new();
     match member_of {
         Some(receiver) => member_candidates(&doc, lang, receiver, &mut candidates),
-        None => general_candidates(&doc, lang, &mut candidates),
+        None => {
+            general_candidates(&doc, lang, &mut candidates);
+            project_candidates(project, this_file, prefix, &mut candidates);
+        }
     }
     Ok(rank(prefix, candidates))
 }
@@ -292,6 +308,36 @@ fn general_candidates<'a>(
             detail: snippet.detail,
             insert: snippet.template,
             weight: 50,
+        });
+    }
+}
+
+/// Names defined in the project's other files that start with `prefix` (ignoring case):
+/// below this file's own, above built-ins. A project may define tens of thousands, so
+/// they are offered only once something is typed, and by prefix.
+fn project_candidates<'a>(
+    project: &'a [project::ProjectName],
+    this_file: Option<uuid::Uuid>,
+    prefix: &str,
+    out: &mut Vec<Candidate<'a>>,
+) {
+    if prefix.is_empty() {
+        return;
+    }
+    let starts = |name: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    for name in project {
+        if Some(name.file) == this_file || !starts(&name.name) {
+            continue;
+        }
+        out.push(Candidate {
+            label: &name.name,
+            kind: name.kind,
+            detail: &name.path,
+            insert: &name.name,
+            weight: 80,
         });
     }
 }

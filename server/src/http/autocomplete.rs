@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::error::AppError;
 use super::json::ApiJson;
@@ -25,6 +26,12 @@ pub struct CompletionRequest {
     /// Editor language id; unknown ones get word completion.
     #[serde(default)]
     pub language: String,
+    /// The room whose project's other files offer their names too.
+    #[serde(default)]
+    pub room: Option<Uuid>,
+    /// The file being edited, in that room (its own names come from `code`).
+    #[serde(default)]
+    pub file: Option<Uuid>,
 }
 
 /// Answer of `POST /api/autocomplete`.
@@ -66,10 +73,14 @@ pub async fn complete(
         code,
         cursor,
         language,
+        room,
+        file,
     } = request;
+    let project = room.map(|room| state.project_names.names(room, &state.store));
     let mut suggestions = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        autocomplete::complete(&code, cursor, &language)
+        let names = project.as_deref().map_or(&[][..], Vec::as_slice);
+        autocomplete::complete_in(&code, cursor, &language, names, file)
     })
     .await
     .map_err(|_| AppError::Unavailable("autocomplete failed"))?
