@@ -1,4 +1,5 @@
-//! Completion latency on 5,000-line files in Rust, Python and JavaScript.
+//! Completion latency on 5,000-line files in Rust, Python and JavaScript, and in Rust
+//! with the 50,000 names a large project's other files define.
 //! Prints p50/p99/max over 2,000 requests at varied cursors, then runs criterion.
 //! Run with `scripts/bench` (pinned to one core).
 
@@ -6,7 +7,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pairpad_server::autocomplete::complete;
+use pairpad_server::autocomplete::project::ProjectName;
+use pairpad_server::autocomplete::{complete_in, Kind};
 
 const LINES: usize = 5_000;
 
@@ -58,23 +60,45 @@ fn requests(code: &str, prefixes: &[&str]) -> Vec<(String, usize)> {
         .collect()
 }
 
-fn percentiles(language: &str, reqs: &[(String, usize)]) {
+/// The names a project of 5,000 files defines, ten per file.
+fn project_names() -> Vec<ProjectName> {
+    (0..50_000)
+        .map(|i| ProjectName {
+            name: format!(
+                "{}_{i}",
+                ["handle", "helper", "parse", "render", "load"][i % 5]
+            ),
+            kind: Kind::Function,
+            file: uuid::Uuid::from_u128(i as u128 / 10),
+            path: format!("src/module_{}/file_{}.rs", i / 1000, i / 10),
+        })
+        .collect()
+}
+
+fn complete(code: &str, cursor: usize, language: &str, project: &[ProjectName]) -> usize {
+    complete_in(code, cursor, language, project, None)
+        .expect("completes")
+        .len()
+}
+
+fn percentiles(language: &str, reqs: &[(String, usize)], project: &[ProjectName]) {
     let mut times: Vec<Duration> = Vec::new();
     for round in 0..10 {
         for (code, cursor) in reqs {
             let started = Instant::now();
-            let got = complete(black_box(code), *cursor, language).expect("completes");
+            let got = complete(black_box(code), *cursor, language, project);
             times.push(started.elapsed());
             if round == 0 {
-                assert!(!got.is_empty(), "{language}: suggestions at {cursor}");
+                assert!(got > 0, "{language}: suggestions at {cursor}");
             }
         }
     }
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     println!(
-        "latency {language:<10} {} lines, {} requests: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        "latency {language:<10} {} lines, {} project names, {} requests: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
         reqs[0].0.lines().count(),
+        project.len(),
         times.len(),
         at(0.50).as_secs_f64() * 1e3,
         at(0.99).as_secs_f64() * 1e3,
@@ -88,18 +112,29 @@ fn bench(c: &mut Criterion) {
         ("python", &["se", "hel", "self.co", "Hand", "pr"][..]),
         ("javascript", &["th", "hel", "this.co", "Hand", "co"][..]),
     ];
+    let project = project_names();
     for (language, prefixes) in cases {
         let code = source(language);
         let reqs = requests(&code, prefixes);
-        percentiles(language, &reqs);
+        percentiles(language, &reqs, &[]);
         let mut next = 0;
         c.bench_function(&format!("complete_{language}_5000_lines"), |b| {
             b.iter(|| {
                 let (code, cursor) = &reqs[next % reqs.len()];
                 next += 1;
-                complete(black_box(code), *cursor, language)
+                complete(black_box(code), *cursor, language, &[])
             })
         });
+        if language == "rust" {
+            percentiles(language, &reqs, &project);
+            c.bench_function("complete_rust_5000_lines_50000_project_names", |b| {
+                b.iter(|| {
+                    let (code, cursor) = &reqs[next % reqs.len()];
+                    next += 1;
+                    complete(black_box(code), *cursor, language, &project)
+                })
+            });
+        }
     }
 }
 
