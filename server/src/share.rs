@@ -253,14 +253,7 @@ fn scan(
     let mut skipped = Vec::new();
     let mut keys = HashSet::new();
     let mut project_bytes = 0usize;
-    let walk = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .follow_links(false)
-        .require_git(false)
-        .add_custom_ignore_filename(".pairpadignore")
-        .filter_entry(|entry| entry.file_name() != ".git")
-        .sort_by_file_path(|a, b| a.cmp(b))
-        .build();
+    let walk = walker(root).sort_by_file_path(|a, b| a.cmp(b)).build();
     for entry in walk.flatten() {
         let Some(kind) = entry.file_type() else {
             continue;
@@ -302,6 +295,31 @@ fn scan(
         }
     }
     (found, skipped)
+}
+
+/// A walk of `root` as sharing sees it: ignore files respected (`.gitignore` even outside
+/// a Git repository, `.ignore`, `.pairpadignore`), hidden files kept, `.git` and symbolic
+/// links never entered.
+fn walker(root: &Path) -> ignore::WalkBuilder {
+    let mut walk = ignore::WalkBuilder::new(root);
+    walk.hidden(false)
+        .follow_links(false)
+        .require_git(false)
+        .add_custom_ignore_filename(".pairpadignore")
+        .filter_entry(|entry| entry.file_name() != ".git");
+    walk
+}
+
+/// Whether the ignore rules let the file at `path` into the project: a walk down to it
+/// only, which reads the ignore files on the way.
+fn admitted(root: &Path, path: &ProjectPath) -> bool {
+    let target = root.join(path.as_str());
+    let along = target.clone();
+    let walk = walker(root)
+        .filter_entry(move |entry| along.starts_with(entry.path()) && entry.file_name() != ".git")
+        .build();
+    walk.flatten()
+        .any(|entry| entry.path() == target && entry.file_type().is_some_and(|t| t.is_file()))
 }
 
 /// The text of the file at `path`, if it is UTF-8 text within `max_bytes`.
@@ -546,6 +564,10 @@ impl Agent {
                 }
             }
             (Ok(Some(text)), None) => {
+                let folder = &self.folder;
+                if !off_the_workers(|| admitted(folder, path)) {
+                    return;
+                }
                 match projects::create(&self.state, self.room, path.as_str(), &text).await {
                     Ok(file) => self.tracked.add(file.id, path.clone(), text),
                     Err(error) => {

@@ -175,7 +175,9 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
     })
     .await;
 
-    // Files created and deleted on disk.
+    // Files created and deleted on disk; what the ignore rules leave out stays out.
+    write(root, "build/more.txt", b"artifact\n");
+    write(root, "ignored.txt", b"still secret\n");
     write(root, "src/new.rs", b"pub fn new() {}\n");
     common::eventually("the disk's new file in the room", || async {
         file_id(server.addr, room, "src/new.rs").await.is_some()
@@ -186,6 +188,14 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
         file_id(server.addr, room, "src/main.rs").await.is_none()
     })
     .await;
+    // Written before the deletion, so looked at by now.
+    let now_listed: Vec<String> = (files(server.addr, room).await.into_iter())
+        .map(|f| f.0)
+        .collect();
+    assert!(
+        !(now_listed.iter()).any(|p| p == "build/more.txt" || p == "ignored.txt"),
+        "{now_listed:?}"
+    );
 
     // A path through the link is never written: nothing lands outside the folder.
     let through = api
