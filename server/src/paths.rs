@@ -5,7 +5,8 @@
 //! no leading or trailing `/`, no backslashes, no control characters. What a common file
 //! system cannot hold is refused too, so that a project can be written anywhere: the
 //! characters Windows forbids (`< > : " | ? *`), names ending in a dot or a space, and
-//! Windows' device names (`CON`, `NUL`, `COM1`, ...). So are characters that hide or
+//! Windows' device names (`CON`, `NUL`, `COM1`, ...). So is `.git`, whose files can run
+//! code on the machine that holds them. So are characters that hide or
 //! reorder text (bidirectional controls, zero-width characters). Two paths that differ
 //! only by letter case or Unicode normalisation clash, because they would name one file
 //! on macOS and Windows.
@@ -42,7 +43,7 @@ pub enum PathError {
     #[error("path contains a character that is not allowed in file names")]
     BadCharacter,
     /// A name some file system cannot hold (a Windows device name, a trailing dot or
-    /// space).
+    /// space), or `.git`.
     #[error("path contains a name that is not allowed on every system")]
     BadName,
     /// Over [`MAX_PATH_BYTES`], [`MAX_SEGMENT_BYTES`] or [`MAX_DEPTH`].
@@ -77,6 +78,8 @@ impl ProjectPath {
                 _ if segment.ends_with(['.', ' ']) || is_device_name(segment) => {
                     return Err(PathError::BadName)
                 }
+                // Git's own files are never a project's: writing one could run code.
+                _ if segment.eq_ignore_ascii_case(".git") => return Err(PathError::BadName),
                 _ => {}
             }
         }
@@ -257,6 +260,8 @@ mod tests {
             ("aux.txt", BadName),
             ("dir/com1.rs", BadName),
             ("LPT9", BadName),
+            (".git/config", BadName),
+            ("sub/.GIT/hooks/pre-commit", BadName),
             (deep.as_str(), TooLong),
             (long_name.as_str(), TooLong),
         ] {

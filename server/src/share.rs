@@ -113,16 +113,21 @@ pub struct Sharing {
     /// Files left out of the project.
     pub skipped: Vec<Skipped>,
     stop: CancellationToken,
-    task: JoinHandle<()>,
+    task: JoinHandle<usize>,
     _watcher: notify::RecommendedWatcher,
 }
 
 impl Sharing {
-    /// Stops sharing once every edit made in the room is on disk.
-    pub async fn stop(self) {
+    /// Stops sharing once every edit made in the room is on disk; the number of files
+    /// whose room text could not be written (0 when all is on disk).
+    pub async fn stop(self) -> usize {
         self.stop.cancel();
-        if let Err(error) = self.task.await {
-            tracing::error!(%error, "the sharing task failed");
+        match self.task.await {
+            Ok(unwritten) => unwritten,
+            Err(error) => {
+                tracing::error!(%error, "the sharing task failed");
+                usize::MAX
+            }
         }
     }
 }
@@ -350,6 +355,12 @@ fn watch(
     use notify::Watcher;
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            // The kernel's queue overflowed: events were lost.
+            Ok(event) if event.need_rescan() => {
+                overflow.store(true, Ordering::Relaxed);
+            }
+            // Reading a file (the sharing task's own reads included) changes nothing.
+            Ok(event) if event.kind.is_access() => {}
             Ok(event) => {
                 for path in event.paths {
                     if events.try_send(path).is_err() {
@@ -376,23 +387,27 @@ struct File {
 #[derive(Default)]
 struct Tracked {
     files: HashMap<Uuid, File>,
-    by_key: HashMap<String, Uuid>,
+    /// Each file's id by its exact path.
+    by_path: HashMap<String, Uuid>,
 }
 
 impl Tracked {
     fn add(&mut self, id: Uuid, path: ProjectPath, synced: String) {
-        self.by_key.insert(path.key(), id);
+        self.by_path.insert(path.to_string(), id);
         self.files.insert(id, File { path, synced });
     }
 
     fn remove(&mut self, id: Uuid) -> Option<File> {
         let file = self.files.remove(&id)?;
-        self.by_key.remove(&file.path.key());
+        // Only if the path is still this file's (another may have moved there).
+        if self.by_path.get(file.path.as_str()) == Some(&id) {
+            self.by_path.remove(file.path.as_str());
+        }
         Some(file)
     }
 
     fn id_at(&self, path: &ProjectPath) -> Option<Uuid> {
-        self.by_key.get(&path.key()).copied()
+        self.by_path.get(path.as_str()).copied()
     }
 }
 
@@ -413,7 +428,9 @@ struct Agent {
 }
 
 impl Agent {
-    async fn run(mut self, stop: CancellationToken) {
+    /// Keeps the two in step until `stop`; then the number of files whose room text
+    /// could not be written.
+    async fn run(mut self, stop: CancellationToken) -> usize {
         loop {
             let next = self
                 .text_due
@@ -432,11 +449,21 @@ impl Agent {
             }
             self.do_due().await;
         }
-        // Every edit made in the room goes to disk before sharing stops.
-        let ids: Vec<Uuid> = self.tracked.files.keys().copied().collect();
-        for id in ids {
-            self.write_back(id, false).await;
+        // Before sharing stops: what changed on disk goes in, files made or moved in the
+        // room go out, and then every edit made in the room goes to disk.
+        let paths: Vec<ProjectPath> = self.disk_due.drain().map(|(path, _)| path).collect();
+        for path in paths {
+            self.read_in(&path).await;
         }
+        self.follow_the_room().await;
+        let ids: Vec<Uuid> = self.tracked.files.keys().copied().collect();
+        let mut unwritten = 0;
+        for id in ids {
+            if !self.write_back(id, false).await {
+                unwritten += 1;
+            }
+        }
+        unwritten
     }
 
     async fn on_change(&mut self, change: Result<Change, broadcast::error::RecvError>) {
@@ -508,36 +535,57 @@ impl Agent {
     }
 
     /// Writes file `id`'s live text to disk if it is not what the disk has (or anyway,
-    /// when `always`).
-    async fn write_back(&mut self, id: Uuid, always: bool) {
+    /// when `always`); whether the disk has it now.
+    async fn write_back(&mut self, id: Uuid, always: bool) -> bool {
+        let Some(path) = self.tracked.files.get(&id).map(|f| f.path.clone()) else {
+            return true;
+        };
+        // A change on disk is settling (an editor or `git checkout` may be halfway
+        // through writing): take it in first, and write after.
+        if !always && self.disk_due.contains_key(&path) {
+            self.text_due.insert(id, Instant::now() + QUIET);
+            return false;
+        }
         // The disk changed since the last sync and that change is not in yet: merge it
         // first, so that writing the room's text does not undo it.
-        if let Some(path) = self.tracked.files.get(&id).map(|f| f.path.clone()) {
-            let max = self.state.config.max_document_bytes;
-            let dir = &self.dir;
-            let on_disk = off_the_workers(|| read_file(dir, &path, max));
-            let synced = self.tracked.files.get(&id).map(|f| f.synced.as_str());
-            if matches!(&on_disk, Ok(Some(disk)) if Some(disk.as_str()) != synced) && !always {
-                self.disk_due.remove(&path);
-                self.read_in(&path).await;
-            }
+        if !always && self.disk_differs(id, &path) {
+            self.read_in(&path).await;
         }
         let Ok(text) = projects::read(&self.state, self.room, id).await else {
-            return;
+            return false;
         };
-        let Some(file) = self.tracked.files.get_mut(&id) else {
-            return;
-        };
-        if file.synced == text && !always {
-            return;
+        let unchanged = (self.tracked.files.get(&id)).is_some_and(|f| f.synced == text);
+        if unchanged && !always {
+            return true;
+        }
+        // The disk may have changed while the room's text was read: look once more.
+        if !always && self.disk_differs(id, &path) {
+            self.disk_due.insert(path, Instant::now());
+            self.text_due.insert(id, Instant::now() + QUIET);
+            return false;
         }
         let dir = &self.dir;
-        match off_the_workers(|| write_file(dir, &file.path, &text)) {
-            Ok(()) => file.synced = text,
+        match off_the_workers(|| write_file(dir, &path, &text)) {
+            Ok(()) => {
+                if let Some(file) = self.tracked.files.get_mut(&id) {
+                    file.synced = text;
+                }
+                true
+            }
             Err(error) => {
-                tracing::warn!(path = %file.path, %error, "cannot write a shared file");
+                tracing::warn!(%path, %error, "cannot write a shared file");
+                false
             }
         }
+    }
+
+    /// Whether the disk holds something at `path` other than file `id`'s synced text.
+    fn disk_differs(&self, id: Uuid, path: &ProjectPath) -> bool {
+        let max = self.state.config.max_document_bytes;
+        let dir = &self.dir;
+        let on_disk = off_the_workers(|| read_file(dir, path, max));
+        let synced = self.tracked.files.get(&id).map(|f| f.synced.as_str());
+        matches!(&on_disk, Ok(Some(disk)) if Some(disk.as_str()) != synced)
     }
 
     /// Takes what the disk has at `path` into the room.
@@ -554,12 +602,21 @@ impl Agent {
                 if file.synced == text {
                     return;
                 }
-                let base = std::mem::replace(&mut file.synced, text.clone());
+                let base = file.synced.clone();
                 let doc = DocId::file(self.room, id);
-                if let Some(live) = self.state.sync.rewrite(doc, base, text.clone()).await {
-                    // Others' edits merged in: the disk gets them once they are durable.
-                    if live != text {
-                        self.text_due.insert(id, Instant::now() + QUIET);
+                match self.state.sync.rewrite(doc, base, text.clone()).await {
+                    Some(live) => {
+                        if let Some(file) = self.tracked.files.get_mut(&id) {
+                            file.synced = text.clone();
+                        }
+                        // Others' edits merged in: the disk gets them once durable.
+                        if live != text {
+                            self.text_due.insert(id, Instant::now() + QUIET);
+                        }
+                    }
+                    // Not taken (the file is unloading or gone): look again later.
+                    None => {
+                        self.disk_due.insert(path.clone(), Instant::now() + QUIET);
                     }
                 }
             }
@@ -605,8 +662,9 @@ impl Agent {
             };
             match self.tracked.files.get(&file.id).map(|f| f.path.clone()) {
                 None => {
-                    // New in the room: its text goes to disk (unless a file is there).
-                    if read_file(&self.dir, &path, usize::MAX).is_ok_and(|t| t.is_some()) {
+                    // New in the room: its text goes to disk, unless anything is there (a
+                    // file the project leaves out, binary or ignored, is the host's).
+                    if occupied(&self.dir, &path) {
                         tracing::warn!(%path, "a file made in the room is already on disk; keeping the disk's");
                         continue;
                     }
@@ -706,15 +764,20 @@ fn write_file(dir: &Dir, path: &ProjectPath, text: &str) -> std::io::Result<()> 
         .unwrap_or("file");
     let temp = target.with_file_name(format!("{TEMP_PREFIX}{}-{name}", Uuid::new_v4().simple()));
     let permissions = dir.metadata(target).ok().map(|m| m.permissions());
-    dir.write(&temp, text.as_bytes())?;
-    if let Some(permissions) = permissions {
-        dir.set_permissions(&temp, permissions)?;
-    }
-    if let Err(error) = dir.rename(&temp, dir, target) {
+    let written = (|| {
+        let mut file = dir.create(&temp)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        if let Some(permissions) = permissions {
+            file.set_permissions(permissions)?;
+        }
+        // On disk before it takes the file's place.
+        file.sync_all()?;
+        dir.rename(&temp, dir, target)
+    })();
+    if written.is_err() {
         let _ = dir.remove_file(&temp);
-        return Err(error);
     }
-    Ok(())
+    written
 }
 
 fn rename_file(dir: &Dir, from: &ProjectPath, to: &ProjectPath) -> std::io::Result<()> {
@@ -723,11 +786,22 @@ fn rename_file(dir: &Dir, from: &ProjectPath, to: &ProjectPath) -> std::io::Resu
             "refusing to move through a symbolic link",
         ));
     }
+    // A rename replaces what is at its target: never a file of the host's.
+    if occupied(dir, to) {
+        return Err(std::io::Error::other(
+            "something is already at the new path",
+        ));
+    }
     let target = Path::new(to.as_str());
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         dir.create_dir_all(parent)?;
     }
     dir.rename(from.as_str(), dir, target)
+}
+
+/// Whether anything (a file, a folder, a link) is at `path`.
+fn occupied(dir: &Dir, path: &ProjectPath) -> bool {
+    !matches!(dir.symlink_metadata(path.as_str()), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 fn remove_file(dir: &Dir, path: &ProjectPath) -> std::io::Result<()> {
@@ -786,9 +860,15 @@ pub async fn run(
         println!("  left out: {} ({})", skipped.path, skipped.why.describe());
     }
     shutdown.await;
-    sharing.stop().await;
-    println!("every edit is on disk; stopping");
+    let unwritten = sharing.stop().await;
     stop_server.cancel();
+    if unwritten > 0 {
+        let _ = server.await;
+        return Err(crate::ServerError::Io(std::io::Error::other(
+            "some files could not be written; see the log",
+        )));
+    }
+    println!("every edit is on disk; stopping");
     server
         .await
         .map_err(|e| crate::ServerError::Io(std::io::Error::other(e.to_string())))?

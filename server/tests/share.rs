@@ -220,6 +220,35 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
         std::fs::read_dir(outside.path()).unwrap().next().is_none(),
         "nothing written outside the folder"
     );
+    // Nor over a file the project leaves out (binary, ignored): those are the host's.
+    for (path, text) in [
+        ("logo.png", "not a picture"),
+        ("ignored.txt", "overwritten"),
+    ] {
+        let made = api
+            .post(&base)
+            .json(&json!({"path": path, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), 201, "{path}");
+    }
+    let marker = api
+        .post(&base)
+        .json(&json!({"path": "later.txt", "text": "later\n"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marker.status(), 201);
+    common::eventually("a file made after them on disk", || async {
+        read(root, "later.txt").is_some()
+    })
+    .await;
+    assert_eq!(
+        std::fs::read(root.join("logo.png")).unwrap(),
+        b"\x89PNG\r\n\x1a\n\0\0\0"
+    );
+    assert_eq!(read(root, "ignored.txt").as_deref(), Some("still secret\n"));
 
     // Stopping writes every pending edit first.
     editor.append("echo last\n");

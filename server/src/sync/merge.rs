@@ -116,15 +116,17 @@ impl OffsetMap {
             if unchanged && inside {
                 return new_start + (at - old_start);
             }
-            if !unchanged && inside {
-                return new_start + new_len;
-            }
-            if !unchanged && old_len == 0 && at == old_start {
+            // At the start of text others changed: the end of a deletion of ours stops
+            // before their text, anything else goes after it.
+            if !unchanged && at == old_start {
                 return if after {
                     new_start + new_len
                 } else {
                     new_start
                 };
+            }
+            if !unchanged && inside {
+                return new_start + new_len;
             }
         }
         self.new_len
@@ -183,6 +185,15 @@ mod tests {
         let current = "alpha\ngamma\n";
         let new = "ALPHA\nbeta\ngamma\n";
         assert_eq!(merge(base, current, new), "ALPHA\ngamma\n");
+    }
+
+    #[test]
+    fn a_change_that_ends_where_theirs_begins_leaves_theirs() {
+        // The disk changed `1`; meanwhile someone replaced the `;` right after it.
+        assert_eq!(merge("x = 1;", "x = 1,", "x = 2;"), "x = 2,");
+        // The disk deleted a line; someone re-indented the next one.
+        let base = "a\nb\n  c\n";
+        assert_eq!(merge(base, "a\nb\n    c\n", "a\n  c\n"), "a\n    c\n");
     }
 
     #[test]

@@ -249,13 +249,14 @@ pub enum RoomCommand {
     /// To a file: it was deleted; its peers are told and it unloads without writing.
     Deleted,
     /// Bring the text to `text`, a new version of `base` made outside (a file saved on
-    /// disk), keeping what others changed since; answers with the text after.
+    /// disk), keeping what others changed since; answers with the text after, or `None`
+    /// when the document takes no edits now (it is shutting down, failed or deleted).
     Rewrite {
         /// The text `text` was made from.
         base: String,
         /// The new version.
         text: String,
         /// Where to answer.
-        reply: oneshot::Sender<String>,
+        reply: oneshot::Sender<Option<String>>,
     },
 }

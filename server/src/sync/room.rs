@@ -240,12 +240,13 @@ impl RoomActor {
             }
             RoomCommand::Deleted => {}
             RoomCommand::Rewrite { base, text, reply } => {
-                if self.lifecycle == Lifecycle::Serving || self.lifecycle == Lifecycle::Unloading {
+                let taken = matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading);
+                if taken {
                     if let Some(update) = self.doc.rewrite(&base, &text) {
                         self.store_as(update, "disk");
                     }
                 }
-                let _ = reply.send(self.doc.describe().code);
+                let _ = reply.send(taken.then(|| self.doc.describe().code));
             }
         }
     }

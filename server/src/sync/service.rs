@@ -103,7 +103,7 @@ impl SyncService {
         if !handle.send(command).await {
             return None;
         }
-        answer.await.ok()
+        answer.await.ok().flatten()
     }
 
     /// Hands `command` to document `doc` if it is loaded; `false` when it is not.
