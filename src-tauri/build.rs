@@ -7,6 +7,7 @@ fn main() {
         "save_settings",
         "start_hosting",
         "stop_hosting",
+        "pick_folder",
         "hosting_status",
         "nearby_sessions",
         "pending_knocks",

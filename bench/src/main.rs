@@ -5,6 +5,7 @@
 //! against (a relay that only forwards frames).
 
 mod client;
+mod project;
 mod protocol;
 mod relay;
 mod report;
@@ -45,6 +46,23 @@ enum Command {
         /// Address to listen on.
         #[arg(long)]
         bind: SocketAddr,
+    },
+    /// Shares a generated tree with `pairpad-server share` and measures the project: one
+    /// JSON row on stdout.
+    Project {
+        /// Files in the tree.
+        #[arg(long, default_value_t = 5000)]
+        files: usize,
+        /// Their total size, MiB.
+        #[arg(long, default_value_t = 50)]
+        mib: usize,
+        /// Folder for the tree and the server's database.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The command that runs `pairpad-server` (a pinning prefix such as `taskset -c 0`
+        /// included); `share` and its flags are added.
+        #[arg(last = true, required = true)]
+        server: Vec<String>,
     },
 }
 
@@ -96,6 +114,15 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report { input, charts } => report::write(&input, &charts),
+        Command::Project {
+            files,
+            mib,
+            dir,
+            server,
+        } => {
+            project::run(files, mib << 20, &dir, &server).await;
+            Ok(())
+        }
         Command::Relay { bind } => {
             tokio::task::LocalSet::new()
                 .run_until(relay::serve(bind))

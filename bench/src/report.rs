@@ -126,6 +126,22 @@ const TABLES: &[TableSpec] = &[
             ("errors", "errors", Better::Lower),
         ],
     },
+    TableSpec {
+        scenario: "project",
+        title: "Project: a shared folder (pairpad-server share), 100 files opened",
+        x_label: "files",
+        columns: &[
+            ("MiB", "mib", Better::Neither),
+            ("s until browsable", "browsable_s", Better::Lower),
+            ("open p50 ms", "open_p50_ms", Better::Lower),
+            ("open p99 ms", "open_p99_ms", Better::Lower),
+            ("RSS KiB browsable", "rss_kib_browsable", Better::Lower),
+            ("RSS KiB, 100 open", "rss_kib", Better::Lower),
+            ("write-back p50 ms", "writeback_p50_ms", Better::Lower),
+            ("write-back max ms", "writeback_max_ms", Better::Lower),
+            ("errors", "errors", Better::Lower),
+        ],
+    },
 ];
 
 /// Prints the tables to stdout and writes the charts into `charts`.

@@ -1,11 +1,13 @@
 //! The commands the bundled start page calls. Only the `main` window's local content may
 //! call them (see `capabilities/`); room windows and remote pages cannot.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pairpad_server::http::lobby::{Answer, PendingKnock};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_dialog::DialogExt;
 use uuid::Uuid;
 
 use crate::discovery::NearbySession;
@@ -55,19 +57,37 @@ async fn check_database(url: &str) -> Result<(), CommandError> {
 }
 
 /// Starts hosting (or returns the running session), announces it on the LAN and opens
-/// its room in a new window.
+/// its room in a new window. With `folder`, the room holds that folder's files and its
+/// edits are written back to it.
 #[tauri::command]
 pub async fn start_hosting<R: Runtime>(
     app: AppHandle<R>,
     desktop: State<'_, Desktop>,
+    folder: Option<String>,
 ) -> Result<HostInfo, CommandError> {
     let settings = desktop.settings();
     let mut hosting = desktop.hosting.lock().await;
     if let Some(running) = hosting.as_ref() {
+        if folder.is_some() && running.info.folder.as_deref() != folder.as_deref() {
+            return Err(CommandError::new(
+                "hosting",
+                "a session is already hosted: stop it before sharing a folder",
+            ));
+        }
         return Ok(running.info.clone());
     }
+    let folder = folder.map(PathBuf::from);
+    if let Some(folder) = &folder {
+        if !folder.is_absolute() || !folder.is_dir() {
+            return Err(CommandError::new(
+                "folder",
+                format!("{} is not a folder", folder.display()),
+            ));
+        }
+    }
     let host_name = host_label(&settings);
-    let started = Hosting::start(&settings, &format!("{host_name}'s session")).await?;
+    let title = format!("{host_name}'s session");
+    let started = Hosting::start(&settings, &title, folder.as_deref()).await?;
     let info = started.info.clone();
     *hosting = Some(started);
     desktop.set_hosting(true);
@@ -79,11 +99,39 @@ pub async fn start_hosting<R: Runtime>(
     Ok(info)
 }
 
-/// Stops hosting gracefully; nothing typed is lost.
+/// Stops hosting gracefully; nothing typed is lost. A shared folder has every edit
+/// before this answers; files that could not be written make it an error.
 #[tauri::command]
 pub async fn stop_hosting(desktop: State<'_, Desktop>) -> Result<(), CommandError> {
-    desktop.stop_hosting().await;
-    Ok(())
+    match desktop.stop_hosting().await {
+        0 => Ok(()),
+        unwritten => Err(CommandError::new(
+            "unwritten",
+            format!("{unwritten} file(s) could not be written to the shared folder; their text is kept in the room"),
+        )),
+    }
+}
+
+/// Asks for a folder to share with the system's folder picker; `None` when cancelled.
+#[tauri::command]
+pub async fn pick_folder<R: Runtime>(app: AppHandle<R>) -> Result<Option<String>, CommandError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Share a folder")
+        .pick_folder(move |picked| {
+            let _ = tx.send(picked);
+        });
+    let picked = rx
+        .await
+        .map_err(|_| CommandError::new("folder", "the folder picker closed unexpectedly"))?;
+    picked
+        .map(|path| {
+            path.into_path()
+                .map(|p| p.display().to_string())
+                .map_err(|e| CommandError::new("folder", e.to_string()))
+        })
+        .transpose()
 }
 
 /// The running session, if any.

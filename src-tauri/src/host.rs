@@ -2,9 +2,11 @@
 //! new room is opened, and the addresses colleagues can use are listed.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 
 use pairpad_server::http::lobby::Lobby;
+use pairpad_server::share::Sharing;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -26,6 +28,19 @@ pub struct HostInfo {
     pub lan_urls: Vec<String>,
     /// A QR code (SVG) of the first LAN URL, for a colleague's phone or laptop camera.
     pub qr_svg: Option<String>,
+    /// The folder shared, when the session is one.
+    pub folder: Option<String>,
+    /// The folder's files left out of the room, and why.
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// A file of a shared folder that is not in the room.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedFile {
+    /// Its path in the folder.
+    pub path: String,
+    /// Why, in words.
+    pub why: &'static str,
 }
 
 /// Why hosting could not start.
@@ -50,14 +65,21 @@ pub struct Hosting {
     pub info: HostInfo,
     /// Colleagues on the network asking to join; the host answers here.
     pub lobby: Arc<Lobby>,
+    /// The shared folder kept in step with the room, if any.
+    sharing: Option<Sharing>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), pairpad_server::ServerError>>,
 }
 
 impl Hosting {
     /// Starts the server on `settings.port` on every interface, opens a room titled
-    /// `title`, and lists the URLs colleagues can open.
-    pub async fn start(settings: &Settings, title: &str) -> Result<Self, HostError> {
+    /// `title` (or, sharing `folder`, a room holding its files, titled after it), and
+    /// lists the URLs colleagues can open.
+    pub async fn start(
+        settings: &Settings,
+        title: &str,
+        folder: Option<&Path>,
+    ) -> Result<Self, HostError> {
         let (listener, dual_stack) = bind(settings.port).await?;
         let port = listener
             .local_addr()
@@ -73,14 +95,23 @@ impl Hosting {
         let store = pairpad_server::store::connect(&url)
             .await
             .map_err(|e| HostError::Server(format!("cannot open the store: {e}")))?;
-        // The room is created through the library before the server takes connections,
-        // as `POST /api/rooms` would create it.
-        let room_id = pairpad_server::rooms::create(store.as_ref(), Some(title), None)
-            .await
-            .map_err(|e| HostError::Server(format!("cannot create the room: {e}")))?
-            .id
-            .to_string();
         let state = pairpad_server::AppState::new(config, store);
+        // The room is created through the library before the server takes connections,
+        // as `POST /api/rooms` would create it; a shared folder is read into it first.
+        let (room_id, sharing) = match folder {
+            Some(folder) => {
+                let sharing = pairpad_server::share::share(&state, folder, None)
+                    .await
+                    .map_err(|e| HostError::Server(e.to_string()))?;
+                (sharing.room.to_string(), Some(sharing))
+            }
+            None => {
+                let room = pairpad_server::rooms::create(state.store.as_ref(), Some(title), None)
+                    .await
+                    .map_err(|e| HostError::Server(format!("cannot create the room: {e}")))?;
+                (room.id.to_string(), None)
+            }
+        };
         let lobby = state
             .lobby
             .clone()
@@ -102,24 +133,39 @@ impl Hosting {
             qr_svg: lan_urls.first().and_then(|url| qr_svg(url)),
             lan_urls,
             room_id,
+            folder: folder.map(|f| f.display().to_string()),
+            skipped: (sharing.iter().flat_map(|s| &s.skipped))
+                .map(|s| SkippedFile {
+                    path: s.path.clone(),
+                    why: s.why.describe(),
+                })
+                .collect(),
         };
         Ok(Self {
             info,
             lobby,
+            sharing,
             shutdown,
             task,
         })
     }
 
-    /// Stops gracefully: every open editor gets a close frame and every pending edit is
-    /// written before this returns.
-    pub async fn stop(self) {
+    /// Stops gracefully: a shared folder gets every edit made in the room, then every
+    /// open editor gets a close frame and every pending edit is stored, before this
+    /// returns. Returns the number of files whose edits could not be written to the
+    /// folder (see the log).
+    pub async fn stop(self) -> usize {
+        let unwritten = match self.sharing {
+            Some(sharing) => sharing.stop().await,
+            None => 0,
+        };
         self.shutdown.cancel();
         match self.task.await {
             Ok(Ok(())) => tracing::info!("hosting stopped"),
             Ok(Err(error)) => tracing::error!(%error, "server stopped with an error"),
             Err(error) => tracing::error!(%error, "server task failed"),
         }
+        unwritten
     }
 }
 
@@ -225,7 +271,7 @@ mod tests {
             database_url: Some(format!("sqlite://{}", data.path().join("p.db").display())),
             ..Settings::default()
         };
-        let hosting = Hosting::start(&settings, "Session").await.unwrap();
+        let hosting = Hosting::start(&settings, "Session", None).await.unwrap();
         let page = reqwest::get(&hosting.info.local_url).await.unwrap();
         assert_eq!(page.status(), 200);
         for url in &hosting.info.lan_urls {
@@ -236,7 +282,7 @@ mod tests {
             port: hosting.info.port,
             ..settings.clone()
         };
-        match Hosting::start(&taken, "Second").await {
+        match Hosting::start(&taken, "Second", None).await {
             Err(HostError::PortInUse { port, suggestion }) => {
                 assert_eq!(port, hosting.info.port);
                 assert!(suggestion.is_some_and(|p| p != port));

@@ -73,17 +73,20 @@ impl Desktop {
         self.is_hosting.store(on, Ordering::SeqCst);
     }
 
-    /// Stops the session, if any, flushing every pending edit, and withdraws its
-    /// announcement.
-    pub async fn stop_hosting(&self) {
+    /// Stops the session, if any, flushing every pending edit (to the shared folder too),
+    /// and withdraws its announcement. Returns the number of files of a shared folder
+    /// whose edits could not be written there.
+    pub async fn stop_hosting(&self) -> usize {
         let running = self.hosting.lock().await.take();
         if let Some(discovery) = &self.discovery {
             discovery.withdraw();
         }
-        if let Some(hosting) = running {
-            hosting.stop().await;
-        }
+        let unwritten = match running {
+            Some(hosting) => hosting.stop().await,
+            None => 0,
+        };
         self.set_hosting(false);
+        unwritten
     }
 }
 
@@ -96,6 +99,7 @@ pub fn setup<R: Runtime>(builder: Builder<R>, desktop: Desktop) -> Builder<R> {
             commands::save_settings,
             commands::start_hosting,
             commands::stop_hosting,
+            commands::pick_folder,
             commands::hosting_status,
             commands::nearby_sessions,
             commands::pending_knocks,

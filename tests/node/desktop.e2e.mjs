@@ -1,11 +1,12 @@
 // The desktop app end to end, under Xvfb: tauri-driver + WebKitWebDriver drive the real
 // pairpad-desktop binary. It hosts a session; a second person opens the LAN URL the app
-// shows in Chromium; both type, and both texts converge. Run by scripts/test with
-// PAIRPAD_DESKTOP_BIN set, inside xvfb-run.
+// shows in Chromium; both type, and both texts converge. Then it shares a folder: the
+// guest edits a file, the edit lands on disk, and a change on disk reaches the guest.
+// Run by scripts/test with PAIRPAD_DESKTOP_BIN set, inside xvfb-run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 let driver;
 let driverUrl;
 let session;
+/** The start page's window. */
+let main;
 let browser;
 let home;
 
@@ -93,6 +96,7 @@ before(async () => {
     capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: app } } },
   });
   session = created.sessionId;
+  main = await wd('GET', s('/window'));
   await wd('POST', s('/timeouts'), { implicit: 10_000, script: 20_000 });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -108,7 +112,6 @@ after(async () => {
 });
 
 test('host a session in the app, join it from a browser over the LAN URL, type in both', async () => {
-  const main = await wd('GET', s('/window'));
   await wd('POST', s(`/element/${await find('#host')}/click`), {});
   const urls = await until('the app shows LAN URLs', () =>
     run("return [...document.querySelectorAll('#host-urls code')].map((e) => e.textContent)").then((u) => u.length && u),
@@ -179,4 +182,69 @@ test('host a session in the app, join it from a browser over the LAN URL, type i
   );
   await until('the server is gone', () => fetch(lanUrl).then(() => false, () => true));
   await bob.waitForFunction(() => document.getElementById('status').dataset.status !== 'connected', null, { timeout: WAIT_MS });
+});
+
+test('share a folder from the app; a guest edits a file, the edit lands on disk, a disk change reaches the guest', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'pairpad-shared-'));
+  mkdirSync(join(folder, 'src'));
+  writeFileSync(join(folder, 'README.md'), '# Shared\n');
+  writeFileSync(join(folder, 'src', 'app.js'), 'export function start() {\n}\n');
+  writeFileSync(join(folder, '.gitignore'), 'secret.txt\n');
+  writeFileSync(join(folder, 'secret.txt'), 'not for the room\n');
+  writeFileSync(join(folder, 'logo.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]));
+  const appJs = join(folder, 'src', 'app.js');
+
+  await wd('POST', s('/window'), { handle: main });
+  await find('#host-folder');
+  // The button asks the system's picker for a folder, then shares it the same way.
+  await run('window.pairpadDesktop.shareFolder(arguments[0]); return true;', folder);
+  const urls = await until('the app shows the shared session', () =>
+    run(`return document.getElementById('host-shared').hidden ? null
+      : [...document.querySelectorAll('#host-urls code')].map((e) => e.textContent)`).then((u) => u?.length && u),
+  );
+  assert.equal(await run("return document.getElementById('host-folder-path').textContent"), folder);
+  const skipped = await run("return document.getElementById('host-skipped-list').textContent");
+  assert.match(skipped, /logo\.png/, 'the binary file is listed as left out');
+  const lanUrl = urls.find((u) => !u.includes('[')) ?? urls[0];
+
+  const guest = await browser.newPage();
+  await guest.goto(lanUrl);
+  await guest.fill('#name-input', 'Guest');
+  await guest.click('#name-dialog button[value=save]');
+  await guest.waitForFunction(() => document.getElementById('status')?.dataset.status === 'connected', null, { timeout: WAIT_MS });
+  const names = await guest.locator('#tree .tree-name').allTextContents();
+  assert.deepEqual(names.sort(), ['.gitignore', 'README.md', 'src'], 'ignored and binary files are not in the tree');
+
+  // The guest opens src/app.js and types in it: the file on disk gets the edit.
+  await guest.locator('#tree .tree-name', { hasText: 'src' }).click();
+  await guest.locator('#tree .tree-name', { hasText: 'app.js' }).click();
+  await guest.waitForFunction(() => window.pairpad.view.state.doc.toString().startsWith('export function start'), null, { timeout: WAIT_MS });
+  await guest.evaluate(() => {
+    const view = window.pairpad.view;
+    view.focus();
+    view.dispatch({ selection: { anchor: view.state.doc.line(1).to } });
+  });
+  await guest.keyboard.type('\nconsole.log("from the guest");', { delay: 10 });
+  await until('the edit is on disk', () => readFileSync(appJs, 'utf8').includes('console.log("from the guest");'));
+
+  // The host's own editor saves the file with a line added at the top: the guest sees it,
+  // and keeps their own line.
+  const onDisk = readFileSync(appJs, 'utf8');
+  writeFileSync(appJs, `// saved on the host\n${onDisk}`);
+  await guest.waitForFunction(() => {
+    const text = window.pairpad.view.state.doc.toString();
+    return text.startsWith('// saved on the host\n') && text.includes('from the guest');
+  }, null, { timeout: WAIT_MS });
+  await guest.keyboard.type(' // and more', { delay: 10 });
+
+  // Stopping writes every edit before the start page says it stopped.
+  await wd('POST', s(`/element/${await find('#host-stop')}/click`), {});
+  await until('the start page shows Host again', () => run("return !document.getElementById('host-idle').hidden"));
+  assert.equal(await run("return document.getElementById('host-error').hidden"), true);
+  assert.equal(
+    readFileSync(appJs, 'utf8'),
+    '// saved on the host\nexport function start() {\n    console.log("from the guest"); // and more\n}\n',
+  );
+  await guest.close();
+  rmSync(folder, { recursive: true, force: true });
 });

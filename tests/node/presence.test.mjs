@@ -121,7 +121,7 @@ test('a new room offers an invite, remembers its language, and a lost server is 
   await context.close();
 });
 
-test('Cancel in the name dialog keeps the name; a first visitor who cancels gets a guest name', async () => {
+test('Cancel in the name dialog keeps the name, Enter saves it; a first visitor who cancels gets a guest name', async () => {
   const roomId = await createRoom(env.server.base, { title: 'Names', language: 'go' });
   const context = await env.browser.newContext();
   const page = await openPage(context, 'Newcomer', `${env.server.base}/r/${roomId}`);
@@ -135,5 +135,10 @@ test('Cancel in the name dialog keeps the name; a first visitor who cancels gets
   await page.locator('#name-dialog[open]').waitFor({ state: 'detached', timeout: WAIT_MS }).catch(() => {});
   await page.waitForFunction(() => !document.getElementById('name-dialog').open);
   assert.equal(await page.textContent('#name'), guest);
+  // Enter saves what was typed (Cancel, the form's first button, is not the one it presses).
+  await page.click('#name');
+  await page.fill('#name-input', 'Entered Name');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('name').textContent === 'Entered Name');
   await context.close();
 });

@@ -14,23 +14,30 @@ const RETRY_AFTER_EDIT_MS = 1500;
 const tooLarge = (event) => event?.code === 1009 && String(event.reason ?? "").startsWith(TOO_LARGE_REASON);
 
 /**
- * One open room: the doc, its sync provider and local copy, and a status that is always
+ * One open document, the room's own (its first file, title, language and list of files)
+ * or another file of its project: the doc, its sync provider and local copy, and a status that is always
  * one of "connecting", "connected", "reconnecting", "unreachable" (an attempt to reach
  * the server failed: edits are kept here until it answers), "offline" or "too-large" (the server
  * refused an edit that would make the document larger than it accepts: edits stay on
  * this device, and the next edit tries again, since it may have shortened the text).
  */
 export class Connection {
-  /** @param {string} roomId */
-  constructor(roomId) {
+  /**
+   * @param {string} roomId
+   * @param {string} [fileId] another file of the room's project; the room's own document
+   * when left out (its id is the room's)
+   */
+  constructor(roomId, fileId = roomId) {
     this.roomId = roomId;
+    this.fileId = fileId;
     this.doc = new Y.Doc();
-    // The room document's layout; the server's side of it is server/src/sync/document.rs.
+    // The document's layout; the server's side of it is server/src/sync/document.rs.
     this.text = this.doc.getText("code");
     this.meta = this.doc.getMap("meta");
-    this.local = new IndexeddbPersistence(`pairpad:${roomId}`, this.doc);
+    const name = fileId === roomId ? roomId : `${roomId}/${fileId}`;
+    this.local = new IndexeddbPersistence(`pairpad:${name}`, this.doc);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    this.provider = new WebsocketProvider(`${scheme}//${location.host}/ws`, roomId, this.doc, {
+    this.provider = new WebsocketProvider(`${scheme}//${location.host}/ws`, name, this.doc, {
       connect: navigator.onLine,
       maxBackoffTime: 5000,
       // Each tab talks to the server only. Over a BroadcastChannel, tabs of one browser
@@ -113,6 +120,17 @@ export class Connection {
   async saveLocally() {
     await this.local.whenSynced;
     await storeState(this.local, true);
+  }
+
+  /** Closes the document and forgets this device's copy of it (the file was deleted). */
+  async forget() {
+    const cleared = this.local.clearData();
+    this.destroy();
+    try {
+      await cleared;
+    } catch {
+      // Storage gone already: nothing to forget.
+    }
   }
 
   destroy() {

@@ -36,28 +36,44 @@ function showError(id, message) {
 /** Command errors are `{code, message}`; anything else becomes its string. */
 const messageOf = (error) => error?.message ?? String(error);
 
-// Host.
+// Host: a new room, or one holding a folder's files.
 let hostInfo = null;
-async function host() {
+async function host(folder = null) {
   showError("host-error", null);
   byId("host").disabled = true;
+  byId("host-folder").disabled = true;
   try {
-    showHosting(await invoke("start_hosting"));
+    showHosting(await invoke("start_hosting", { folder }));
   } catch (error) {
     const line = showError("host-error", messageOf(error));
     if (error?.code === "port_in_use" && error.suggestedPort) {
-      line.append(" ", el("button", { type: "button", "on:click": () => usePort(error.suggestedPort) }, `Use port ${error.suggestedPort}`));
+      line.append(" ", el("button", { type: "button", "on:click": () => usePort(error.suggestedPort, folder) }, `Use port ${error.suggestedPort}`));
     }
   } finally {
     byId("host").disabled = false;
+    byId("host-folder").disabled = false;
   }
 }
 
-async function usePort(port) {
+/** Shares `folder`, or one picked with the system's folder picker. */
+async function shareFolder(folder = null) {
+  let chosen = folder;
+  if (chosen === null) {
+    try {
+      chosen = await invoke("pick_folder");
+    } catch (error) {
+      showError("host-error", messageOf(error));
+      return;
+    }
+  }
+  if (chosen) await host(chosen);
+}
+
+async function usePort(port, folder) {
   const settings = await invoke("get_settings");
   await invoke("save_settings", { settings: { ...settings, port } });
   await loadSettings();
-  host();
+  host(folder);
 }
 
 function showHosting(info) {
@@ -75,6 +91,14 @@ function showHosting(info) {
     ),
   );
   byId("host-no-lan").hidden = info.lanUrls.length > 0;
+  byId("host-shared").hidden = !info.folder;
+  byId("host-folder-path").textContent = info.folder ?? "";
+  const skipped = info.skipped ?? [];
+  byId("host-skipped").hidden = skipped.length === 0;
+  byId("host-skipped-count").textContent = `${skipped.length} ${skipped.length === 1 ? "file" : "files"} left out`;
+  byId("host-skipped-list").replaceChildren(
+    ...skipped.slice(0, 500).map((s) => el("li", {}, el("code", { className: "url" }, s.path), el("span", { className: "muted" }, s.why))),
+  );
   refreshKnocks();
   const qr = byId("host-qr");
   qr.hidden = !info.qrSvg;
@@ -103,10 +127,12 @@ async function answerKnock(knockId, admit) {
 }
 setInterval(refreshKnocks, KNOCK_POLL_MS);
 
-byId("host").addEventListener("click", host);
+byId("host").addEventListener("click", () => host());
+byId("host-folder").addEventListener("click", () => shareFolder());
 byId("host-open").addEventListener("click", () => join(hostInfo.localUrl));
 byId("host-stop").addEventListener("click", async () => {
   byId("host-stop").disabled = true;
+  showError("host-error", null);
   await invoke("stop_hosting").catch((error) => showError("host-error", messageOf(error)));
   byId("host-stop").disabled = false;
   showHosting(null);
@@ -259,3 +285,6 @@ byId("settings").addEventListener("submit", async (event) => {
 
 loadSettings();
 invoke("hosting_status").then(showHosting).catch(() => {});
+
+// The end-to-end test shares a folder the way the button does, without the system's picker.
+window.pairpadDesktop = { shareFolder };

@@ -161,7 +161,7 @@ export function createEditor(parent, connection, { currentLanguage, theme, onHel
       autocompletion({
         // The server is the one source (it knows each language's words); the language
         // packages' own lists would open on an empty word and add duplicates.
-        override: [serverCompletions(currentLanguage, () => ({ room: connection.roomId, file: connection.roomId }))],
+        override: [serverCompletions(currentLanguage, () => ({ room: connection.roomId, file: connection.fileId }))],
         activateOnTypingDelay: 150,
         maxRenderedOptions: 50,
         defaultKeymap: false,

@@ -39,6 +39,27 @@ export function languageById(id) {
   return BY_ID.get(id) ?? { ...BY_ID.get("plaintext"), id: String(id), label: String(id) };
 }
 
+/** File extensions and the language each implies; the server's table is
+ * `language_of` in server/src/paths.rs, and a test keeps the two the same. */
+const EXTENSIONS = {
+  js: "javascript", mjs: "javascript", cjs: "javascript", jsx: "javascript",
+  ts: "typescript", mts: "typescript", cts: "typescript", tsx: "typescript",
+  py: "python", pyi: "python", rs: "rust", go: "go", java: "java", c: "c", h: "c",
+  cc: "cpp", cpp: "cpp", cxx: "cpp", hh: "cpp", hpp: "cpp", hxx: "cpp", cs: "csharp", php: "php",
+  html: "html", htm: "html", css: "css", json: "json", md: "markdown", markdown: "markdown",
+  sql: "sql", yaml: "yaml", yml: "yaml", sh: "shell", bash: "shell", zsh: "shell",
+};
+const NAMES = { dockerfile: "shell", makefile: "shell", justfile: "shell" };
+
+/** The language a file's path implies, by its name or extension. */
+export function languageOfPath(path) {
+  const name = String(path).slice(String(path).lastIndexOf("/") + 1).toLowerCase();
+  if (Object.hasOwn(NAMES, name)) return NAMES[name];
+  const dot = name.lastIndexOf(".");
+  const extension = dot < 0 ? "" : name.slice(dot + 1);
+  return Object.hasOwn(EXTENSIONS, extension) ? EXTENSIONS[extension] : "plaintext";
+}
+
 /** Loads a language's extension; a chunk that fails to load (offline, say) gives plain text. */
 export async function loadLanguage(id) {
   try {

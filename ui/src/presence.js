@@ -7,6 +7,10 @@
 // closes connections that stop answering its pings, within seconds). Tabs of one browser
 // share a person id and are listed once; each person gets a colour no one else present
 // has while the palette lasts.
+//
+// The room's awareness is where people are listed, each with the file they are in
+// (`file`, a file id). Every open file has an awareness of its own for its cursors;
+// [`Presence.attach`] publishes the same `user` there.
 
 import { removeAwarenessStates } from "y-protocols/awareness";
 import { el } from "./dom.js";
@@ -32,13 +36,11 @@ export function askName(dialog, current) {
       resolve(name || current || `Guest ${Math.floor(1000 + Math.random() * 9000)}`);
     };
     dialog.addEventListener("close", onClose);
+    // Cancel is a plain button: as the form's first submit button it would be the one
+    // Enter presses, and Enter must save what was typed.
+    dialog.querySelector("button.cancel").onclick = () => dialog.close("cancel");
     form.onsubmit = (event) => {
       event.preventDefault();
-      // Cancel submits the form too (formnovalidate): it must not save what was typed.
-      if (event.submitter?.value === "cancel") {
-        dialog.close("cancel");
-        return;
-      }
       if (!cleanName(input.value)) return;
       dialog.close("save");
     };
@@ -49,19 +51,24 @@ export function askName(dialog, current) {
 
 /**
  * Publishes `{user: {name, color}}` in awareness and keeps the header's people list and
- * name button current.
+ * name button current. `describeFile(fileId)` gives the path of a file (null for none
+ * known), shown next to each person; `onJump(person)` goes to a person's cursor.
  */
 export class Presence {
-  constructor(awareness, { list, nameButton, dialog, onJump }) {
+  constructor(awareness, { list, nameButton, dialog, onJump, describeFile = () => null }) {
     this.awareness = awareness;
+    /** Every awareness this person is published in: the room's and each open file's. */
+    this.awarenesses = new Set([awareness]);
     this.list = list;
     this.nameButton = nameButton;
     this.dialog = dialog;
     this.onJump = onJump;
+    this.describeFile = describeFile;
     this.personId = loadPersonId();
     this.color = loadColor();
     this.renames = 0;
     this.listeners = new Set();
+    this.peopleListeners = new Set();
     // Registered before the editor's own listener, so cursors are drawn from cleaned state.
     awareness.on("change", () => {
       cleanRemoteStates(awareness, this.personId);
@@ -77,10 +84,32 @@ export class Presence {
     });
     // Renewing with the same state sends it without a change event anywhere.
     this.pulse = setInterval(() => {
-      const state = awareness.getLocalState();
-      if (state?.user) awareness.setLocalState(state);
-      this.dropSilent();
+      for (const each of this.awarenesses) {
+        const state = each.getLocalState();
+        if (state?.user) each.setLocalState(state);
+        dropSilent(each);
+      }
     }, PULSE_S * 1000);
+  }
+
+  /**
+   * Publishes this person in `awareness` too (an open file's) and cleans what others
+   * publish there. Returns the function that stops it.
+   */
+  attach(awareness) {
+    const clean = () => cleanRemoteStates(awareness, this.personId);
+    awareness.on("change", clean);
+    this.awarenesses.add(awareness);
+    if (this.user) awareness.setLocalStateField("user", this.user);
+    return () => {
+      awareness.off("change", clean);
+      this.awarenesses.delete(awareness);
+    };
+  }
+
+  /** Tells the room which file this person is in. */
+  setFile(fileId) {
+    if (this.awareness.getLocalState()?.file !== fileId) this.awareness.setLocalStateField("file", fileId);
   }
 
   /** Asks for a name on the first visit, then announces this person to the room. */
@@ -101,9 +130,8 @@ export class Presence {
     // y-codemirror.next only redraws a cursor label when its colour string changes, so a
     // rename flips the hex digits' case: the same colour, a fresh label.
     const color = this.renames % 2 ? this.color.toLowerCase() : this.color.toUpperCase();
-    this.awareness.setLocalStateField("user", {
-      name, color, colorLight: `${this.color}33`, id: this.personId, pulse: PULSE_S,
-    });
+    this.user = { name, color, colorLight: `${this.color}33`, id: this.personId, pulse: PULSE_S };
+    for (const each of this.awarenesses) each.setLocalStateField("user", this.user);
     this.nameButton.replaceChildren(
       el("span", { className: "dot", "attr:style": `background:${this.color}` }),
       el("span", { className: "me" }, name),
@@ -134,19 +162,6 @@ export class Presence {
     this.publish(this.name);
   }
 
-  /** Removes states that stopped being renewed as their `pulse` promised. */
-  dropSilent() {
-    const now = Date.now();
-    const silent = [];
-    for (const [clientId, state] of this.awareness.getStates()) {
-      const pulse = state?.user?.pulse;
-      if (clientId === this.awareness.clientID || typeof pulse !== "number" || pulse <= 0) continue;
-      const seen = this.awareness.meta.get(clientId)?.lastUpdated ?? now;
-      if (now - seen > Math.max(pulse, PULSE_S) * MISSED_PULSES * 1000 + 1000) silent.push(clientId);
-    }
-    if (silent.length) removeAwarenessStates(this.awareness, silent, "silent");
-  }
-
   /** People in the room, this person first; several tabs of one person are one entry. */
   people() {
     const me = this.awareness.clientID;
@@ -156,13 +171,18 @@ export class Presence {
       if (!user || typeof user.name !== "string") continue;
       const key = typeof user.id === "string" && user.id ? `id:${user.id}` : `client:${clientId}`;
       const mine = clientId === me || user.id === this.personId;
+      const file = typeof state.file === "string" ? state.file : null;
       const person = byPerson.get(key);
       if (person) {
         person.tabs += 1;
         person.clientIds.push(clientId);
         if (clientId === me) person.name = user.name;
+        person.file ??= file;
       } else {
-        byPerson.set(key, { clientIds: [clientId], me: mine, name: user.name, color: safeColor(user.color), tabs: 1 });
+        byPerson.set(key, {
+          clientIds: [clientId], id: typeof user.id === "string" ? user.id : null, me: mine, name: user.name,
+          color: safeColor(user.color), tabs: 1, file,
+        });
       }
     }
     return [...byPerson.values()].sort((a, b) => Number(b.me) - Number(a.me) || a.name.localeCompare(b.name));
@@ -173,19 +193,27 @@ export class Presence {
     this.listeners.add(listener);
   }
 
+  /** Calls `listener(people)` (see [`Presence.people`]) whenever anyone's presence changes. */
+  onPeople(listener) {
+    this.peopleListeners.add(listener);
+  }
+
   render() {
     const people = this.people();
     // You are the name button; the list shows the others.
     this.list.replaceChildren(
       ...people.filter((p) => !p.me).map((p) => {
         const tabs = p.tabs > 1 ? ` · ${p.tabs} tabs` : "";
+        const path = p.file === null ? null : this.describeFile(p.file);
+        const where = path === null ? "" : ` is in ${path}`;
         const item = el(
           "li",
-          { className: "person jump", tabIndex: 0, title: `${p.name}${tabs}: click to go to their cursor` },
+          { className: "person jump", tabIndex: 0, title: `${p.name}${tabs}${where}: click to go to their cursor` },
           el("span", { className: "dot", "attr:style": `background:${p.color}` }),
           el("span", { className: "person-name" }, `${p.name}${tabs}`),
+          path === null ? null : el("span", { className: "person-file" }, path.slice(path.lastIndexOf("/") + 1)),
         );
-        const jump = () => this.onJump?.(p.clientIds);
+        const jump = () => this.onJump?.(p);
         item.addEventListener("click", jump);
         item.addEventListener("keydown", (event) => {
           if (event.key === "Enter" || event.key === " ") jump();
@@ -195,6 +223,7 @@ export class Presence {
     );
     requestAnimationFrame(() => this.fitList());
     for (const listener of this.listeners) listener(people.length);
+    for (const listener of this.peopleListeners) listener(people);
   }
 
   /** Hides the people who do not fit in the header behind a "+N" entry naming them. */
@@ -217,6 +246,19 @@ export class Presence {
   destroy() {
     clearInterval(this.pulse);
   }
+}
+
+/** Removes states that stopped being renewed as their `pulse` promised. */
+function dropSilent(awareness) {
+  const now = Date.now();
+  const silent = [];
+  for (const [clientId, state] of awareness.getStates()) {
+    const pulse = state?.user?.pulse;
+    if (clientId === awareness.clientID || typeof pulse !== "number" || pulse <= 0) continue;
+    const seen = awareness.meta.get(clientId)?.lastUpdated ?? now;
+    if (now - seen > Math.max(pulse, PULSE_S) * MISSED_PULSES * 1000 + 1000) silent.push(clientId);
+  }
+  if (silent.length) removeAwarenessStates(awareness, silent, "silent");
 }
 
 /**

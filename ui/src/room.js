@@ -1,18 +1,24 @@
-// The editor page, `/r/{roomId}`: wires the shared document to the editor, header and
-// presence.
+// The editor page, `/r/{roomId}`: wires the room's project (its file tree and the open
+// files) to the header, presence and dialogs.
 
 import { Connection } from "./connection.js";
-import { createEditor, editorTheme, editorThemeFor, languageSlot } from "./editor.js";
-import { LANGUAGES, languageById, loadLanguage } from "./languages.js";
+import { LANGUAGES, languageById } from "./languages.js";
 import { Presence } from "./presence.js";
 import { byId, el, toast } from "./dom.js";
 import { rememberRoom, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
 import { copyText, registerServiceWorker } from "./page.js";
 import { cursorOf } from "./cursors.js";
+import { Workspace } from "./workspace.js";
+import { FileTree } from "./tree.js";
+import {
+  FILES_MAP, archiveUrl, baseName, cleanPath, createFile, deleteFile, filesUnder, folderOf, renameFile,
+} from "./files.js";
 import qrcode from "qrcode-generator";
-import * as Y from "yjs";
 import { EditorView } from "@codemirror/view";
+
+/** How long a jump waits for a partner's cursor to arrive in a file just opened. */
+const JUMP_WAIT_MS = 5000;
 
 const MAX_TITLE_CHARS = 200;
 const STATUS_TEXT = {
@@ -33,57 +39,43 @@ const STATUS_EXPLAINED = {
 const roomId = decodeURIComponent(location.pathname.split("/")[2] ?? "");
 const connection = new Connection(roomId);
 const meta = connection.meta;
+const files = connection.doc.getMap(FILES_MAP);
+
+/** The path of file `fileId` as the project lists it, or null. */
+function pathOf(fileId) {
+  const path = files.get(fileId);
+  return typeof path === "string" ? path : null;
+}
+
 const presence = new Presence(connection.awareness, {
   list: byId("people"),
   nameButton: byId("name"),
   dialog: byId("name-dialog"),
-  onJump: (clientIds) => jumpTo(clientIds),
+  onJump: (person) => jumpTo(person),
+  describeFile: (fileId) => workspace.path(fileId),
 });
 
-let view;
-setupTheme(byId("theme"), (theme) => {
-  view?.dispatch({ effects: editorTheme.reconfigure(editorThemeFor(theme)) });
-});
 const showHelp = () => byId("help-dialog").showModal();
 byId("help").addEventListener("click", showHelp);
-({ view } = createEditor(byId("editor"), connection, {
-  currentLanguage: () => currentLanguage(),
+const workspace = new Workspace({
+  room: connection,
+  presence,
+  strip: byId("tabs"),
+  panes: byId("editor"),
   theme: document.documentElement.dataset.theme,
   onHelp: showHelp,
-}));
-
-// A reload puts the cursor back: it is kept as a position relative to the shared text,
-// so edits made meanwhile by others do not move it to the wrong place.
-const CURSOR_KEY = `pairpad.cursor.${roomId}`;
-window.addEventListener("pagehide", () => {
-  const { anchor, head } = view.state.selection.main;
-  const rel = (pos) => Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(connection.text, pos));
-  try {
-    sessionStorage.setItem(CURSOR_KEY, JSON.stringify({ anchor: rel(anchor), head: rel(head) }));
-  } catch {
-    // Storage full or disabled: the cursor starts at the top.
-  }
+  pathOf,
+  onActivate: (tab) => showActive(tab),
+  onLanguage: (tab) => showLanguage(tab),
 });
-connection.local.whenSynced.then(() => {
-  let saved = null;
-  try {
-    saved = JSON.parse(sessionStorage.getItem(CURSOR_KEY) ?? "null");
-  } catch {
-    saved = null;
-  }
-  if (!saved) return;
-  const abs = (json) => {
-    try {
-      const at = Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(json), connection.doc);
-      return at && at.type === connection.text ? Math.min(at.index, view.state.doc.length) : null;
-    } catch {
-      return null;
-    }
-  };
-  const anchor = abs(saved.anchor);
-  const head = abs(saved.head);
-  if (anchor === null || head === null) return;
-  view.dispatch({ selection: { anchor, head }, effects: EditorView.scrollIntoView(head, { y: "center" }) });
+setupTheme(byId("theme"), (theme) => workspace.setTheme(theme));
+
+const tree = new FileTree(byId("tree"), roomId, {
+  open: (fileId) => workspace.open(fileId),
+  create: (folder) => newFile(folder),
+  rename: (item) => renameItem(item),
+  remove: (item) => removeItem(item),
+  canDelete: (fileId) => fileId !== roomId,
 });
 
 function currentLanguage() {
@@ -102,25 +94,24 @@ function currentTitle() {
   return sharedTitle() || "Untitled";
 }
 
-// Language: the select writes meta.language; every change to it, local or remote,
-// swaps the grammar. A newer switch wins over a grammar chunk that loads late.
+// Language: the first file's is the room's choice, made in the select and shared through
+// meta.language; every other file's follows its extension, so the select only shows it.
 const languageSelect = byId("language");
 languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
 languageSelect.addEventListener("change", () => {
+  if (!workspace.active?.isRoom) return;
   meta.set("language", languageSelect.value);
   saveLanguageChoice(languageSelect.value);
 });
-let languageRequest = 0;
-async function showLanguage(id) {
-  const request = ++languageRequest;
+function showLanguage(tab) {
+  if (tab !== workspace.active) return;
+  const id = tab.language ?? "plaintext";
   if (![...languageSelect.options].some((o) => o.value === id)) {
     languageSelect.append(el("option", { value: id }, languageById(id).label));
   }
   languageSelect.value = id;
-  const extension = await loadLanguage(id);
-  if (request !== languageRequest) return;
-  view.dispatch({ effects: languageSlot.reconfigure(extension) });
-  document.body.dataset.language = id;
+  languageSelect.disabled = !tab.isRoom;
+  languageSelect.title = tab.isRoom ? "Language of this file" : "Set by the file's extension";
 }
 
 // Title: edited in place, shared through meta.title.
@@ -165,25 +156,18 @@ function authorOf(key) {
   return typeof user?.name === "string" ? user.name : "Someone";
 }
 
-let shownLanguage = null;
 meta.observe((event, txn) => {
   announce(event, txn);
   showTitle();
-  if (currentLanguage() !== shownLanguage) {
-    shownLanguage = currentLanguage();
-    showLanguage(shownLanguage);
-  }
   if (meta.size > 0) rememberRoom({ roomId, title: currentTitle(), language: currentLanguage() });
 });
 showTitle();
-shownLanguage = currentLanguage();
-showLanguage(shownLanguage);
 
 // Connection status and head count, always visible.
 const statusBadge = byId("status");
 let people = 1;
 const banner = byId("banner");
-const renderStatus = (status = connection.status) => {
+const renderStatus = (status = workspace.active?.connection.status ?? connection.status) => {
   banner.hidden = !STATUS_EXPLAINED[status];
   banner.textContent = STATUS_EXPLAINED[status] ?? "";
   statusBadge.title = STATUS_EXPLAINED[status] ?? "";
@@ -198,7 +182,14 @@ const renderStatus = (status = connection.status) => {
     statusBadge.textContent = STATUS_TEXT[status];
   }
 };
-connection.onStatus(renderStatus);
+/** Status follows the file in front (the room's own connection for the first file). */
+const watchStatus = (tab) => {
+  if (tab.watched) return;
+  tab.watched = true;
+  tab.connection.onStatus((status) => {
+    if (workspace.active?.connection === tab.connection) renderStatus(status);
+  });
+};
 presence.onCount((count) => {
   people = count;
   renderStatus();
@@ -209,24 +200,231 @@ byId("copy-link").addEventListener("click", async () => {
 });
 
 byId("download").addEventListener("click", () => {
-  const name = currentTitle().replace(/[^\p{L}\p{N}._-]+/gu, "-").replace(/^-+|-+$/g, "") || "pairpad";
-  const blob = new Blob([connection.text.toString()], { type: "text/plain;charset=utf-8" });
-  const link = el("a", { href: URL.createObjectURL(blob), download: `${name}.${languageById(currentLanguage()).ext}` });
+  const tab = workspace.active;
+  if (!tab) return;
+  // The first file is named after the room; the others by their own names.
+  const titled = currentTitle().replace(/[^\p{L}\p{N}._-]+/gu, "-").replace(/^-+|-+$/g, "") || "pairpad";
+  const name = tab.isRoom ? `${titled}.${languageById(tab.language ?? "plaintext").ext}` : workspace.fileName(tab);
+  const blob = new Blob([tab.connection.text.toString()], { type: "text/plain;charset=utf-8" });
+  const link = el("a", { href: URL.createObjectURL(blob), download: name });
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 });
+byId("download-zip").addEventListener("click", () => {
+  el("a", { href: archiveUrl(roomId), download: "" }).click();
+});
 
-/** Scrolls to the cursor of the first of `clientIds` that has one. */
-function jumpTo(clientIds) {
-  for (const clientId of clientIds) {
-    const pos = cursorOf(connection.awareness.getStates().get(clientId), connection, view);
-    if (pos === null) continue;
-    view.dispatch({ effects: EditorView.scrollIntoView(pos, { y: "center" }) });
-    view.focus();
+// The file tree follows the room's list of files; the tabs close files deleted meanwhile.
+let settled = false;
+function showFiles() {
+  tree.setFiles([...files.entries()]);
+  workspace.refresh({
+    settled,
+    onGone: (path) => toast(path ? `${path} was deleted` : "That file no longer exists"),
+  });
+  const active = workspace.active;
+  if (active) tree.setActive(active.fileId, workspace.path(active.fileId));
+  presence.render();
+}
+files.observe(showFiles);
+connection.provider.on("sync", (synced) => {
+  if (!synced || settled) return;
+  settled = true;
+  showFiles();
+});
+
+/** The file in front: marked in the tree, named in the address and told to the room. */
+function showActive(tab) {
+  watchStatus(tab);
+  renderStatus();
+  showLanguage(tab);
+  tree.setActive(tab.fileId, workspace.path(tab.fileId));
+  presence.setFile(tab.fileId);
+  const hash = tab.isRoom ? "" : `#file=${encodeURIComponent(tab.fileId)}`;
+  if (location.hash !== hash) history.replaceState(null, "", `${location.pathname}${location.search}${hash}`);
+}
+
+/** Each file's people, as dots in the tree. */
+presence.onPeople((people) => {
+  const byFile = new Map();
+  for (const person of people) {
+    const fileId = person.file ?? roomId;
+    if (!byFile.has(fileId)) byFile.set(fileId, []);
+    byFile.get(fileId).push(person);
+  }
+  tree.showPeople(byFile);
+});
+
+/** Goes to `person`: opens the file they are in and scrolls to their cursor once known. */
+function jumpTo(person) {
+  const fileId = person.file ?? roomId;
+  if (fileId !== roomId && workspace.path(fileId) === null) {
+    toast(`${person.name} is in a file that is not listed`);
     return;
   }
-  toast("Their cursor is not in the text");
+  const tab = workspace.open(fileId);
+  const { awareness } = tab.connection;
+  const find = () => {
+    for (const [clientId, state] of awareness.getStates()) {
+      const theirs = person.id ? state?.user?.id === person.id : person.clientIds.includes(clientId);
+      if (clientId === awareness.clientID || !theirs) continue;
+      const pos = cursorOf(state, tab.connection, tab.view);
+      if (pos !== null) return pos;
+    }
+    return null;
+  };
+  const go = (pos) => {
+    tab.view.dispatch({ effects: EditorView.scrollIntoView(pos, { y: "center" }) });
+    tab.view.focus();
+  };
+  const now = find();
+  if (now !== null) return go(now);
+  // A file just opened learns its partners' cursors once it has synced. Awareness also
+  // changes inside an editor update (this page's own cursor): only a partner's change is
+  // looked at, and the scroll waits for the update to finish.
+  let timer = 0;
+  const done = (pos) => {
+    clearTimeout(timer);
+    timer = 0;
+    awareness.off("change", watch);
+    if (pos === null) toast(`${person.name}'s cursor is not in the text`);
+    else if (workspace.active === tab) go(pos);
+  };
+  const watch = ({ added, updated }) => {
+    if (![...added, ...updated].some((id) => id !== awareness.clientID)) return;
+    setTimeout(() => {
+      const pos = find();
+      if (pos !== null && timer) done(pos);
+    });
+  };
+  timer = setTimeout(() => done(null), JUMP_WAIT_MS);
+  awareness.on("change", watch);
 }
+
+// New, rename and delete go through the server, which checks the path; the change then
+// reaches everyone, this page included, through the room's list of files.
+const pathDialog = byId("path-dialog");
+/**
+ * Asks for a path in the path dialog, titled `heading`, starting from `value` with
+ * `selected` (a [start, end] range) chosen. `submit(path)` does the work and throws a
+ * message to show; the dialog stays open until it succeeds or is cancelled.
+ */
+function askPath(heading, action, value, selected, submit) {
+  const input = byId("path-input");
+  const error = byId("path-error");
+  byId("path-dialog-title").textContent = heading;
+  byId("path-save").textContent = action;
+  input.value = value;
+  error.textContent = "";
+  pathDialog.querySelector("button.cancel").onclick = () => pathDialog.close();
+  pathDialog.querySelector("form").onsubmit = async (event) => {
+    event.preventDefault();
+    const clean = cleanPath(input.value);
+    if (clean.error) {
+      error.textContent = clean.error;
+      return;
+    }
+    const save = byId("path-save");
+    save.disabled = true;
+    try {
+      await submit(clean.path);
+      pathDialog.close();
+    } catch (failure) {
+      error.textContent = failure.message;
+      input.focus();
+    } finally {
+      save.disabled = false;
+    }
+  };
+  pathDialog.addEventListener("close", () => workspace.active?.view.focus(), { once: true });
+  pathDialog.showModal();
+  input.focus();
+  input.setSelectionRange(...selected);
+}
+
+function newFile(folder = folderOf(workspace.path(workspace.active?.fileId) ?? "")) {
+  const prefix = folder ? `${folder}/` : "";
+  askPath("New file", "Create", prefix, [prefix.length, prefix.length], async (path) => {
+    const { fileId, path: created } = await createFile(roomId, path);
+    workspace.known.set(fileId, created);
+    workspace.open(fileId);
+  });
+}
+byId("new-file").addEventListener("click", () => newFile());
+
+function renameItem(item) {
+  const name = baseName(item.path);
+  const dot = item.kind === "file" ? name.lastIndexOf(".") : -1;
+  const start = item.path.length - name.length;
+  const end = dot > 0 ? start + dot : item.path.length;
+  const heading = item.kind === "file" ? "Rename file" : "Rename folder";
+  askPath(heading, "Rename", item.path, [start, end], async (path) => {
+    if (item.kind === "file") {
+      if (path !== item.path) await renameFile(roomId, item.id, path);
+      return;
+    }
+    // A folder is its files' paths: each is moved in turn, and a failure says how far it got.
+    const moving = filesUnder(item.folder);
+    let moved = 0;
+    try {
+      for (const file of moving) {
+        await renameFile(roomId, file.id, path + file.path.slice(item.path.length));
+        moved += 1;
+      }
+    } catch (failure) {
+      throw new Error(moved ? `Moved ${moved} of ${moving.length} files, then: ${failure.message}` : failure.message);
+    }
+  });
+}
+
+const confirmDialog = byId("confirm-dialog");
+/** Asks to confirm `question`; resolves to whether the person agreed. */
+function confirmAction(question, action) {
+  byId("confirm-text").textContent = question;
+  byId("confirm-yes").textContent = action;
+  return new Promise((resolve) => {
+    confirmDialog.addEventListener("close", () => {
+      resolve(confirmDialog.returnValue === "yes");
+      workspace.active?.view.focus();
+    }, { once: true });
+    confirmDialog.returnValue = "";
+    confirmDialog.showModal();
+  });
+}
+
+async function removeItem(item) {
+  const doomed = item.kind === "file"
+    ? [{ id: item.id, path: item.path }]
+    : filesUnder(item.folder).filter((f) => f.id !== roomId);
+  if (!doomed.length) {
+    toast("The first file cannot be deleted");
+    return;
+  }
+  const question = item.kind === "file"
+    ? `Delete ${item.path}? It is deleted for everyone in the room.`
+    : `Delete the folder ${item.path} and its ${doomed.length} ${doomed.length === 1 ? "file" : "files"}? They are deleted for everyone in the room.`;
+  if (!(await confirmAction(question, "Delete"))) return;
+  let deleted = 0;
+  try {
+    for (const file of doomed) {
+      await deleteFile(roomId, file.id);
+      deleted += 1;
+    }
+    toast(deleted === 1 ? `Deleted ${doomed[0].path}` : `Deleted ${deleted} files`);
+  } catch (failure) {
+    toast(deleted ? `Deleted ${deleted} of ${doomed.length} files, then: ${failure.message}` : failure.message);
+  }
+}
+
+// The sidebar can be hidden (on a phone it starts hidden).
+const sidebar = byId("sidebar");
+const filesToggle = byId("files-toggle");
+const showSidebar = (shown) => {
+  sidebar.hidden = !shown;
+  filesToggle.setAttribute("aria-expanded", String(shown));
+};
+showSidebar(!matchMedia("(max-width: 640px)").matches);
+filesToggle.addEventListener("click", () => showSidebar(sidebar.hidden));
 
 /** Right after creating a room: the link and a QR code to send to the partner. */
 function offerInvite() {
@@ -247,16 +445,34 @@ function offerInvite() {
     dialog.close();
   };
   // Back to the code once the invite is dealt with, so the next keys go to the editor.
-  dialog.addEventListener("close", () => view.focus(), { once: true });
+  dialog.addEventListener("close", () => workspace.active?.view.focus(), { once: true });
   dialog.showModal();
   byId("invite-link").select();
 }
 
+// The files this page had open before a reload, or the one a link names, come back.
+// Ids from the address or storage are checked before they make a connection's address.
+const FILE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const saved = workspace.savedTabs();
+const linked = new URLSearchParams(location.hash.slice(1)).get("file");
+for (const fileId of saved.open.filter((id) => FILE_ID.test(id))) workspace.open(fileId, { focus: false });
+workspace.open([linked, saved.active].find((id) => id && FILE_ID.test(id)) ?? roomId, { focus: false });
+showFiles();
+
 presence.start().then(() => {
   offerInvite();
-  view.focus();
+  workspace.active?.view.focus();
 });
 registerServiceWorker();
 
 // Tests and the desktop shell read these; nothing in the page depends on them.
-window.pairpad = { connection, view, presence };
+window.pairpad = {
+  connection,
+  presence,
+  workspace,
+  tree,
+  /** The editor in front. */
+  get view() {
+    return workspace.active?.view;
+  },
+};
