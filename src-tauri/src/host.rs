@@ -291,10 +291,42 @@ mod tests {
             Ok(_) => panic!("expected port in use"),
         }
         let local = hosting.info.local_url.clone();
-        hosting.stop().await;
+        assert_eq!(hosting.stop().await, 0);
         assert!(
             reqwest::get(&local).await.is_err(),
             "server is down after stop"
         );
+    }
+
+    #[tokio::test]
+    async fn hosting_a_folder_lists_its_files_and_what_was_left_out() {
+        let data = tempfile::tempdir().unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir(folder.path().join("src")).unwrap();
+        std::fs::write(folder.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(folder.path().join("blob.bin"), [0u8, 1, 2, 0]).unwrap();
+        let settings = Settings {
+            port: 0,
+            database_url: Some(format!("sqlite://{}", data.path().join("p.db").display())),
+            ..Settings::default()
+        };
+        let hosting = Hosting::start(&settings, "Session", Some(folder.path()))
+            .await
+            .unwrap();
+        assert_eq!(
+            hosting.info.folder.as_deref(),
+            Some(folder.path().display().to_string().as_str())
+        );
+        let left_out: Vec<_> = hosting.info.skipped.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(left_out, ["blob.bin"]);
+        let base = hosting.info.local_url.replace("/r/", "/api/rooms/");
+        let list: serde_json::Value = reqwest::get(format!("{base}/files"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["files"][0]["path"], "src/main.rs");
+        assert_eq!(hosting.stop().await, 0);
     }
 }

@@ -11,9 +11,8 @@ import { copyText, registerServiceWorker } from "./page.js";
 import { cursorOf } from "./cursors.js";
 import { Workspace } from "./workspace.js";
 import { FileTree } from "./tree.js";
-import {
-  FILES_MAP, archiveUrl, baseName, cleanPath, createFile, deleteFile, filesUnder, folderOf, renameFile,
-} from "./files.js";
+import { FILES_MAP, archiveUrl } from "./files.js";
+import { FileActions } from "./fileactions.js";
 import qrcode from "qrcode-generator";
 import { EditorView } from "@codemirror/view";
 
@@ -72,9 +71,9 @@ setupTheme(byId("theme"), (theme) => workspace.setTheme(theme));
 
 const tree = new FileTree(byId("tree"), roomId, {
   open: (fileId) => workspace.open(fileId),
-  create: (folder) => newFile(folder),
-  rename: (item) => renameItem(item),
-  remove: (item) => removeItem(item),
+  create: (folder) => fileActions.create(folder),
+  rename: (item) => fileActions.rename(item),
+  remove: (item) => fileActions.remove(item),
   canDelete: (fileId) => fileId !== roomId,
 });
 
@@ -183,9 +182,10 @@ const renderStatus = (status = workspace.active?.connection.status ?? connection
   }
 };
 /** Status follows the file in front (the room's own connection for the first file). */
+const watched = new WeakSet();
 const watchStatus = (tab) => {
-  if (tab.watched) return;
-  tab.watched = true;
+  if (watched.has(tab.connection)) return;
+  watched.add(tab.connection);
   tab.connection.onStatus((status) => {
     if (workspace.active?.connection === tab.connection) renderStatus(status);
   });
@@ -301,120 +301,9 @@ function jumpTo(person) {
   awareness.on("change", watch);
 }
 
-// New, rename and delete go through the server, which checks the path; the change then
-// reaches everyone, this page included, through the room's list of files.
-const pathDialog = byId("path-dialog");
-/**
- * Asks for a path in the path dialog, titled `heading`, starting from `value` with
- * `selected` (a [start, end] range) chosen. `submit(path)` does the work and throws a
- * message to show; the dialog stays open until it succeeds or is cancelled.
- */
-function askPath(heading, action, value, selected, submit) {
-  const input = byId("path-input");
-  const error = byId("path-error");
-  byId("path-dialog-title").textContent = heading;
-  byId("path-save").textContent = action;
-  input.value = value;
-  error.textContent = "";
-  pathDialog.querySelector("button.cancel").onclick = () => pathDialog.close();
-  pathDialog.querySelector("form").onsubmit = async (event) => {
-    event.preventDefault();
-    const clean = cleanPath(input.value);
-    if (clean.error) {
-      error.textContent = clean.error;
-      return;
-    }
-    const save = byId("path-save");
-    save.disabled = true;
-    try {
-      await submit(clean.path);
-      pathDialog.close();
-    } catch (failure) {
-      error.textContent = failure.message;
-      input.focus();
-    } finally {
-      save.disabled = false;
-    }
-  };
-  pathDialog.addEventListener("close", () => workspace.active?.view.focus(), { once: true });
-  pathDialog.showModal();
-  input.focus();
-  input.setSelectionRange(...selected);
-}
-
-function newFile(folder = folderOf(workspace.path(workspace.active?.fileId) ?? "")) {
-  const prefix = folder ? `${folder}/` : "";
-  askPath("New file", "Create", prefix, [prefix.length, prefix.length], async (path) => {
-    const { fileId, path: created } = await createFile(roomId, path);
-    workspace.known.set(fileId, created);
-    workspace.open(fileId);
-  });
-}
-byId("new-file").addEventListener("click", () => newFile());
-
-function renameItem(item) {
-  const name = baseName(item.path);
-  const dot = item.kind === "file" ? name.lastIndexOf(".") : -1;
-  const start = item.path.length - name.length;
-  const end = dot > 0 ? start + dot : item.path.length;
-  const heading = item.kind === "file" ? "Rename file" : "Rename folder";
-  askPath(heading, "Rename", item.path, [start, end], async (path) => {
-    if (item.kind === "file") {
-      if (path !== item.path) await renameFile(roomId, item.id, path);
-      return;
-    }
-    // A folder is its files' paths: each is moved in turn, and a failure says how far it got.
-    const moving = filesUnder(item.folder);
-    let moved = 0;
-    try {
-      for (const file of moving) {
-        await renameFile(roomId, file.id, path + file.path.slice(item.path.length));
-        moved += 1;
-      }
-    } catch (failure) {
-      throw new Error(moved ? `Moved ${moved} of ${moving.length} files, then: ${failure.message}` : failure.message);
-    }
-  });
-}
-
-const confirmDialog = byId("confirm-dialog");
-/** Asks to confirm `question`; resolves to whether the person agreed. */
-function confirmAction(question, action) {
-  byId("confirm-text").textContent = question;
-  byId("confirm-yes").textContent = action;
-  return new Promise((resolve) => {
-    confirmDialog.addEventListener("close", () => {
-      resolve(confirmDialog.returnValue === "yes");
-      workspace.active?.view.focus();
-    }, { once: true });
-    confirmDialog.returnValue = "";
-    confirmDialog.showModal();
-  });
-}
-
-async function removeItem(item) {
-  const doomed = item.kind === "file"
-    ? [{ id: item.id, path: item.path }]
-    : filesUnder(item.folder).filter((f) => f.id !== roomId);
-  if (!doomed.length) {
-    toast("The first file cannot be deleted");
-    return;
-  }
-  const question = item.kind === "file"
-    ? `Delete ${item.path}? It is deleted for everyone in the room.`
-    : `Delete the folder ${item.path} and its ${doomed.length} ${doomed.length === 1 ? "file" : "files"}? They are deleted for everyone in the room.`;
-  if (!(await confirmAction(question, "Delete"))) return;
-  let deleted = 0;
-  try {
-    for (const file of doomed) {
-      await deleteFile(roomId, file.id);
-      deleted += 1;
-    }
-    toast(deleted === 1 ? `Deleted ${doomed[0].path}` : `Deleted ${deleted} files`);
-  } catch (failure) {
-    toast(deleted ? `Deleted ${deleted} of ${doomed.length} files, then: ${failure.message}` : failure.message);
-  }
-}
+// New, rename and delete: dialogs over the REST API (fileactions.js).
+const fileActions = new FileActions(roomId, workspace);
+byId("new-file").addEventListener("click", () => fileActions.create());
 
 // The sidebar can be hidden (on a phone it starts hidden).
 const sidebar = byId("sidebar");

@@ -68,12 +68,13 @@ export class Workspace {
     const pane = el("div", { className: "pane", hidden: true, "attr:role": "tabpanel" });
     this.panes.append(pane);
     const tab = { fileId, connection, pane, language: null, languageRequest: 0, isRoom, shownAt: 0, listed: false };
-    const { view } = createEditor(pane, connection, {
+    const { view, undoManager } = createEditor(pane, connection, {
       currentLanguage: () => tab.language ?? "plaintext",
       theme: this.theme,
       onHelp: this.onHelp,
     });
     tab.view = view;
+    tab.undoManager = undoManager;
     tab.detach = isRoom ? () => {} : this.presence.attach(connection.awareness);
     tab.onMeta = () => this.showLanguage(tab);
     connection.meta.observe(tab.onMeta);
@@ -127,6 +128,8 @@ export class Workspace {
     tab.connection.meta.unobserve(tab.onMeta);
     tab.detach();
     tab.view.destroy();
+    // The room's document outlives its tab: its undo history must stop watching it.
+    tab.undoManager.destroy();
     tab.pane.remove();
     tab.button.remove();
     if (tab.isRoom) tab.connection.awareness.setLocalStateField("cursor", null);
