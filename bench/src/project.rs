@@ -1,6 +1,8 @@
 //! The `project` scenario: `pairpad-server share` on a generated tree. How long until the
 //! room lists every file, how long each of 100 files takes to open, the server's memory
-//! with them open, and how long a typed edit takes to reach the file on disk.
+//! with them open, and how long a typed edit takes to reach the file on disk. Then the
+//! same project served without sharing (a server restarted on the same database): its
+//! memory with the list read and 100 files open, which owes nothing to the folder.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -43,6 +45,10 @@ struct ProjectRow {
     /// From sending an edit to the file on disk holding it.
     writeback_p50_ms: f64,
     writeback_max_ms: f64,
+    /// A server serving the project without sharing: RSS with the list read, and with
+    /// [`OPENED`] files open.
+    served_rss_kib_listed: u64,
+    served_rss_kib_open: u64,
     errors: u64,
 }
 
@@ -63,53 +69,17 @@ async fn measure(
 ) -> anyhow::Result<()> {
     let tree = dir.join("tree");
     let paths = generate(&tree, files, total_bytes)?;
-    let (program, prefix) = server.split_first().context("no server command")?;
+    let database = dir.join("project.db");
     let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(prefix)
-        .arg("share")
-        .arg(&tree)
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--max-connections-per-address",
-            "0",
-        ])
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.join("project.db").display()))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the server")?;
+    let mut child = start(server, Some(&tree), &database)?;
     let pid = child.id().context("the server exited at once")?;
     let (base, room) = sharing_address(&mut child).await?;
     let listed = wait_for_list(&base, &room, files).await?;
     let browsable_s = started.elapsed().as_secs_f64();
     let rss_kib_browsable = sample(pid).rss_kib;
 
-    let target = Target {
-        ws_base: format!("{}/ws", base.replacen("http://", "ws://", 1)),
-        dialect: Dialect::YWebsocket,
-    };
-    let stats = Arc::new(Stats::new());
-    let mut open = Vec::new();
-    let mut opening = Vec::new();
-    let mut errors = 0;
-    let step = (listed.len() / OPENED).max(1);
-    for (file, _) in listed.iter().step_by(step).take(OPENED) {
-        let start = Instant::now();
-        match Client::connect(&target, &format!("{room}/{file}"), stats.clone(), 0.0).await {
-            Ok(client) => {
-                opening.push(start.elapsed().as_secs_f64() * 1000.0);
-                open.push(client);
-            }
-            Err(error) => {
-                errors += 1;
-                eprintln!("project: opening a file: {error:#}");
-            }
-        }
-    }
+    let target = target_of(&base);
+    let (open, mut opening, mut errors) = open_files(&target, &room, &listed).await;
     let rss_kib = sample(pid).rss_kib;
 
     // A file the generator wrote, edited over the socket until its size on disk changes.
@@ -143,6 +113,21 @@ async fn measure(
     for client in open {
         client.close().await;
     }
+    stop(child).await;
+
+    // The same project served without the folder.
+    let mut child = start(server, None, &database)?;
+    let pid = child.id().context("the server exited at once")?;
+    let base = listening_address(&mut child).await?;
+    let listed = wait_for_list(&base, &room, files).await?;
+    let served_rss_kib_listed = sample(pid).rss_kib;
+    let (open, _, failed) = open_files(&target_of(&base), &room, &listed).await;
+    errors += failed;
+    let served_rss_kib_open = sample(pid).rss_kib;
+    for client in open {
+        client.close().await;
+    }
+    stop(child).await;
 
     opening.sort_by(f64::total_cmp);
     delays.sort_by(f64::total_cmp);
@@ -164,11 +149,87 @@ async fn measure(
         rss_kib,
         writeback_p50_ms: pick(&delays, 0.5),
         writeback_max_ms: delays.last().copied().unwrap_or(f64::NAN),
+        served_rss_kib_listed,
+        served_rss_kib_open,
         errors,
     };
     println!("{}", serde_json::to_string(&row)?);
-    stop(child).await;
     Ok(())
+}
+
+/// Starts `pairpad-server` on a free port with `database`: sharing `tree`, or not.
+fn start(server: &[String], tree: Option<&Path>, database: &Path) -> anyhow::Result<Child> {
+    let (program, prefix) = server.split_first().context("no server command")?;
+    let mut command = Command::new(program);
+    command.args(prefix);
+    if let Some(tree) = tree {
+        command.arg("share").arg(tree);
+    }
+    command
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--max-connections-per-address",
+            "0",
+        ])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", database.display()))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the server")
+}
+
+fn target_of(base: &str) -> Target {
+    Target {
+        ws_base: format!("{}/ws", base.replacen("http://", "ws://", 1)),
+        dialect: Dialect::YWebsocket,
+    }
+}
+
+/// Opens [`OPENED`] of the `listed` files, spread through the list, one after another:
+/// the clients (kept open), each one's time to open, and the failures.
+async fn open_files(
+    target: &Target,
+    room: &str,
+    listed: &[(String, String)],
+) -> (Vec<Client>, Vec<f64>, u64) {
+    let stats = Arc::new(Stats::new());
+    let (mut open, mut times, mut errors) = (Vec::new(), Vec::new(), 0);
+    let step = (listed.len() / OPENED).max(1);
+    for (file, _) in listed.iter().step_by(step).take(OPENED) {
+        let start = Instant::now();
+        match Client::connect(target, &format!("{room}/{file}"), stats.clone(), 0.0).await {
+            Ok(client) => {
+                times.push(start.elapsed().as_secs_f64() * 1000.0);
+                open.push(client);
+            }
+            Err(error) => {
+                errors += 1;
+                eprintln!("project: opening a file: {error:#}");
+            }
+        }
+    }
+    (open, times, errors)
+}
+
+/// Reads the server's output until it says where it listens (`http://…`).
+async fn listening_address(child: &mut Child) -> anyhow::Result<String> {
+    let stdout = child.stdout.take().context("no server output")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let found = tokio::time::timeout(STEP_LIMIT, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok(url.trim().to_string());
+            }
+        }
+        bail!("the server stopped before listening")
+    })
+    .await
+    .context("the server took too long to start")??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(found)
 }
 
 /// Writes `files` source files, about `total_bytes` in all, in nested folders (ten files

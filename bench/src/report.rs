@@ -139,6 +139,16 @@ const TABLES: &[TableSpec] = &[
             ("RSS KiB, 100 open", "rss_kib", Better::Lower),
             ("write-back p50 ms", "writeback_p50_ms", Better::Lower),
             ("write-back max ms", "writeback_max_ms", Better::Lower),
+            (
+                "served, not shared: RSS KiB listed",
+                "served_rss_kib_listed",
+                Better::Lower,
+            ),
+            (
+                "served: RSS KiB, 100 open",
+                "served_rss_kib_open",
+                Better::Lower,
+            ),
             ("errors", "errors", Better::Lower),
         ],
     },

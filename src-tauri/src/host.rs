@@ -317,7 +317,12 @@ mod tests {
             hosting.info.folder.as_deref(),
             Some(folder.path().display().to_string().as_str())
         );
-        let left_out: Vec<_> = hosting.info.skipped.iter().map(|s| s.path.as_str()).collect();
+        let left_out: Vec<_> = hosting
+            .info
+            .skipped
+            .iter()
+            .map(|s| s.path.as_str())
+            .collect();
         assert_eq!(left_out, ["blob.bin"]);
         let base = hosting.info.local_url.replace("/r/", "/api/rooms/");
         let list: serde_json::Value = reqwest::get(format!("{base}/files"))
