@@ -303,16 +303,33 @@ fn scan(
 }
 
 /// A walk of `root` as sharing sees it: ignore files respected (`.gitignore` even outside
-/// a Git repository, `.ignore`, `.pairpadignore`), hidden files kept, `.git` and symbolic
-/// links never entered.
+/// a Git repository, `.ignore`, `.pairpadignore`), hidden files kept, `.git`, symbolic
+/// links and editors' scratch files never entered.
 fn walker(root: &Path) -> ignore::WalkBuilder {
     let mut walk = ignore::WalkBuilder::new(root);
     walk.hidden(false)
         .follow_links(false)
         .require_git(false)
         .add_custom_ignore_filename(".pairpadignore")
-        .filter_entry(|entry| entry.file_name() != ".git");
+        .filter_entry(|entry| {
+            let name = entry.file_name();
+            name != ".git" && !name.to_str().is_some_and(is_scratch)
+        });
     walk
+}
+
+/// Whether a file name is an editor's scratch file, never part of a project: backups
+/// (`main.rs~`), Vim's swap files and the file it writes to test a folder (`4913`),
+/// Emacs's lock and autosave files (`.#main.rs`, `#main.rs#`), macOS's `.DS_Store`, and
+/// sharing's own temporary files.
+fn is_scratch(name: &str) -> bool {
+    name.ends_with('~')
+        || [".swp", ".swo", ".swx"].iter().any(|s| name.ends_with(s))
+        || name.starts_with(".#")
+        || (name.len() > 1 && name.starts_with('#') && name.ends_with('#'))
+        || name == "4913"
+        || name == ".DS_Store"
+        || name.starts_with(TEMP_PREFIX)
 }
 
 /// Whether the ignore rules let the file at `path` into the project: a walk down to it
@@ -495,7 +512,7 @@ impl Agent {
             return;
         };
         let name = path.segments().last().unwrap_or_default();
-        if name.starts_with(TEMP_PREFIX) || path.segments().any(|s| s == ".git") {
+        if is_scratch(name) || path.segments().any(|s| s == ".git") {
             return;
         }
         self.disk_due.insert(path, Instant::now() + QUIET);

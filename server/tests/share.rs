@@ -56,6 +56,16 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
     write(root, "build/out.txt", b"artifact\n");
     write(root, ".git/config", b"[core]\n");
     write(root, "logo.png", b"\x89PNG\r\n\x1a\n\0\0\0");
+    // Editors' scratch files are not the project's.
+    for scratch in [
+        "README.md~",
+        "src/.#main.rs",
+        "src/#main.rs#",
+        "4913",
+        ".DS_Store",
+    ] {
+        write(root, scratch, b"scratch\n");
+    }
     std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
     #[cfg(unix)]
     {
@@ -178,6 +188,8 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
     // Files created and deleted on disk; what the ignore rules leave out stays out.
     write(root, "build/more.txt", b"artifact\n");
     write(root, "ignored.txt", b"still secret\n");
+    write(root, "src/new.rs~", b"pub fn old() {}\n");
+    write(root, "src/.new.rs.swp", b"swap\n");
     write(root, "src/new.rs", b"pub fn new() {}\n");
     common::eventually("the disk's new file in the room", || async {
         file_id(server.addr, room, "src/new.rs").await.is_some()
@@ -193,7 +205,15 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
         .map(|f| f.0)
         .collect();
     assert!(
-        !(now_listed.iter()).any(|p| p == "build/more.txt" || p == "ignored.txt"),
+        !(now_listed.iter()).any(|p| {
+            [
+                "build/more.txt",
+                "ignored.txt",
+                "src/new.rs~",
+                "src/.new.rs.swp",
+            ]
+            .contains(&p.as_str())
+        }),
         "{now_listed:?}"
     );
 
