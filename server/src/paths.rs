@@ -126,13 +126,24 @@ pub fn fold(text: &str) -> String {
 }
 
 /// Whether `c` may not appear in a path: separators and controls, what Windows forbids,
-/// and what hides or reorders text (bidirectional controls, zero-width characters, line
-/// and paragraph separators).
+/// and what hides or reorders text (bidirectional controls and marks, zero-width and
+/// other invisible characters, blank fillers, variation selectors and tags, line and
+/// paragraph separators), with which two names that look the same could be told apart.
 fn forbidden(c: char) -> bool {
     c.is_control()
         || matches!(c, '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*')
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}')
-        || matches!(c, '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        || matches!(c, '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+        || matches!(
+            c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}'
+        )
+        || matches!(
+            c,
+            '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{3164}' | '\u{FFA0}'
+        )
+        || matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
+        || matches!(c, '\u{1D173}'..='\u{1D17A}')
 }
 
 /// Whether `name` is one Windows keeps for a device, whatever its extension.
@@ -252,6 +263,12 @@ mod tests {
             ("what?.txt", BadCharacter),
             ("a\u{202E}txt.exe", BadCharacter),
             ("zero\u{200B}width", BadCharacter),
+            ("main\u{00AD}.py", BadCharacter),
+            ("arabic\u{061C}mark", BadCharacter),
+            ("word\u{2060}joiner", BadCharacter),
+            ("filler\u{3164}", BadCharacter),
+            ("selector\u{FE0F}", BadCharacter),
+            ("tag\u{E0041}", BadCharacter),
             ("bom\u{FEFF}", BadCharacter),
             ("line\u{2028}sep", BadCharacter),
             ("b.", BadName),

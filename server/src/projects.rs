@@ -25,7 +25,7 @@ pub enum FileError {
     #[error("{0}")]
     BadPath(#[from] PathError),
     /// Another file has this path, or one that differs only by case.
-    #[error("a file with this path (or one that differs only by letter case) exists")]
+    #[error("a file or folder with this path (or one that differs only by letter case) exists")]
     PathTaken,
     /// The first file is the room's own text.
     #[error("the first file is the room's own text and cannot be deleted")]

@@ -227,3 +227,58 @@ test('the editor\'s language for a path is the server\'s', async () => {
     assert.equal(languageOfPath(file.path), file.language, file.path);
   }
 });
+
+test('typed offline in a file then closed, the edit still reaches the server; a deleted file takes no more keystrokes; links and dialogs behave', async () => {
+  const roomId = await createRoom(env.server.base, { title: 'Edges', language: 'javascript' });
+  const offlineId = await addFile(roomId, 'f.js', 'let f = 1;\n');
+  const doomedId = await addFile(roomId, 'doomed.js', 'let d = 1;\n');
+  const ada = await join(roomId, 'Ada');
+  const text = async (fileId) =>
+    (await fetch(`${env.server.base}/api/rooms/${roomId}/files/${fileId}`)).text();
+
+  // Offline: type in f.js, close its tab, come back online: the edit is on the server.
+  await row(ada.page, 'f.js').click();
+  await untilText(ada.page, 'f.js open', { has: ['let f'] });
+  await ada.context.setOffline(true);
+  await ada.page.locator('#status[data-status="offline"]').waitFor({ timeout: WAIT_MS });
+  await ada.page.evaluate(() => {
+    const view = window.pairpad.view;
+    view.focus();
+    view.dispatch({ selection: { anchor: view.state.doc.length } });
+  });
+  await ada.page.keyboard.type('// typed offline\n', { delay: 20 });
+  await ada.page.locator('#tabs .tab', { hasText: 'f.js' }).locator('.tab-close').click();
+  await ada.context.setOffline(false);
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await text(offlineId)).includes('// typed offline')) {
+    assert.ok(Date.now() < deadline, 'the offline edit reached the server');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  // A file deleted while its tab is in front: the next keys land nowhere, not in main.js.
+  await row(ada.page, 'doomed.js').click();
+  await untilText(ada.page, 'doomed.js open', { has: ['let d'] });
+  await ada.page.keyboard.type('x', { delay: 20 });
+  assert.equal((await fetch(`${env.server.base}/api/rooms/${roomId}/files/${doomedId}`, { method: 'DELETE' })).status, 204);
+  await ada.page.locator('#toast', { hasText: 'doomed.js was deleted' }).waitFor({ timeout: WAIT_MS });
+  await ada.page.keyboard.type('stray keys', { delay: 20 });
+  assert.ok(!(await text(roomId)).includes('stray'), 'the first file got no stray keys');
+  assert.ok(!(await textOf(ada.page)).includes('stray'));
+
+  // A link to another file pasted into the address bar of the open room opens it.
+  await ada.page.evaluate((id) => { location.hash = `file=${id}`; }, offlineId);
+  await untilActive(ada.page, 'f.js');
+
+  // A path ending in a slash is a folder, not a file name; Escape goes back to the tree row.
+  await ada.page.click('#new-file');
+  await ada.page.fill('#path-input', 'newfolder/');
+  await ada.page.keyboard.press('Enter');
+  await ada.page.locator('#path-error', { hasText: 'Type a file name after the folder' }).waitFor();
+  await ada.page.keyboard.press('Escape');
+  await row(ada.page, 'f.js').focus();
+  await ada.page.keyboard.press('F2');
+  await ada.page.locator('#path-dialog[open]').waitFor();
+  await ada.page.keyboard.press('Escape');
+  await ada.page.waitForFunction(() => document.activeElement?.getAttribute('role') === 'treeitem');
+  await ada.context.close();
+});

@@ -88,6 +88,7 @@ export class FileActions {
     save.textContent = action;
     input.value = value;
     error.textContent = "";
+    const from = document.activeElement;
     dialog.querySelector("button.cancel").onclick = () => dialog.close();
     dialog.querySelector("form").onsubmit = async (event) => {
       event.preventDefault();
@@ -107,10 +108,18 @@ export class FileActions {
         save.disabled = false;
       }
     };
-    dialog.addEventListener("close", () => this.workspace.active?.view.focus(), { once: true });
+    dialog.addEventListener("close", () => this.returnFocus(from), { once: true });
     dialog.showModal();
     input.focus();
     input.setSelectionRange(...selected);
+  }
+
+  /** Back to where the dialog was opened from: the tree (a keyboard user keeps their
+   * place there), or else the editor. */
+  returnFocus(from) {
+    const row = from?.closest?.("#tree") ? document.querySelector("#tree [role=treeitem][tabindex='0']") : null;
+    if (row) row.focus();
+    else this.workspace.active?.view.focus();
   }
 
   /** Asks to confirm `question`; resolves to whether the person agreed. */
@@ -118,10 +127,11 @@ export class FileActions {
     const dialog = this.confirmDialog;
     byId("confirm-text").textContent = question;
     byId("confirm-yes").textContent = action;
+    const from = document.activeElement;
     return new Promise((resolve) => {
       dialog.addEventListener("close", () => {
         resolve(dialog.returnValue === "yes");
-        this.workspace.active?.view.focus();
+        this.returnFocus(from);
       }, { once: true });
       dialog.returnValue = "";
       dialog.showModal();

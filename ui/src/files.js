@@ -88,8 +88,10 @@ export function tabLabels(paths) {
  * would refuse anyway.
  */
 export function cleanPath(typed) {
-  const path = String(typed ?? "").trim().replaceAll("\\", "/").replace(/^\/+|\/+$/g, "").replace(/\/{2,}/g, "/");
+  const slashed = String(typed ?? "").trim().replaceAll("\\", "/");
+  const path = slashed.replace(/^\/+|\/+$/g, "").replace(/\/{2,}/g, "/");
   if (!path) return { error: "Type a file name" };
+  if (slashed.endsWith("/")) return { error: "Type a file name after the folder" };
   if (path.split("/").some((s) => s === "." || s === "..")) return { error: "A path cannot contain . or .. segments" };
   return { path };
 }

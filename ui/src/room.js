@@ -69,8 +69,13 @@ const workspace = new Workspace({
 });
 setupTheme(byId("theme"), (theme) => workspace.setTheme(theme));
 
+const narrow = matchMedia("(max-width: 640px)");
 const tree = new FileTree(byId("tree"), roomId, {
-  open: (fileId) => workspace.open(fileId),
+  open: (fileId) => {
+    workspace.open(fileId);
+    // On a phone the tree covers the editor: it makes way once a file is chosen.
+    if (narrow.matches) showSidebar(false);
+  },
   create: (folder) => fileActions.create(folder),
   rename: (item) => fileActions.rename(item),
   remove: (item) => fileActions.remove(item),
@@ -279,26 +284,32 @@ function jumpTo(person) {
   };
   const now = find();
   if (now !== null) return go(now);
-  // A file just opened learns its partners' cursors once it has synced. Awareness also
-  // changes inside an editor update (this page's own cursor): only a partner's change is
-  // looked at, and the scroll waits for the update to finish.
+  // A file just opened learns its partners' cursors, and its text, once it has synced,
+  // in either order: each of them is a reason to look again. Awareness also changes
+  // inside an editor update (this page's own cursor): only a partner's change counts,
+  // and the look waits for the update to finish.
+  const { provider, text } = tab.connection;
   let timer = 0;
   const done = (pos) => {
     clearTimeout(timer);
     timer = 0;
-    awareness.off("change", watch);
+    awareness.off("change", onPresence);
+    provider.off("sync", look);
+    text.unobserve(look);
     if (pos === null) toast(`${person.name}'s cursor is not in the text`);
     else if (workspace.active === tab) go(pos);
   };
-  const watch = ({ added, updated }) => {
-    if (![...added, ...updated].some((id) => id !== awareness.clientID)) return;
-    setTimeout(() => {
-      const pos = find();
-      if (pos !== null && timer) done(pos);
-    });
+  const look = () => setTimeout(() => {
+    const pos = timer ? find() : null;
+    if (pos !== null) done(pos);
+  });
+  const onPresence = ({ added, updated }) => {
+    if ([...added, ...updated].some((id) => id !== awareness.clientID)) look();
   };
   timer = setTimeout(() => done(null), JUMP_WAIT_MS);
-  awareness.on("change", watch);
+  awareness.on("change", onPresence);
+  provider.on("sync", look);
+  text.observe(look);
 }
 
 // New, rename and delete: dialogs over the REST API (fileactions.js).
@@ -312,7 +323,7 @@ const showSidebar = (shown) => {
   sidebar.hidden = !shown;
   filesToggle.setAttribute("aria-expanded", String(shown));
 };
-showSidebar(!matchMedia("(max-width: 640px)").matches);
+showSidebar(!narrow.matches);
 filesToggle.addEventListener("click", () => showSidebar(sidebar.hidden));
 
 /** Right after creating a room: the link and a QR code to send to the partner. */
@@ -343,10 +354,17 @@ function offerInvite() {
 // Ids from the address or storage are checked before they make a connection's address.
 const FILE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const saved = workspace.savedTabs();
-const linked = new URLSearchParams(location.hash.slice(1)).get("file");
+const linked = new URLSearchParams(location.hash.slice(1)).get("file")?.toLowerCase();
 for (const fileId of saved.open.filter((id) => FILE_ID.test(id))) workspace.open(fileId, { focus: false });
 workspace.open([linked, saved.active].find((id) => id && FILE_ID.test(id)) ?? roomId, { focus: false });
 showFiles();
+
+// A link to another file of this room, pasted into the address bar, opens that file.
+window.addEventListener("hashchange", () => {
+  const fileId = new URLSearchParams(location.hash.slice(1)).get("file")?.toLowerCase();
+  if (fileId && FILE_ID.test(fileId)) workspace.open(fileId);
+  else if (!location.hash) workspace.open(roomId);
+});
 
 presence.start().then(() => {
   offerInvite();

@@ -43,15 +43,17 @@ export class FileTree {
   /** Marks `fileId` as the file being edited and opens the folders above it (once for
    * each path it has: a folder closed afterwards stays closed). */
   setActive(fileId, path) {
+    let changed = this.active !== fileId;
     this.active = fileId;
     const place = `${fileId}:${path}`;
     if (path && this.revealed !== place) {
+      changed = true;
       this.revealed = place;
       const segments = path.split("/").slice(0, -1);
       for (let i = 1; i <= segments.length; i++) this.expanded.add(pathKey(segments.slice(0, i).join("/")));
       saveExpanded(this.roomId, this.expanded);
     }
-    this.render();
+    if (changed) this.render();
   }
 
   /** `people`: fileId -> [{name, color}], drawn as dots on the files' rows. */

@@ -13,6 +13,9 @@ import { baseName, tabLabels } from "./files.js";
 
 /** Open files beyond this close the one least recently shown (its edits are kept). */
 export const MAX_OPEN = 16;
+/** How long a closed file's connection stays after it synced again, for its last edits
+ * to reach the server. */
+const LINGER_MS = 1000;
 const TABS_KEY = (roomId) => `pairpad.tabs.${roomId}`;
 const CURSOR_KEY = (roomId, fileId) => `pairpad.cursor.${roomId}.${fileId}`;
 
@@ -37,6 +40,9 @@ export class Workspace {
     this.active = null;
     /** Paths learnt before the room's list shows them (a file just created here). */
     this.known = new Map();
+    /** Closed files whose edits have not reached the server yet (typed offline): their
+     * connections stay until they have, by file id. */
+    this.lingering = new Map();
     this.shown = 0;
     strip.setAttribute("role", "tablist");
     strip.setAttribute("aria-label", "Open files");
@@ -64,7 +70,7 @@ export class Workspace {
 
   create(fileId) {
     const isRoom = fileId === this.roomId;
-    const connection = isRoom ? this.room : new Connection(this.roomId, fileId);
+    const connection = isRoom ? this.room : this.unlinger(fileId) ?? new Connection(this.roomId, fileId);
     const pane = el("div", { className: "pane", hidden: true, "attr:role": "tabpanel" });
     this.panes.append(pane);
     const tab = { fileId, connection, pane, language: null, languageRequest: 0, isRoom, shownAt: 0, listed: false };
@@ -120,7 +126,7 @@ export class Workspace {
   }
 
   /** Closes the tab of `fileId`; the room's own file closes only its tab, never its document. */
-  close(fileId, { forget = false } = {}) {
+  close(fileId, { forget = false, focus = true } = {}) {
     const tab = this.tabs.get(fileId);
     if (!tab) return;
     this.saveCursor(tab);
@@ -134,16 +140,46 @@ export class Workspace {
     tab.button.remove();
     if (tab.isRoom) tab.connection.awareness.setLocalStateField("cursor", null);
     else if (forget) tab.connection.forget();
-    else tab.connection.destroy();
+    else if (tab.connection.status === "connected") tab.connection.destroy();
+    else this.linger(tab.connection);
     if (this.active === tab) {
       this.active = null;
       const next = [...this.tabs.values()].sort((a, b) => b.shownAt - a.shownAt)[0];
-      if (next) this.activate(next, true);
-      else this.open(this.roomId);
+      if (next) this.activate(next, focus);
+      else this.open(this.roomId, { focus });
     } else {
       this.saveTabs();
     }
     this.labels();
+  }
+
+  /**
+   * Keeps a closed file's connection until it is connected and synced again: what was
+   * typed in it offline then reaches the server, as the page promised, even though no
+   * tab shows the file any more.
+   */
+  linger(connection) {
+    connection.awareness.setLocalState(null);
+    connection.lingerTimer = 0;
+    this.lingering.set(connection.fileId, connection);
+    connection.onStatus((status) => {
+      if (status !== "connected" || connection.lingerTimer || this.lingering.get(connection.fileId) !== connection) return;
+      connection.lingerTimer = setTimeout(() => {
+        if (this.lingering.get(connection.fileId) !== connection) return;
+        this.lingering.delete(connection.fileId);
+        connection.destroy();
+      }, LINGER_MS);
+    });
+  }
+
+  /** A lingering connection to `fileId`, taken back for a tab that opens it again. */
+  unlinger(fileId) {
+    const connection = this.lingering.get(fileId);
+    if (!connection) return null;
+    this.lingering.delete(fileId);
+    clearTimeout(connection.lingerTimer);
+    connection.lingerTimer = 0;
+    return connection;
   }
 
   /** Keeps at most [`MAX_OPEN`] files open. */
@@ -168,8 +204,15 @@ export class Workspace {
         this.known.delete(tab.fileId);
       } else if (!tab.isRoom && (tab.listed || (settled && !this.known.has(tab.fileId)))) {
         const path = this.known.get(tab.fileId) ?? tab.lastPath ?? null;
-        this.close(tab.fileId, { forget: tab.listed });
+        // Typing goes nowhere rather than into the file that comes to the front.
+        this.close(tab.fileId, { forget: tab.listed, focus: false });
         onGone?.(path);
+      }
+    }
+    for (const [fileId, connection] of this.lingering) {
+      if (settled && this.pathOf(fileId) === null) {
+        this.lingering.delete(fileId);
+        connection.forget();
       }
     }
     for (const tab of this.tabs.values()) this.showLanguage(tab);

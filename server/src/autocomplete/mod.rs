@@ -312,9 +312,15 @@ fn general_candidates<'a>(
     }
 }
 
+/// Most names of the project's other files ranked for one request: the shortest that
+/// start with the prefix. Ranking ten thousand matches of a short prefix cost 10 ms and
+/// more, for a list that shows 50.
+const MAX_PROJECT_CANDIDATES: usize = 200;
+
 /// Names defined in the project's other files that start with `prefix` (ignoring case):
 /// below this file's own, above built-ins. A project may define tens of thousands, so
-/// they are offered only once something is typed, and by prefix.
+/// they are offered only once something is typed, by prefix, and at most
+/// [`MAX_PROJECT_CANDIDATES`] of them.
 fn project_candidates<'a>(
     project: &'a [project::ProjectName],
     this_file: Option<uuid::Uuid>,
@@ -328,10 +334,16 @@ fn project_candidates<'a>(
         name.get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
     };
-    for name in project {
-        if Some(name.file) == this_file || !starts(&name.name) {
-            continue;
-        }
+    let mut matches: Vec<&project::ProjectName> = (project.iter())
+        .filter(|name| Some(name.file) != this_file && starts(&name.name))
+        .collect();
+    if matches.len() > MAX_PROJECT_CANDIDATES {
+        matches.select_nth_unstable_by(MAX_PROJECT_CANDIDATES, |a, b| {
+            (a.name.len(), &a.name).cmp(&(b.name.len(), &b.name))
+        });
+        matches.truncate(MAX_PROJECT_CANDIDATES);
+    }
+    for name in matches {
         out.push(Candidate {
             label: &name.name,
             kind: name.kind,
@@ -471,3 +483,25 @@ fn rank(prefix: &str, candidates: Vec<Candidate<'_>>) -> Vec<Suggestion> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod project_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_prefix_ranks_at_most_the_cap_of_project_names_and_the_shortest() {
+        let name = |i: u128, name: String| project::ProjectName {
+            name,
+            kind: Kind::Function,
+            file: uuid::Uuid::from_u128(i % 50),
+            path: format!("src/f{}.rs", i % 50),
+        };
+        let mut names: Vec<_> = (0..5_000).map(|i| name(i, format!("helper_{i}"))).collect();
+        names.push(name(7, "help".into()));
+        let mut out = Vec::new();
+        project_candidates(&names, Some(uuid::Uuid::from_u128(3)), "hel", &mut out);
+        assert_eq!(out.len(), MAX_PROJECT_CANDIDATES);
+        assert!(out.iter().any(|c| c.label == "help"));
+        assert!(out.iter().all(|c| c.label.len() <= "helper_1000".len()));
+    }
+}
