@@ -24,6 +24,9 @@ pub enum FileError {
     /// The path breaks the rules in [`crate::paths`].
     #[error("{0}")]
     BadPath(#[from] PathError),
+    /// The file was moved or renamed since the caller last saw it.
+    #[error("the file was moved or renamed meanwhile; look at its new name and try again")]
+    Moved,
     /// Another file has this path, or one that differs only by case.
     #[error("a file or folder with this path (or one that differs only by letter case) exists")]
     PathTaken,
@@ -167,16 +170,23 @@ async fn stored_text(state: &AppState, doc: DocId) -> Result<Option<String>, Fil
     Ok(Some(text))
 }
 
-/// Moves file `file` of room `room` to `path`; returns the path.
+/// Moves file `file` of room `room` to `path` (only if it is still at `from`, when
+/// given: a rename chosen while someone else moved the file must not undo their move);
+/// returns the path.
 pub async fn rename(
     state: &AppState,
     room: Uuid,
     file: Uuid,
     path: &str,
+    from: Option<&str>,
 ) -> Result<ProjectPath, FileError> {
     let path = ProjectPath::parse(path)?;
-    let revision =
-        (state.store.rename_file(room, file, &path).await?).ok_or(FileError::FileNotFound)?;
+    let Some(revision) = state.store.rename_file(room, file, &path, from).await? else {
+        return Err(match from {
+            Some(_) if state.store.get_file(room, file).await?.is_some() => FileError::Moved,
+            _ => FileError::FileNotFound,
+        });
+    };
     let doc = DocId::file(room, file);
     if !doc.is_room() {
         state.sync.tell(doc, RoomCommand::Moved(path.clone())).await;

@@ -188,6 +188,23 @@ async fn the_files_api_answers_every_status_it_promises() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = api.rename(&room, &room, "app.rs").await;
     assert_eq!(status, StatusCode::OK, "the first file may move");
+    // A rename that names where it saw the file is refused once the file has moved.
+    let url = format!("{}/api/rooms/{room}/files/{lib}", api.base);
+    let stale = json!({ "path": "src/mine.rs", "from": "src/lib.rs" });
+    let (status, body) = api.send(api.client.patch(&url).json(&stale)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("moved or renamed meanwhile"));
+    let fresh = json!({ "path": "src/answer2.rs", "from": "src/answer.rs" });
+    let (status, _) = api.send(api.client.patch(&url).json(&fresh)).await;
+    assert_eq!(status, StatusCode::OK);
+    let back = json!({ "path": "src/answer.rs", "from": "src/answer2.rs" });
+    assert_eq!(
+        api.send(api.client.patch(&url).json(&back)).await.0,
+        StatusCode::OK
+    );
 
     // A file where a folder is, and a path through a file.
     for clash in ["src", "README.md/notes.md", "Src/other.rs"] {

@@ -182,6 +182,21 @@ test('rename and delete reach the other person; the server\'s refusals are shown
   assert.deepEqual(await bob.page.locator('#tabs .tab-label').allTextContents(), ['notes.txt']);
   assert.deepEqual((await listFiles(roomId)).map((f) => f.path).sort(), ['lib/b.md', 'notes.txt']);
 
+  // A rename chosen while someone else moved the file is refused, not undoing their move.
+  const bId = (await listFiles(roomId)).find((f) => f.path === 'lib/b.md').fileId;
+  await row(ada.page, 'b.md').focus();
+  await ada.page.keyboard.press('F2');
+  await ada.page.locator('#path-dialog[open]').waitFor();
+  const moved = await fetch(`${env.server.base}/api/rooms/${roomId}/files/${bId}`, {
+    method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'lib/moved.md' }),
+  });
+  assert.equal(moved.status, 200);
+  await input.fill('lib/mine.md');
+  await ada.page.keyboard.press('Enter');
+  await ada.page.locator('#path-error', { hasText: 'moved or renamed meanwhile' }).waitFor({ timeout: WAIT_MS });
+  await ada.page.keyboard.press('Escape');
+  assert.ok((await listFiles(roomId)).some((f) => f.path === 'lib/moved.md'));
+
   // Deleting a folder asks once and deletes every file in it.
   await row(ada.page, 'lib').hover();
   await row(ada.page, 'lib').locator('.tree-action[aria-label^="Delete"]').click();

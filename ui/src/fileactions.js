@@ -32,15 +32,16 @@ export class FileActions {
     const heading = item.kind === "file" ? "Rename file" : "Rename folder";
     this.askPath(heading, "Rename", item.path, [start, end], async (path) => {
       if (item.kind === "file") {
-        if (path !== item.path) await renameFile(this.roomId, item.id, path);
+        if (path !== item.path) await renameFile(this.roomId, item.id, path, item.path);
         return;
       }
       // A folder is its files' paths: each is moved in turn, and a failure says how far it got.
+      if (path === item.path) return;
       const moving = filesUnder(item.folder);
       let moved = 0;
       try {
         for (const file of moving) {
-          await renameFile(this.roomId, file.id, path + file.path.slice(item.path.length));
+          await renameFile(this.roomId, file.id, path + file.path.slice(item.path.length), file.path);
           moved += 1;
         }
       } catch (failure) {

@@ -133,9 +133,10 @@ export function createFile(roomId, path, text = "") {
   return call("POST", filesUrl(roomId), { path, text });
 }
 
-/** Renames (moves) a file. */
-export function renameFile(roomId, fileId, path) {
-  return call("PATCH", `${filesUrl(roomId)}/${encodeURIComponent(fileId)}`, { path });
+/** Renames (moves) a file last seen at `from`: refused (409) if it has moved since, so
+ * that a rename never undoes someone else's. */
+export function renameFile(roomId, fileId, path, from) {
+  return call("PATCH", `${filesUrl(roomId)}/${encodeURIComponent(fileId)}`, { path, from });
 }
 
 /** Deletes a file. */

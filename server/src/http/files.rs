@@ -72,6 +72,9 @@ pub struct CreateFile {
 pub struct RenameFile {
     /// Where the file moves.
     pub path: String,
+    /// Where the caller last saw it: the rename fails (409) if it has moved since.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 impl From<FileError> for AppError {
@@ -80,7 +83,9 @@ impl From<FileError> for AppError {
             FileError::RoomNotFound => Self::RoomNotFound,
             FileError::FileNotFound => Self::FileNotFound,
             FileError::BadPath(why) => Self::Unprocessable(why.to_string()),
-            FileError::PathTaken | FileError::FirstFile => Self::Conflict(error.to_string()),
+            FileError::PathTaken | FileError::FirstFile | FileError::Moved => {
+                Self::Conflict(error.to_string())
+            }
             FileError::TooLarge(why) => Self::TooLarge(why),
             FileError::Store(error) => Self::Store(error),
         }
@@ -134,7 +139,7 @@ pub async fn rename(
     ApiJson(body): ApiJson<RenameFile>,
 ) -> Result<Json<FilePlace>, AppError> {
     let (room, file) = (parse_room_id(&raw_room)?, parse_file_id(&raw_file)?);
-    let path = projects::rename(&state, room, file, &body.path).await?;
+    let path = projects::rename(&state, room, file, &body.path, body.from.as_deref()).await?;
     Ok(Json(FilePlace {
         file_id: file,
         path: path.to_string(),

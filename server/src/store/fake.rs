@@ -154,6 +154,7 @@ impl Store for FakeStore {
         _room: Uuid,
         _file: Uuid,
         _path: &ProjectPath,
+        _from: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
         Ok(None)
     }

@@ -305,8 +305,9 @@ impl Store for GroupCommit {
         room: Uuid,
         file: Uuid,
         path: &ProjectPath,
+        from: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
-        self.inner.rename_file(room, file, path).await
+        self.inner.rename_file(room, file, path, from).await
     }
 
     async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {

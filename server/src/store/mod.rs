@@ -429,14 +429,15 @@ pub trait Store: Send + Sync + 'static {
     /// path (byte order).
     async fn project_texts(&self, room: Uuid) -> Result<Vec<(FileRecord, String)>, StoreError>;
 
-    /// Moves file `file` of room `room` to `path`; returns its new revision, `None` when
-    /// there is no such file, `PathTaken` when the path clashes with another file's or
-    /// folder's.
+    /// Moves file `file` of room `room` to `path`, if it is still at `from` when given;
+    /// returns its new revision, `None` when there is no such file (or it is no longer at
+    /// `from`), `PathTaken` when the path clashes with another file's or folder's.
     async fn rename_file(
         &self,
         room: Uuid,
         file: Uuid,
         path: &ProjectPath,
+        from: Option<&str>,
     ) -> Result<Option<i64>, StoreError>;
 
     /// Deletes file `file` of room `room` and its history; `false` when there is no such

@@ -292,6 +292,7 @@ impl Store for PostgresStore {
         room: Uuid,
         file: Uuid,
         path: &ProjectPath,
+        from: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let Some(mut shape) = project_shape(&mut tx, room, Some(file)).await? else {
@@ -304,7 +305,8 @@ impl Store for PostgresStore {
              title = CASE WHEN id = project_id THEN title ELSE $1 END, \
              language = CASE WHEN id = project_id THEN language ELSE $3 END, \
              updated_at = GREATEST(updated_at, $4) \
-             WHERE id = $5 AND project_id = $6 RETURNING revision",
+             WHERE id = $5 AND project_id = $6 AND ($7::text IS NULL OR path = $7) \
+             RETURNING revision",
         )
         .bind(path.as_str())
         .bind(path.key())
@@ -312,6 +314,7 @@ impl Store for PostgresStore {
         .bind(now_millis())
         .bind(file)
         .bind(room)
+        .bind(from)
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::from_write)?;

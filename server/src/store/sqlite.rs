@@ -399,6 +399,7 @@ impl Store for SqliteStore {
         room: Uuid,
         file: Uuid,
         path: &ProjectPath,
+        from: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
         let mut writer = self.writer().await?;
         let result = async {
@@ -413,7 +414,7 @@ impl Store for SqliteStore {
                  title = CASE WHEN id = project_id THEN title ELSE ? END, \
                  language = CASE WHEN id = project_id THEN language ELSE ? END, \
                  updated_at = MAX(updated_at, ?) \
-                 WHERE id = ? AND project_id = ? RETURNING revision",
+                 WHERE id = ? AND project_id = ? AND (? IS NULL OR path = ?) RETURNING revision",
             )
             .bind(path.as_str())
             .bind(path.key())
@@ -422,6 +423,8 @@ impl Store for SqliteStore {
             .bind(now_millis())
             .bind(file.to_string())
             .bind(room.to_string())
+            .bind(from)
+            .bind(from)
             .fetch_optional(&mut *tx)
             .await
             .map_err(StoreError::from_write)?;

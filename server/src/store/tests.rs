@@ -402,22 +402,44 @@ async fn files_of_a_project(store: &dyn Store) {
 
     let moved = ProjectPath::parse("src/answer.rs").unwrap();
     assert_eq!(
-        store.rename_file(room.id, lib.id, &moved).await.unwrap(),
+        store
+            .rename_file(room.id, lib.id, &moved, None)
+            .await
+            .unwrap(),
         Some(1)
+    );
+    // A rename that expects the file where it no longer is does nothing.
+    let stale = ProjectPath::parse("src/stale.rs").unwrap();
+    assert_eq!(
+        (store
+            .rename_file(room.id, lib.id, &stale, Some("src/lib.rs"))
+            .await)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        (store
+            .rename_file(room.id, lib.id, &moved, Some("src/answer.rs"))
+            .await)
+            .unwrap(),
+        Some(2)
     );
     let taken = ProjectPath::parse("readme.MD").unwrap();
     assert!(matches!(
-        store.rename_file(room.id, lib.id, &taken).await,
+        store.rename_file(room.id, lib.id, &taken, None).await,
         Err(StoreError::PathTaken)
     ));
     let into_a_file = ProjectPath::parse("README.md/lib.rs").unwrap();
     assert!(matches!(
-        store.rename_file(room.id, lib.id, &into_a_file).await,
+        store.rename_file(room.id, lib.id, &into_a_file, None).await,
         Err(StoreError::PathTaken)
     ));
     let first = ProjectPath::parse("app.rs").unwrap();
     assert_eq!(
-        store.rename_file(room.id, room.id, &first).await.unwrap(),
+        store
+            .rename_file(room.id, room.id, &first, None)
+            .await
+            .unwrap(),
         Some(1)
     );
     assert_eq!(
@@ -426,7 +448,10 @@ async fn files_of_a_project(store: &dyn Store) {
         "renaming the first file keeps the room's title"
     );
     assert_eq!(
-        store.rename_file(other.id, lib.id, &moved).await.unwrap(),
+        store
+            .rename_file(other.id, lib.id, &moved, None)
+            .await
+            .unwrap(),
         None
     );
 
