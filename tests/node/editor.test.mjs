@@ -108,6 +108,8 @@ test('a language switch by one person changes highlighting for the other', async
   );
   const room = await (await fetch(`${env.server.base}/api/rooms/${roomId}`)).json();
   assert.equal(room.language, 'python');
+  // The file takes the language's extension, for everyone.
+  await bob.page.locator('#tree .tree-name:text-is("notes.py")').waitFor({ timeout: WAIT_MS });
 
   // The download is named after the title with the language's extension.
   const [download] = await Promise.all([bob.page.waitForEvent('download'), bob.page.click('#download')]);

@@ -227,6 +227,20 @@ test('a reload brings back the open files, a link opens the file it names, and t
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-zip')]);
   assert.match(download.suggestedFilename(), /\.zip$/);
+
+  // The first file renamed to another extension takes that language, the room's too.
+  await row(page, 'main.js').focus();
+  await page.keyboard.press('F2');
+  await page.fill('#path-input', 'index.ts');
+  await page.keyboard.press('Enter');
+  await row(page, 'index.ts').click();
+  await page.waitForFunction(() => document.body.dataset.language === 'typescript', null, { timeout: WAIT_MS });
+  assert.equal(await page.inputValue('#language'), 'typescript');
+  const deadline = Date.now() + WAIT_MS;
+  while ((await (await fetch(`${env.server.base}/api/rooms/${roomId}`)).json()).language !== 'typescript') {
+    assert.ok(Date.now() < deadline, 'the room\'s language follows');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   await ada.context.close();
 });
 

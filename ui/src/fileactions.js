@@ -6,9 +6,11 @@ import { byId, toast } from "./dom.js";
 import { baseName, cleanPath, createFile, deleteFile, filesUnder, folderOf, renameFile } from "./files.js";
 
 export class FileActions {
-  constructor(roomId, workspace) {
+  /** `onRenamed(fileId, path)` is told of each file this page renamed. */
+  constructor(roomId, workspace, { onRenamed = () => {} } = {}) {
     this.roomId = roomId;
     this.workspace = workspace;
+    this.onRenamed = onRenamed;
     this.pathDialog = byId("path-dialog");
     this.confirmDialog = byId("confirm-dialog");
   }
@@ -32,7 +34,10 @@ export class FileActions {
     const heading = item.kind === "file" ? "Rename file" : "Rename folder";
     this.askPath(heading, "Rename", item.path, [start, end], async (path) => {
       if (item.kind === "file") {
-        if (path !== item.path) await renameFile(this.roomId, item.id, path, item.path);
+        if (path !== item.path) {
+          await renameFile(this.roomId, item.id, path, item.path);
+          this.onRenamed(item.id, path);
+        }
         return;
       }
       // A folder is its files' paths: each is moved in turn, and a failure says how far it got.
@@ -41,7 +46,9 @@ export class FileActions {
       let moved = 0;
       try {
         for (const file of moving) {
-          await renameFile(this.roomId, file.id, path + file.path.slice(item.path.length), file.path);
+          const to = path + file.path.slice(item.path.length);
+          await renameFile(this.roomId, file.id, to, file.path);
+          this.onRenamed(file.id, to);
           moved += 1;
         }
       } catch (failure) {

@@ -16,6 +16,14 @@ export function folderOf(path) {
   return slash < 0 ? "" : path.slice(0, slash);
 }
 
+/** `path` with its file name's extension replaced by (or given) `extension`. */
+export function withExtension(path, extension) {
+  const name = baseName(path);
+  const dot = name.lastIndexOf(".");
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  return `${path.slice(0, path.length - name.length)}${stem}.${extension}`;
+}
+
 /** How paths are compared, as the server does: case and Unicode form folded. */
 export function pathKey(path) {
   return path.normalize("NFC").toLowerCase();

@@ -2,7 +2,7 @@
 // files) to the header, presence and dialogs.
 
 import { Connection } from "./connection.js";
-import { LANGUAGES, languageById } from "./languages.js";
+import { LANGUAGES, languageById, languageOfPath } from "./languages.js";
 import { Presence } from "./presence.js";
 import { byId, el, toast } from "./dom.js";
 import { rememberRoom, saveLanguageChoice } from "./storage.js";
@@ -11,7 +11,7 @@ import { copyText, registerServiceWorker } from "./page.js";
 import { cursorOf } from "./cursors.js";
 import { Workspace } from "./workspace.js";
 import { FileTree } from "./tree.js";
-import { FILES_MAP, archiveUrl } from "./files.js";
+import { FILES_MAP, archiveUrl, renameFile, withExtension } from "./files.js";
 import { FileActions } from "./fileactions.js";
 import qrcode from "qrcode-generator";
 import { EditorView } from "@codemirror/view";
@@ -98,14 +98,24 @@ function currentTitle() {
   return sharedTitle() || "Untitled";
 }
 
-// Language: the first file's is the room's choice, made in the select and shared through
-// meta.language; every other file's follows its extension, so the select only shows it.
+// Language: every file's follows its extension. The first file's may be chosen in the
+// select too: that renames it to the language's extension and shares the choice through
+// meta.language (kept, for the room's listing, when the rename cannot be made).
 const languageSelect = byId("language");
 languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
-languageSelect.addEventListener("change", () => {
+languageSelect.addEventListener("change", async () => {
   if (!workspace.active?.isRoom) return;
-  meta.set("language", languageSelect.value);
-  saveLanguageChoice(languageSelect.value);
+  const id = languageSelect.value;
+  saveLanguageChoice(id);
+  const path = workspace.path(roomId);
+  if (path && languageOfPath(path) !== id) {
+    try {
+      await renameFile(roomId, roomId, withExtension(path, languageById(id).ext), path);
+    } catch (failure) {
+      toast(`${path} could not be renamed: ${failure.message}`);
+    }
+  }
+  meta.set("language", id);
 });
 function showLanguage(tab) {
   if (tab !== workspace.active) return;
@@ -313,7 +323,13 @@ function jumpTo(person) {
 }
 
 // New, rename and delete: dialogs over the REST API (fileactions.js).
-const fileActions = new FileActions(roomId, workspace);
+const fileActions = new FileActions(roomId, workspace, {
+  // The first file renamed to another language's extension takes the room's language along.
+  onRenamed: (fileId, path) => {
+    const language = languageOfPath(path);
+    if (fileId === roomId && language !== "plaintext" && language !== currentLanguage()) meta.set("language", language);
+  },
+});
 byId("new-file").addEventListener("click", () => fileActions.create());
 
 // The sidebar can be hidden (on a phone it starts hidden).

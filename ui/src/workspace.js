@@ -234,13 +234,16 @@ export class Workspace {
   }
 
   /**
-   * The language of a tab's file: the room's choice for the first file; for the others
-   * what the server set from the extension, or the extension itself until it has.
+   * The language of a tab's file. For the first file, its extension's when it names one,
+   * else the room's choice (a file with no extension, or `.txt`); for the others what
+   * the server set from the extension, or the extension itself until it has.
    */
   languageOf(tab) {
+    const byPath = languageOfPath(this.path(tab.fileId) ?? "");
+    if (tab.isRoom && byPath !== "plaintext") return byPath;
     const language = tab.connection.meta.get("language");
     if (typeof language === "string") return language;
-    return tab.isRoom ? "plaintext" : languageOfPath(this.path(tab.fileId) ?? "");
+    return byPath;
   }
 
   async showLanguage(tab) {
