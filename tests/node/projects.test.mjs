@@ -284,6 +284,27 @@ test('typed offline in a file then closed, the edit still reaches the server; a 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
+  // Closed offline and opened again before the connection came back: the same document,
+  // and this person is in its presence again (cursor label, people in the file).
+  await row(ada.page, 'f.js').click();
+  await untilText(ada.page, 'f.js open again', { has: ['// typed offline'] });
+  await ada.context.setOffline(true);
+  await ada.page.locator('#status[data-status="offline"]').waitFor({ timeout: WAIT_MS });
+  await ada.page.evaluate(() => {
+    const view = window.pairpad.view;
+    view.focus();
+    view.dispatch({ selection: { anchor: view.state.doc.length } });
+  });
+  await ada.page.keyboard.type('// again\n', { delay: 20 });
+  await ada.page.locator('#tabs .tab', { hasText: 'f.js' }).locator('.tab-close').click();
+  await row(ada.page, 'f.js').click();
+  await untilText(ada.page, 'the lingering text is back', { has: ['// again'] });
+  assert.equal(
+    await ada.page.evaluate(() => window.pairpad.workspace.active.connection.awareness.getLocalState()?.user?.name),
+    'Ada',
+  );
+  await ada.context.setOffline(false);
+
   // A file deleted while its tab is in front: the next keys land nowhere, not in main.js.
   await row(ada.page, 'doomed.js').click();
   await untilText(ada.page, 'doomed.js open', { has: ['let d'] });

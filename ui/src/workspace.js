@@ -179,6 +179,8 @@ export class Workspace {
     this.lingering.delete(fileId);
     clearTimeout(connection.lingerTimer);
     connection.lingerTimer = 0;
+    // Presence was withdrawn when it lingered; an empty state takes the person again.
+    connection.awareness.setLocalState({});
     return connection;
   }
 
