@@ -214,24 +214,6 @@ async fn open_files(
     (open, times, errors)
 }
 
-/// Reads the server's output until it says where it listens (`http://…`).
-async fn listening_address(child: &mut Child) -> anyhow::Result<String> {
-    let stdout = child.stdout.take().context("no server output")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let found = tokio::time::timeout(STEP_LIMIT, async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                return Ok(url.trim().to_string());
-            }
-        }
-        bail!("the server stopped before listening")
-    })
-    .await
-    .context("the server took too long to start")??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(found)
-}
-
 /// Writes `files` source files, about `total_bytes` in all, in nested folders (ten files
 /// a folder, ten folders a level up); returns their paths.
 fn generate(tree: &Path, files: usize, total_bytes: usize) -> anyhow::Result<Vec<String>> {
@@ -264,29 +246,46 @@ fn generate(tree: &Path, files: usize, total_bytes: usize) -> anyhow::Result<Vec
     Ok(paths)
 }
 
-/// Reads the server's output until it says where the shared room is: (`http://…`, room).
-async fn sharing_address(child: &mut Child) -> anyhow::Result<(String, String)> {
+/// Reads the server's output until `wanted` finds what it looks for in a line (giving up
+/// after [`STEP_LIMIT`], or when the output ends, saying `what` was not seen); the rest
+/// of the output is drained so the server never blocks on it.
+async fn read_until<T: Send + 'static>(
+    child: &mut Child,
+    what: &str,
+    wanted: impl Fn(&str) -> Option<T>,
+) -> anyhow::Result<T> {
     let stdout = child.stdout.take().context("no server output")?;
     let mut lines = BufReader::new(stdout).lines();
     let found = tokio::time::timeout(STEP_LIMIT, async {
         while let Some(line) = lines.next_line().await? {
-            // "sharing DIR at http://HOST:PORT/r/ROOM"
-            if let Some(url) = line
-                .strip_prefix("sharing ")
-                .and_then(|l| l.rsplit(' ').next())
-            {
-                if let Some((base, room)) = url.split_once("/r/") {
-                    return Ok((base.to_string(), room.to_string()));
-                }
+            if let Some(found) = wanted(&line) {
+                return Ok(found);
             }
         }
-        bail!("the server stopped before sharing")
+        bail!("the server stopped before saying {what}")
     })
     .await
-    .context("the server took too long to share the folder")??;
-    // The rest of the output is drained so the server never blocks on it.
+    .with_context(|| format!("the server took too long to say {what}"))??;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(found)
+}
+
+/// Where the shared room is: (`http://…`, room), from "sharing DIR at http://HOST:PORT/r/ROOM".
+async fn sharing_address(child: &mut Child) -> anyhow::Result<(String, String)> {
+    read_until(child, "where it shares the folder", |line| {
+        let url = line.strip_prefix("sharing ")?.rsplit(' ').next()?;
+        let (base, room) = url.split_once("/r/")?;
+        Some((base.to_string(), room.to_string()))
+    })
+    .await
+}
+
+/// Where the server listens (`http://…`), from "listening on http://HOST:PORT".
+async fn listening_address(child: &mut Child) -> anyhow::Result<String> {
+    read_until(child, "where it listens", |line| {
+        Some(line.strip_prefix("listening on ")?.trim().to_string())
+    })
+    .await
 }
 
 /// Polls the room's file list until it holds `files` files plus its first; returns

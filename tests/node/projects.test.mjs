@@ -28,6 +28,13 @@ const listFiles = async (roomId) =>
 /** The tree row of `name` (a file or folder name) in `page`. */
 const row = (page, name) => page.locator('#tree [role=treeitem]', { has: page.locator(`.tree-name:text-is("${name}")`) });
 
+/** Puts the cursor at the end of the editor in front, focused. */
+const toEnd = (page) => page.evaluate(() => {
+  const view = window.pairpad.view;
+  view.focus();
+  view.dispatch({ selection: { anchor: view.state.doc.length } });
+});
+
 /** The path of the file in front in `page`. */
 const activePath = (page) => page.evaluate(() => {
   const { workspace } = window.pairpad;
@@ -76,11 +83,7 @@ test('two people in different files see each other in the tree, jump to each oth
   await bob.page.keyboard.press('Enter');
   await untilActive(bob.page, 'docs/notes.md');
   await untilText(bob.page, 'notes loaded', { has: ['# Notes'] });
-  await bob.page.evaluate(() => {
-    const view = window.pairpad.view;
-    view.focus();
-    view.dispatch({ selection: { anchor: view.state.doc.length } });
-  });
+  await toEnd(bob.page);
   await bob.page.keyboard.type('Bob writes here', { delay: 15 });
 
   // Each sees where the other is: a dot on the file's row, and the file in the people list.
@@ -270,11 +273,7 @@ test('typed offline in a file then closed, the edit still reaches the server; a 
   await untilText(ada.page, 'f.js open', { has: ['let f'] });
   await ada.context.setOffline(true);
   await ada.page.locator('#status[data-status="offline"]').waitFor({ timeout: WAIT_MS });
-  await ada.page.evaluate(() => {
-    const view = window.pairpad.view;
-    view.focus();
-    view.dispatch({ selection: { anchor: view.state.doc.length } });
-  });
+  await toEnd(ada.page);
   await ada.page.keyboard.type('// typed offline\n', { delay: 20 });
   await ada.page.locator('#tabs .tab', { hasText: 'f.js' }).locator('.tab-close').click();
   await ada.context.setOffline(false);
@@ -290,11 +289,7 @@ test('typed offline in a file then closed, the edit still reaches the server; a 
   await untilText(ada.page, 'f.js open again', { has: ['// typed offline'] });
   await ada.context.setOffline(true);
   await ada.page.locator('#status[data-status="offline"]').waitFor({ timeout: WAIT_MS });
-  await ada.page.evaluate(() => {
-    const view = window.pairpad.view;
-    view.focus();
-    view.dispatch({ selection: { anchor: view.state.doc.length } });
-  });
+  await toEnd(ada.page);
   await ada.page.keyboard.type('// again\n', { delay: 20 });
   await ada.page.locator('#tabs .tab', { hasText: 'f.js' }).locator('.tab-close').click();
   await row(ada.page, 'f.js').click();

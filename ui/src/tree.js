@@ -70,7 +70,7 @@ export class FileTree {
         const key = `d:${pathKey(child.path)}`;
         const open = this.expanded.has(pathKey(child.path));
         rows.push(this.row(key, depth, child.name, {
-          folder: child, open, title: child.path,
+          open, title: child.path,
           item: { kind: "folder", path: child.path, folder: child },
         }));
         if (open) walk(child, depth + 1);
@@ -91,7 +91,7 @@ export class FileTree {
     if (hadFocus) this.rowOf(this.focusKey)?.focus();
   }
 
-  row(key, depth, name, { folder, open, title, item }) {
+  row(key, depth, name, { open, title, item }) {
     const isFile = item.kind === "file";
     const actions = el("span", { className: "tree-actions" });
     const action = (label, symbol, run) => el("button", {
@@ -130,7 +130,6 @@ export class FileTree {
     row.item = item;
     if (isFile) row.setAttribute("aria-selected", String(item.id === this.active));
     else row.setAttribute("aria-expanded", String(open));
-    row.folder = folder;
     return row;
   }
 
