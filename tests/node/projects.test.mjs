@@ -320,6 +320,8 @@ test('typed offline in a file then closed, the edit still reaches the server; a 
   await ada.page.keyboard.press('Enter');
   await ada.page.locator('#path-error', { hasText: 'Type a file name after the folder' }).waitFor();
   await ada.page.keyboard.press('Escape');
+  // The dialog's close event comes a task later and puts the focus back in the editor.
+  await ada.page.waitForFunction(() => document.activeElement?.closest('.cm-editor'));
   await row(ada.page, 'f.js').focus();
   await ada.page.keyboard.press('F2');
   await ada.page.locator('#path-dialog[open]').waitFor();
