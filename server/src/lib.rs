@@ -2,6 +2,7 @@
 //! SQLite or PostgreSQL. `main.rs` only parses [`Config`] and calls [`run`]; tests and the
 //! desktop app start the same server in-process.
 
+pub mod access;
 pub mod autocomplete;
 pub mod config;
 pub mod http;

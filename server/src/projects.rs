@@ -214,7 +214,10 @@ pub async fn delete(state: &AppState, room: Uuid, file: Uuid) -> Result<(), File
     }
     state
         .sync
-        .tell(DocId::file(room, file), RoomCommand::Deleted)
+        .tell(
+            DocId::file(room, file),
+            RoomCommand::Deleted { room: false },
+        )
         .await;
     let removed = FileChange::Removed { id: file };
     state

@@ -23,8 +23,15 @@ pub enum CreateError {
 /// A new room as created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
-    /// Its id.
+    /// Its id (which names its first file; no link).
     pub id: Uuid,
+    /// Its edit link's id: `/r/{edit_id}`.
+    pub edit_id: Uuid,
+    /// Its view link's id: `/v/{view_id}`.
+    pub view_id: Uuid,
+    /// The key that lets its holder rename the room, change who may edit, replace its
+    /// links and delete it. Only its hash is stored: this is the one time it is known.
+    pub owner_key: String,
     /// The title it got (trimmed; "Untitled" when none was given).
     pub title: String,
     /// The language it got (`plaintext` when none was given).
@@ -64,8 +71,12 @@ async fn create_with(
 ) -> Result<Created, CreateError> {
     let title = title_of(title)?;
     let id = Uuid::new_v4();
+    let (owner_key, owner_key_hash) = crate::access::new_owner_key();
     let room = NewRoom {
         id,
+        edit_id: Uuid::new_v4(),
+        view_id: Uuid::new_v4(),
+        owner_key_hash,
         snapshot: document::initial_update(id, path.as_str(), &title, &language, text),
         path,
         text: text.to_string(),
@@ -76,13 +87,16 @@ async fn create_with(
     store.create_room(&room).await?;
     Ok(Created {
         id: room.id,
+        edit_id: room.edit_id,
+        view_id: room.view_id,
+        owner_key,
         title: room.title,
         language: room.language,
     })
 }
 
 /// The title trimmed and checked; "Untitled" when none was given.
-fn title_of(title: Option<&str>) -> Result<String, CreateError> {
+pub(crate) fn title_of(title: Option<&str>) -> Result<String, CreateError> {
     let title = title.map(str::trim).unwrap_or_default();
     check_title(title).map_err(CreateError::Invalid)?;
     Ok(if title.is_empty() {

@@ -108,8 +108,10 @@ pub enum ShareError {
 
 /// A folder being shared.
 pub struct Sharing {
-    /// The room.
+    /// The room (its own id, which names its first file; no link).
     pub room: Uuid,
+    /// The room as created: its links and its owner key.
+    pub created: crate::rooms::Created,
     /// Files left out of the project.
     pub skipped: Vec<Skipped>,
     stop: CancellationToken,
@@ -240,6 +242,7 @@ pub async fn share(
     let task = tokio::spawn(agent.run(stop.clone()));
     Ok(Sharing {
         room,
+        created,
         skipped,
         stop,
         task,
@@ -867,11 +870,15 @@ pub async fn run(
         ip if ip.is_unspecified() => "127.0.0.1".to_string(),
         ip => ip.to_string(),
     };
+    let base = format!("http://{host}:{}", addr.port());
+    let created = &sharing.created;
     println!(
-        "sharing {} at http://{host}:{}/r/{}",
+        "sharing {} at {base}/r/{}\n  view only: {base}/v/{}\n  yours (owner key, keep it to yourself): {base}/r/{}#owner={}",
         dir.display(),
-        addr.port(),
-        sharing.room
+        created.edit_id,
+        created.view_id,
+        created.edit_id,
+        created.owner_key
     );
     for skipped in &sharing.skipped {
         println!("  left out: {} ({})", skipped.path, skipped.why.describe());

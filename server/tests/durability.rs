@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use pairpad_server::paths::ProjectPath;
 use pairpad_server::store::{
-    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomMirror, RoomRecord,
-    RoomUpdates, Store, StoreError, StoredDoc,
+    FileRecord, LinkChange, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomLinks,
+    RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
 };
 use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
@@ -18,7 +18,8 @@ use common::{eventually, ChildServer, Db, TestServer, YClient, WAIT};
 
 async fn stored_log_len(db: &Db, room: &str) -> usize {
     let store = pairpad_server::store::connect(&db.url()).await.unwrap();
-    let doc = store.load(room.parse().unwrap()).await.unwrap().unwrap();
+    let id = common::stored_id(store.as_ref(), room).await;
+    let doc = store.load(id).await.unwrap().unwrap();
     store.close().await;
     doc.updates.len()
 }
@@ -274,6 +275,15 @@ impl Store for TestStore {
     async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {
         self.inner.delete_file(room, file).await
     }
+    async fn find_link(&self, link: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        self.inner.find_link(link).await
+    }
+    async fn change_links(&self, room: Uuid, change: LinkChange) -> Result<bool, StoreError> {
+        self.inner.change_links(room, change).await
+    }
+    async fn delete_room(&self, room: Uuid) -> Result<bool, StoreError> {
+        self.inner.delete_room(room).await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
@@ -332,7 +342,7 @@ async fn a_refused_mirror_write_is_retried_without_another_edit() {
     ada.append("kept in the mirror");
 
     let reader = pairpad_server::store::connect(&db.url()).await.unwrap();
-    let id: Uuid = room.parse().unwrap();
+    let id: Uuid = common::stored_id(reader.as_ref(), &room).await;
     eventually("the stored mirror holds the text", || {
         let reader = &reader;
         async move {

@@ -240,8 +240,11 @@ async fn large_offline_edits_sync_and_a_document_over_the_cap_is_told_so() {
 #[tokio::test]
 async fn titles_and_languages_set_through_the_document_are_held_to_the_rest_rules() {
     let server = common::TestServer::sqlite().await;
-    let room = server.create_room().await;
-    let ada = YClient::connect(server.addr, &room).await;
+    let created = common::create_room_full(server.addr).await;
+    let room = created.room;
+    // Ada owns the room: only the owner may retitle it (see the access tests).
+    let owner = format!("{room}?owner={}", created.owner_key);
+    let ada = YClient::connect(server.addr, &owner).await;
     let bob = YClient::connect(server.addr, &room).await;
     ada.wait_for("the room's meta", |c| {
         c.meta("title").as_deref() == Some("Test")
@@ -322,7 +325,7 @@ async fn a_document_without_a_title_falls_back_to_the_stored_one() {
     server.stop().await;
     // Write the removal straight into the log, as an older server would have taken it.
     let store = pairpad_server::store::connect(&db.url()).await.unwrap();
-    let id = room.parse().unwrap();
+    let id = common::stored_id(store.as_ref(), &room).await;
     let stored = store.load(id).await.unwrap().unwrap();
     let doc = yrs::Doc::new();
     let meta = doc.get_or_insert_map("meta");

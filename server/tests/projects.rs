@@ -97,7 +97,13 @@ async fn the_files_api_answers_every_status_it_promises() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(paths(&list), ["main.rs"]);
     let first = &list["files"][0];
-    assert_eq!(first["fileId"], room.as_str());
+    // The first file's id is the room's own, which is no link.
+    let main = common::get_room(server.addr, &room).await["fileId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(main, room);
+    assert_eq!(first["fileId"], main.as_str());
     assert_eq!(first["language"], "rust");
     assert_eq!(first["bytes"], 0);
     chrono::DateTime::parse_from_rfc3339(first["updatedAt"].as_str().unwrap()).unwrap();
@@ -186,7 +192,7 @@ async fn the_files_api_answers_every_status_it_promises() {
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, _) = api.rename(&room, &lib, "../escape.rs").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = api.rename(&room, &room, "app.rs").await;
+    let (status, _) = api.rename(&room, &main, "app.rs").await;
     assert_eq!(status, StatusCode::OK, "the first file may move");
     // A rename that names where it saw the file is refused once the file has moved.
     let url = format!("{}/api/rooms/{room}/files/{lib}", api.base);
@@ -215,7 +221,7 @@ async fn the_files_api_answers_every_status_it_promises() {
     // Deleting.
     assert_eq!(api.delete(&room, &fourth).await, StatusCode::NO_CONTENT);
     assert_eq!(api.delete(&room, &fourth).await, StatusCode::NOT_FOUND);
-    assert_eq!(api.delete(&room, &room).await, StatusCode::CONFLICT);
+    assert_eq!(api.delete(&room, &main).await, StatusCode::CONFLICT);
     let (_, list) = api.list(&room).await;
     assert_eq!(paths(&list), ["README.md", "app.rs", "src/answer.rs"]);
 
@@ -348,7 +354,11 @@ async fn the_room_shows_its_files_live_and_keeps_the_list_right() {
     let ada = YClient::connect(server.addr, &room).await;
     let shows =
         |c: &YClient, id: &str, path: &str| c.files().get(id).map(String::as_str) == Some(path);
-    ada.wait_for("the first file listed", |c| shows(c, &room, "main.rs"))
+    let main = common::get_room(server.addr, &room).await["fileId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ada.wait_for("the first file listed", |c| shows(c, &main, "main.rs"))
         .await;
 
     let file = api.add(&room, "notes/todo.md", "- [ ] ship").await;

@@ -81,7 +81,8 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
     let state = pairpad_server::AppState::new(config, store);
     let server = TestServer::with_state(db, state.clone()).await;
     let sharing = share::share(&state, root, None).await.expect("share");
-    let room = sharing.room;
+    // Everything below reaches the room by its edit link.
+    let room = sharing.created.edit_id;
 
     // The tree: ignored, binary, .git and linked files left out, and said so.
     let listed: Vec<String> = files(server.addr, room)
@@ -113,7 +114,7 @@ async fn a_shared_folder_and_its_room_stay_in_step_both_ways() {
     // The README is the room's own text.
     assert_eq!(
         file_id(server.addr, room, "README.md").await.as_deref(),
-        Some(room.to_string().as_str())
+        Some(sharing.room.to_string().as_str())
     );
 
     // An edit in the room reaches the file, the file's mode kept.

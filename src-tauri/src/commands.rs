@@ -89,13 +89,14 @@ pub async fn start_hosting<R: Runtime>(
     let title = format!("{host_name}'s session");
     let started = Hosting::start(&settings, &title, folder.as_deref()).await?;
     let info = started.info.clone();
+    let owner_url = started.owner_url();
     *hosting = Some(started);
     desktop.set_hosting(true);
     drop(hosting);
     if let Some(discovery) = &desktop.discovery {
         discovery.announce(&host_name, info.port, &lan_addresses(false));
     }
-    windows::open_room(&app, &info.local_url, &settings.display_name)?;
+    windows::open_room(&app, &owner_url, &settings.display_name)?;
     Ok(info)
 }
 

@@ -67,11 +67,19 @@ pub struct Hosting {
     pub lobby: Arc<Lobby>,
     /// The shared folder kept in step with the room, if any.
     sharing: Option<Sharing>,
+    /// The room's owner key: the host's own editor window gets it, guests never do.
+    owner_key: String,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), pairpad_server::ServerError>>,
 }
 
 impl Hosting {
+    /// The room on this machine with its owner key in the address fragment (which never
+    /// leaves the browser): the host's own editor window, which keeps the key.
+    pub fn owner_url(&self) -> String {
+        format!("{}#owner={}", self.info.local_url, self.owner_key)
+    }
+
     /// Starts the server on `settings.port` on every interface, opens a room titled
     /// `title` (or, sharing `folder`, a room holding its files, titled after it), and
     /// lists the URLs colleagues can open.
@@ -98,20 +106,21 @@ impl Hosting {
         let state = pairpad_server::AppState::new(config, store);
         // The room is created through the library before the server takes connections,
         // as `POST /api/rooms` would create it; a shared folder is read into it first.
-        let (room_id, sharing) = match folder {
+        let (created, sharing) = match folder {
             Some(folder) => {
                 let sharing = pairpad_server::share::share(&state, folder, None)
                     .await
                     .map_err(|e| HostError::Server(e.to_string()))?;
-                (sharing.room.to_string(), Some(sharing))
+                (sharing.created.clone(), Some(sharing))
             }
             None => {
                 let room = pairpad_server::rooms::create(state.store.as_ref(), Some(title), None)
                     .await
                     .map_err(|e| HostError::Server(format!("cannot create the room: {e}")))?;
-                (room.id.to_string(), None)
+                (room, None)
             }
         };
+        let room_id = created.edit_id.to_string();
         let lobby = state
             .lobby
             .clone()
@@ -145,6 +154,7 @@ impl Hosting {
             info,
             lobby,
             sharing,
+            owner_key: created.owner_key,
             shutdown,
             task,
         })

@@ -62,9 +62,14 @@ export async function openPage(context, name, url, alerts = []) {
  * asked by the page's dialog.
  */
 export async function joinAs(browser, base, roomId, name, contextOptions = {}) {
+  return joinAt(browser, `${base}/r/${roomId}`, name, contextOptions);
+}
+
+/** As [`joinAs`], at any address of a room (`/v/{viewId}` for a viewer). */
+export async function joinAt(browser, url, name, contextOptions = {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 560 }, ...contextOptions });
   const alerts = [];
-  const page = await openPage(context, name, `${base}/r/${roomId}`, alerts);
+  const page = await openPage(context, name, url, alerts);
   await page.locator('#name-dialog[open]').waitFor({ timeout: WAIT_MS });
   await page.fill('#name-input', name);
   await page.click('#name-dialog button[value=save]');

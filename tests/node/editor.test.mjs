@@ -49,11 +49,19 @@ test('two people type at the same time and end with the same text holding both',
   await ada.page.locator('#people .person', { hasText: 'Bob' }).waitFor({ timeout: WAIT_MS });
   await ada.page.waitForFunction(() => document.getElementById('status').textContent.includes('2 people'));
 
-  // Copy link puts the room's address on the clipboard.
+  // Share offers the edit link and the view-only link; each copies to the clipboard.
   await ada.context.grantPermissions(['clipboard-read', 'clipboard-write']);
-  await ada.page.click('#copy-link');
+  await ada.page.click('#share');
+  await ada.page.locator('#share-dialog[open]').waitFor();
+  await ada.page.click('#share-edit-copy');
   await ada.page.locator('#toast', { hasText: 'Link copied' }).waitFor();
   assert.equal(await ada.page.evaluate(() => navigator.clipboard.readText()), `${env.server.base}/r/${roomId}`);
+  const { viewId } = await (await fetch(`${env.server.base}/api/rooms/${roomId}`)).json();
+  await ada.page.click('#share-view-copy');
+  await ada.page.waitForFunction(async (url) => (await navigator.clipboard.readText()) === url, `${env.server.base}/v/${viewId}`);
+  // The room was made through the API, not in this browser: no owner key, no owner controls.
+  assert.equal(await ada.page.locator('#owner-controls').isVisible(), false);
+  await ada.page.keyboard.press('Escape');
 
   mkdirSync(ARTIFACTS, { recursive: true });
   await ada.page.screenshot({ path: joinPath(ARTIFACTS, 'editor-two-people.png') });

@@ -4,8 +4,8 @@
 // and the people list that lead to them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRoom } from './server.mjs';
-import { WAIT_MS, connected, joinAs, serverAndBrowser } from './browser.mjs';
+import { createRoom, createRoomFull } from './server.mjs';
+import { WAIT_MS, connected, joinAs, joinAt, serverAndBrowser } from './browser.mjs';
 
 const env = serverAndBrowser();
 
@@ -23,8 +23,10 @@ const header = (page) => page.evaluate(() => {
 });
 
 test('the header fits one row at 1024 px and leaves a phone its screen; your name once; the title clears', async () => {
-  const roomId = await createRoom(env.server.base, { title: 'A room with a fairly long title', language: 'javascript' });
-  const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada Lovelace', { viewport: { width: 1024, height: 700 } });
+  const { roomId, ownerKey } = await createRoomFull(env.server.base, { title: 'A room with a fairly long title', language: 'javascript' });
+  // Ada owns the room (only the owner renames it): her key comes in the address, as the
+  // desktop app hands it to its host.
+  const ada = await joinAt(env.browser, `${env.server.base}/r/${roomId}#owner=${ownerKey}`, 'Ada Lovelace', { viewport: { width: 1024, height: 700 } });
   const bob = await joinAs(env.browser, env.server.base, roomId, 'Bob Builder', { viewport: { width: 375, height: 667 } });
   await ada.page.waitForFunction(() => document.getElementById('status').textContent.includes('2 people'));
   const wide = await header(ada.page);

@@ -4,8 +4,8 @@
 // to edits while the server is away.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRoom, startServer } from './server.mjs';
-import { WAIT_MS, connected, joinAs, serverAndBrowser, openPage } from './browser.mjs';
+import { createRoom, createRoomFull, startServer } from './server.mjs';
+import { WAIT_MS, connected, joinAs, joinAt, serverAndBrowser, openPage } from './browser.mjs';
 
 const env = serverAndBrowser();
 
@@ -78,9 +78,10 @@ test('two tabs of one person are one entry; three people get three colours', asy
 });
 
 test('a language or title change by someone else is announced with who and what', async () => {
-  const roomId = await createRoom(env.server.base, { title: 'Notices', language: 'plaintext' });
+  const { roomId, ownerKey } = await createRoomFull(env.server.base, { title: 'Notices', language: 'plaintext' });
   const ada = await joinAs(env.browser, env.server.base, roomId, 'Ada');
-  const bob = await joinAs(env.browser, env.server.base, roomId, 'Bob');
+  // Bob owns the room: only the owner renames it.
+  const bob = await joinAt(env.browser, `${env.server.base}/r/${roomId}#owner=${ownerKey}`, 'Bob');
   await bob.page.selectOption('#language', 'python');
   await ada.page.locator('#toast', { hasText: 'Bob changed the language to Python' }).waitFor({ timeout: WAIT_MS });
   await bob.page.fill('#title', 'Renamed by Bob');

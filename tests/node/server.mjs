@@ -45,13 +45,23 @@ export async function startServer(extraArgs = []) {
   };
 }
 
-/** Creates a room through the REST API and returns its id. */
+/** Creates a room through the REST API and returns its id (its edit link's). */
 export async function createRoom(base, body) {
+  return (await createRoomFull(base, body)).roomId;
+}
+
+/** Creates a room through the REST API: `{roomId, url, viewId, viewUrl, ownerKey}`. */
+export async function createRoomFull(base, body) {
   const response = await fetch(`${base}/api/rooms`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
   assert.equal(response.status, 201);
-  return (await response.json()).roomId;
+  return response.json();
+}
+
+/** The id of room `roomId`'s first file (the room's own, which is no link). */
+export async function mainFileOf(base, roomId) {
+  return (await (await fetch(`${base}/api/rooms/${roomId}`)).json()).fileId;
 }

@@ -4,6 +4,7 @@
 // and a failing server only means fewer suggestions, never a stall.
 
 import { completeAnyWord, snippet } from "@codemirror/autocomplete";
+import { requestHeaders } from "./session.js";
 
 /** Bodies larger than this are not sent; the server's limit is 1 MiB. */
 const MAX_CODE_CHARS = 512 * 1024;
@@ -79,7 +80,7 @@ async function fetchSuggestions(context, body) {
   try {
     const response = await fetch("/api/autocomplete", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: requestHeaders({ "content-type": "application/json" }),
       body: JSON.stringify(body),
       signal: controller.signal,
     });

@@ -4,6 +4,7 @@
 import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
 import { IndexeddbPersistence, storeState } from "y-indexeddb";
+import { socketParams } from "./session.js";
 
 /** How the server starts the reason when it closes a connection because an edit would
  * make the document larger than it accepts (close code 1009). */
@@ -12,6 +13,14 @@ const TOO_LARGE_REASON = "document too large";
 const RETRY_AFTER_EDIT_MS = 1500;
 
 const tooLarge = (event) => event?.code === 1009 && String(event.reason ?? "").startsWith(TOO_LARGE_REASON);
+
+/** Close codes on which reconnecting cannot help (see the server's `close_code`; stock
+ * y-websocket clients stop on the whole 4400 range): an edit from a connection that may
+ * only view (4403), and a link that no longer opens the room or a room that was deleted
+ * (4404). */
+const FINAL_CODES = new Set([4403, 4404]);
+/** The room's owner changed who may edit: the page must ask again what it may do. */
+export const ACCESS_CHANGED = 4001;
 
 /**
  * One open document, the room's own (its first file, title, language and list of files)
@@ -23,34 +32,44 @@ const tooLarge = (event) => event?.code === 1009 && String(event.reason ?? "").s
  */
 export class Connection {
   /**
-   * @param {string} roomId
+   * @param {{link: string, path: string, mainId: string}} room the room by the link this
+   * page came by (see session.js), and its first file's id
    * @param {string} [fileId] another file of the room's project; the room's own document
-   * when left out (its id is the room's)
+   * (its first file) when left out
    */
-  constructor(roomId, fileId = roomId) {
-    this.roomId = roomId;
+  constructor(room, fileId = room.mainId) {
+    /** The room's link, as the server's completion takes it. */
+    this.link = room.link;
     this.fileId = fileId;
     this.doc = new Y.Doc();
     // The document's layout; the server's side of it is server/src/sync/document.rs.
     this.text = this.doc.getText("code");
     this.meta = this.doc.getMap("meta");
-    const name = fileId === roomId ? roomId : `${roomId}/${fileId}`;
+    const name = fileId === room.mainId ? room.path : `${room.path}/${fileId}`;
     this.local = new IndexeddbPersistence(`pairpad:${name}`, this.doc);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     this.provider = new WebsocketProvider(`${scheme}//${location.host}/ws`, name, this.doc, {
       connect: navigator.onLine,
       maxBackoffTime: 5000,
+      params: socketParams(),
       // Each tab talks to the server only. Over a BroadcastChannel, tabs of one browser
       // passed each other's presence on to the server, and a closed tab lingered as a
       // ghost for everyone until its presence expired.
       disableBc: true,
       // Reconnecting would send the same edit and be refused again, in a loop.
-      shouldReconnect: (event) => !tooLarge(event),
+      shouldReconnect: (event) => !tooLarge(event) && !FINAL_CODES.has(event?.code),
     });
     /** The server's reason while it refuses this document as too large. */
     this.refusal = null;
+    /** Why the server closed this connection for good (`{code, reason}`), or null. */
+    this.ended = null;
     this.retryTimer = 0;
     this.provider.on("closed", (event) => {
+      if (FINAL_CODES.has(event?.code)) {
+        this.ended = { code: event.code, reason: String(event.reason ?? "") };
+        this.emit();
+        return;
+      }
       if (!tooLarge(event)) return;
       this.refusal = event.reason;
       this.emit();
@@ -70,10 +89,13 @@ export class Connection {
     /** Connection attempts that failed since the last sync. */
     this.failures = 0;
     this.provider.on("status", () => this.emit());
-    this.provider.on("connection-close", () => {
+    this.provider.on("connection-close", (event) => {
       this.failures += 1;
+      if (event?.code === ACCESS_CHANGED) this.onAccessChanged();
       this.emit();
     });
+    /** Called when the server says the room's access changed (room.js reloads). */
+    this.onAccessChanged = () => {};
     this.provider.on("sync", (synced) => {
       if (synced) {
         this.everConnected = true;
@@ -92,12 +114,13 @@ export class Connection {
   };
 
   onOnline = () => {
-    if (this.refusal === null) this.provider.connect();
+    if (this.refusal === null && this.ended === null) this.provider.connect();
     this.emit();
   };
 
   /** "connected" only once the server's state has been merged in. */
   get status() {
+    if (this.ended) return this.ended.code === 4403 ? "read-only" : "gone";
     if (!navigator.onLine) return "offline";
     if (this.refusal !== null) return "too-large";
     if (this.provider.wsconnected && this.provider.synced) return "connected";

@@ -139,9 +139,9 @@ const editorKeys = (onHelp) => [
 /**
  * Creates the editor in `parent` for `connection`'s shared text. `currentLanguage()` names
  * the room's language for server completions. No CodeMirror history: undo is Y.UndoManager,
- * which tracks only this person's edits.
+ * which tracks only this person's edits. With `readOnly`, nothing can be typed.
  */
-export function createEditor(parent, connection, { currentLanguage, theme, onHelp }) {
+export function createEditor(parent, connection, { currentLanguage, theme, onHelp, readOnly = false }) {
   const undoManager = new Y.UndoManager(connection.text);
   const state = EditorState.create({
     doc: connection.text.toString(),
@@ -161,7 +161,7 @@ export function createEditor(parent, connection, { currentLanguage, theme, onHel
       autocompletion({
         // The server is the one source (it knows each language's words); the language
         // packages' own lists would open on an empty word and add duplicates.
-        override: [serverCompletions(currentLanguage, () => ({ room: connection.roomId, file: connection.fileId }))],
+        override: [serverCompletions(currentLanguage, () => ({ room: connection.link, file: connection.fileId }))],
         activateOnTypingDelay: 150,
         maxRenderedOptions: 50,
         defaultKeymap: false,
@@ -184,6 +184,8 @@ export function createEditor(parent, connection, { currentLanguage, theme, onHel
       languageSlot.of([]),
       editorTheme.of(editorThemeFor(theme)),
       EditorView.contentAttributes.of({ "aria-label": "Code" }),
+      // A viewer keeps a cursor (others see where they look) but types nothing.
+      readOnly ? [EditorState.readOnly.of(true), EditorView.contentAttributes.of({ "aria-readonly": "true" })] : [],
       yCollab(connection.text, connection.awareness, { undoManager }),
       partnerCursors(connection),
     ],

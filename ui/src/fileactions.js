@@ -6,9 +6,11 @@ import { byId, toast } from "./dom.js";
 import { baseName, cleanPath, createFile, deleteFile, filesUnder, folderOf, renameFile } from "./files.js";
 
 export class FileActions {
-  /** `onRenamed(fileId, path)` is told of each file this page renamed. */
-  constructor(roomId, workspace, { onRenamed = () => {} } = {}) {
-    this.roomId = roomId;
+  /** `site` is the room as session.js names it, with its first file's id (`mainId`);
+   * `onRenamed(fileId, path)` is told of each file this page renamed. */
+  constructor(site, workspace, { onRenamed = () => {} } = {}) {
+    this.room = site.path;
+    this.mainId = site.mainId;
     this.workspace = workspace;
     this.onRenamed = onRenamed;
     this.pathDialog = byId("path-dialog");
@@ -19,7 +21,7 @@ export class FileActions {
   create(folder = folderOf(this.workspace.path(this.workspace.active?.fileId) ?? "")) {
     const prefix = folder ? `${folder}/` : "";
     this.askPath("New file", "Create", prefix, [prefix.length, prefix.length], async (path) => {
-      const { fileId, path: created } = await createFile(this.roomId, path);
+      const { fileId, path: created } = await createFile(this.room, path);
       this.workspace.known.set(fileId, created);
       this.workspace.open(fileId);
     });
@@ -35,7 +37,7 @@ export class FileActions {
     this.askPath(heading, "Rename", item.path, [start, end], async (path) => {
       if (item.kind === "file") {
         if (path !== item.path) {
-          await renameFile(this.roomId, item.id, path, item.path);
+          await renameFile(this.room, item.id, path, item.path);
           this.onRenamed(item.id, path);
         }
         return;
@@ -47,7 +49,7 @@ export class FileActions {
       try {
         for (const file of moving) {
           const to = path + file.path.slice(item.path.length);
-          await renameFile(this.roomId, file.id, to, file.path);
+          await renameFile(this.room, file.id, to, file.path);
           this.onRenamed(file.id, to);
           moved += 1;
         }
@@ -61,7 +63,7 @@ export class FileActions {
   async remove(item) {
     const doomed = item.kind === "file"
       ? [{ id: item.id, path: item.path }]
-      : filesUnder(item.folder).filter((f) => f.id !== this.roomId);
+      : filesUnder(item.folder).filter((f) => f.id !== this.mainId);
     if (!doomed.length) {
       toast("The first file cannot be deleted");
       return;
@@ -73,7 +75,7 @@ export class FileActions {
     let deleted = 0;
     try {
       for (const file of doomed) {
-        await deleteFile(this.roomId, file.id);
+        await deleteFile(this.room, file.id);
         deleted += 1;
       }
       toast(deleted === 1 ? `Deleted ${doomed[0].path}` : `Deleted ${deleted} files`);

@@ -2,6 +2,8 @@
 // by the server), the tree they make, and the REST calls that change them. The server is
 // the judge of paths: what is checked here only spares a round trip.
 
+import { requestHeaders } from "./session.js";
+
 /** The room document's map of the project's files. */
 export const FILES_MAP = "files";
 
@@ -117,7 +119,7 @@ async function call(method, url, body) {
   try {
     response = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: requestHeaders(body === undefined ? {} : { "content-type": "application/json" }),
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -134,25 +136,27 @@ async function call(method, url, body) {
   throw new FileRequestError(response.status, message);
 }
 
-const filesUrl = (roomId) => `/api/rooms/${encodeURIComponent(roomId)}/files`;
+// `room` is the room's path as session.js gives it: its edit link's id, or `v/` and its
+// view link's id (checked ids, so nothing needs escaping).
+const filesUrl = (room) => `/api/rooms/${room}/files`;
 
 /** Creates a file; resolves with `{fileId, path}`. */
-export function createFile(roomId, path, text = "") {
-  return call("POST", filesUrl(roomId), { path, text });
+export function createFile(room, path, text = "") {
+  return call("POST", filesUrl(room), { path, text });
 }
 
 /** Renames (moves) a file last seen at `from`: refused (409) if it has moved since, so
  * that a rename never undoes someone else's. */
-export function renameFile(roomId, fileId, path, from) {
-  return call("PATCH", `${filesUrl(roomId)}/${encodeURIComponent(fileId)}`, { path, from });
+export function renameFile(room, fileId, path, from) {
+  return call("PATCH", `${filesUrl(room)}/${encodeURIComponent(fileId)}`, { path, from });
 }
 
 /** Deletes a file. */
-export function deleteFile(roomId, fileId) {
-  return call("DELETE", `${filesUrl(roomId)}/${encodeURIComponent(fileId)}`);
+export function deleteFile(room, fileId) {
+  return call("DELETE", `${filesUrl(room)}/${encodeURIComponent(fileId)}`);
 }
 
 /** Where the project's zip is downloaded from. */
-export function archiveUrl(roomId) {
-  return `/api/rooms/${encodeURIComponent(roomId)}/archive`;
+export function archiveUrl(room) {
+  return `/api/rooms/${room}/archive`;
 }

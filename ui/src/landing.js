@@ -1,5 +1,6 @@
 // The landing page, `/`: create a room, join one by link or id, reopen a recent one.
 
+import { saveOwnerKey } from "./session.js";
 import { byId, el, toast } from "./dom.js";
 import { LANGUAGES, languageById } from "./languages.js";
 import { forgetRoom, loadLanguageChoice, loadRecent, saveLanguageChoice } from "./storage.js";
@@ -30,6 +31,8 @@ byId("create").addEventListener("submit", async (event) => {
     const answer = await response.json().catch(() => null);
     if (!response.ok) throw new Error(answer?.error?.message ?? `server answered ${response.status}`);
     saveLanguageChoice(languageSelect.value);
+    // This browser made the room, so it owns it: the key is shown only this once.
+    saveOwnerKey(answer.roomId, answer.ownerKey);
     // The room page offers to invite the partner once, right after creating it.
     try {
       sessionStorage.setItem("pairpad.invite", answer.roomId);
@@ -58,7 +61,7 @@ function renderRecent() {
       el(
         "li",
         {},
-        el("a", { href: `/r/${encodeURIComponent(room.roomId)}` }, room.title || "Untitled"),
+        el("a", { href: `/${room.view ? "v" : "r"}/${encodeURIComponent(room.roomId)}` }, room.title || "Untitled"),
         el("span", { className: "muted" }, ` ${languageById(room.language).label} · ${new Date(room.visitedAt).toLocaleString()}`),
         el("button", {
           className: "link",

@@ -182,6 +182,8 @@ export class Presence {
         byPerson.set(key, {
           clientIds: [clientId], id: typeof user.id === "string" ? user.id : null, me: mine, name: user.name,
           color: safeColor(user.color), tabs: 1, file,
+          // Written by the server: the person came by a view-only link.
+          viewer: user.viewer === true,
         });
       }
     }
@@ -206,11 +208,13 @@ export class Presence {
         const tabs = p.tabs > 1 ? ` · ${p.tabs} tabs` : "";
         const path = p.file === null ? null : this.describeFile(p.file);
         const where = path === null ? "" : ` is in ${path}`;
+        const viewing = p.viewer ? " (viewing only)" : "";
         const item = el(
           "li",
-          { className: "person jump", tabIndex: 0, title: `${p.name}${tabs}${where}: click to go to their cursor` },
+          { className: "person jump", tabIndex: 0, title: `${p.name}${viewing}${tabs}${where}: click to go to their cursor` },
           el("span", { className: "dot", "attr:style": `background:${p.color}` }),
           el("span", { className: "person-name" }, `${p.name}${tabs}`),
+          p.viewer ? el("span", { className: "person-viewing" }, "viewing") : null,
           path === null ? null : el("span", { className: "person-file" }, path.slice(path.lastIndexOf("/") + 1)),
         );
         const jump = () => this.onJump?.(p);

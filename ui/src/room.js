@@ -1,13 +1,14 @@
-// The editor page, `/r/{roomId}`: wires the room's project (its file tree and the open
-// files) to the header, presence and dialogs.
+// The editor page, `/r/{roomId}` (or `/v/{viewId}`, read-only): wires the room's project
+// (its file tree and the open files) to the header, presence and dialogs.
 
 import { Connection } from "./connection.js";
 import { LANGUAGES, languageById, languageOfPath } from "./languages.js";
 import { Presence } from "./presence.js";
 import { byId, el, toast } from "./dom.js";
-import { rememberRoom, saveLanguageChoice } from "./storage.js";
+import { forgetRoom, rememberRoom, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
 import { copyText, registerServiceWorker } from "./page.js";
+import { loadRoomInfo, ownerCall, ownerKeyOf, placeOf, saveOwnerKey, useOwnerKey } from "./session.js";
 import { cursorOf } from "./cursors.js";
 import { Workspace } from "./workspace.js";
 import { FileTree } from "./tree.js";
@@ -27,16 +28,50 @@ const STATUS_TEXT = {
   unreachable: "Server unreachable",
   offline: "Offline",
   "too-large": "Too large to sync",
+  "read-only": "View only",
+  gone: "Link not valid",
 };
 /** What a status means for your edits, said plainly under the header. */
 const STATUS_EXPLAINED = {
   unreachable: "Can't reach the server. Your edits are kept on this device and will sync when it's back.",
   offline: "You're offline. Your edits are kept on this device and will sync when you're back online.",
   "too-large": "The document is larger than the server accepts. Your edits are kept on this device; shorten it to sync again.",
+  "read-only": "This link can only view the room: what was typed here was not saved. Reload to see the room as it is.",
+  gone: "This link no longer opens the room: its owner replaced the link or deleted the room.",
 };
 
-const roomId = decodeURIComponent(location.pathname.split("/")[2] ?? "");
-const connection = new Connection(roomId);
+// Where this page is, and what it may do there: asked of the server before anything
+// connects (a view link, or a room its owner made view-only, opens read-only).
+const place = placeOf(location.pathname);
+// An owner key handed over in the address (`#owner=…`, as the desktop app and
+// `pairpad-server share` give it to their host) is kept, and taken out of the address.
+const handedKey = new URLSearchParams(location.hash.slice(1)).get("owner");
+if (place?.kind === "edit" && handedKey && /^[0-9a-f]{64}$/.test(handedKey)) {
+  saveOwnerKey(place.link, handedKey);
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
+}
+const ownerKey = place?.kind === "edit" ? ownerKeyOf(place.link) : null;
+useOwnerKey(ownerKey);
+const info = place ? await loadRoomInfo(place) : null;
+if (!info || info.gone) {
+  byId("banner").hidden = false;
+  byId("banner").textContent = info?.gone
+    ? "This link no longer opens a room: its owner replaced the link or deleted the room."
+    : "Can't reach the server, and this room was never opened on this device.";
+  byId("status").dataset.status = info?.gone ? "gone" : "unreachable";
+  byId("status").textContent = info?.gone ? "Link not valid" : STATUS_TEXT.unreachable;
+  // Nothing else on this page can work: the rest of it never runs.
+  await new Promise(() => {});
+}
+/** The room by this page's link, and its first file (whose document is the room's). */
+const site = { link: place.link, path: place.path, mainId: info.fileId };
+const mainId = site.mainId;
+const readOnly = !info.canEdit;
+/** Whether this page may rename the room: whoever may edit, unless it has an owner. */
+const mayRetitle = info.canEdit && (info.owner || !info.hasOwner);
+const connection = new Connection(site);
+// The owner changed who may edit: what this page may do is asked again.
+connection.onAccessChanged = () => location.reload();
 const meta = connection.meta;
 const files = connection.doc.getMap(FILES_MAP);
 
@@ -58,6 +93,8 @@ const showHelp = () => byId("help-dialog").showModal();
 byId("help").addEventListener("click", showHelp);
 const workspace = new Workspace({
   room: connection,
+  site,
+  readOnly,
   presence,
   strip: byId("tabs"),
   panes: byId("editor"),
@@ -70,7 +107,8 @@ const workspace = new Workspace({
 setupTheme(byId("theme"), (theme) => workspace.setTheme(theme));
 
 const narrow = matchMedia("(max-width: 640px)");
-const tree = new FileTree(byId("tree"), roomId, {
+const tree = new FileTree(byId("tree"), site.link, {
+  readOnly,
   open: (fileId) => {
     workspace.open(fileId);
     // On a phone the tree covers the editor: it makes way once a file is chosen.
@@ -79,7 +117,7 @@ const tree = new FileTree(byId("tree"), roomId, {
   create: (folder) => fileActions.create(folder),
   rename: (item) => fileActions.rename(item),
   remove: (item) => fileActions.remove(item),
-  canDelete: (fileId) => fileId !== roomId,
+  canDelete: (fileId) => fileId !== mainId,
 });
 
 function currentLanguage() {
@@ -107,10 +145,10 @@ languageSelect.addEventListener("change", async () => {
   if (!workspace.active?.isRoom) return;
   const id = languageSelect.value;
   saveLanguageChoice(id);
-  const path = workspace.path(roomId);
+  const path = workspace.path(mainId);
   if (path && languageOfPath(path) !== id) {
     try {
-      await renameFile(roomId, roomId, withExtension(path, languageById(id).ext), path);
+      await renameFile(site.path, mainId, withExtension(path, languageById(id).ext), path);
     } catch (failure) {
       toast(`${path} could not be renamed: ${failure.message}`);
     }
@@ -124,13 +162,15 @@ function showLanguage(tab) {
     languageSelect.append(el("option", { value: id }, languageById(id).label));
   }
   languageSelect.value = id;
-  languageSelect.disabled = !tab.isRoom;
-  languageSelect.title = tab.isRoom ? "Language of this file" : "Set by the file's extension";
+  languageSelect.disabled = readOnly || !tab.isRoom;
+  languageSelect.title = readOnly ? "View only" : tab.isRoom ? "Language of this file" : "Set by the file's extension";
 }
 
 // Title: edited in place, shared through meta.title.
 const titleInput = byId("title");
 titleInput.maxLength = MAX_TITLE_CHARS;
+titleInput.readOnly = !mayRetitle;
+if (!mayRetitle) titleInput.title = readOnly ? "View only" : "Only the room's owner can rename it";
 // Cleared, the title is empty for everyone, and shows as "Untitled".
 const saveTitle = () => {
   const title = titleInput.value.replace(/\s+/g, " ").trim().slice(0, MAX_TITLE_CHARS);
@@ -173,7 +213,7 @@ function authorOf(key) {
 meta.observe((event, txn) => {
   announce(event, txn);
   showTitle();
-  if (meta.size > 0) rememberRoom({ roomId, title: currentTitle(), language: currentLanguage() });
+  if (meta.size > 0) rememberRoom({ roomId: site.link, view: place.kind === "view", title: currentTitle(), language: currentLanguage() });
 });
 showTitle();
 
@@ -182,6 +222,7 @@ const statusBadge = byId("status");
 let people = 1;
 const banner = byId("banner");
 const renderStatus = (status = workspace.active?.connection.status ?? connection.status) => {
+  if (leaving) return;
   banner.hidden = !STATUS_EXPLAINED[status];
   banner.textContent = STATUS_EXPLAINED[status] ?? "";
   statusBadge.title = STATUS_EXPLAINED[status] ?? "";
@@ -210,9 +251,82 @@ presence.onCount((count) => {
   renderStatus();
 });
 
-byId("copy-link").addEventListener("click", async () => {
-  toast((await copyText(location.href)) ? "Link copied" : `Copy this link: ${location.href}`);
+// Share: the edit link (for those who came by it) and the view-only link; the owner's
+// controls under them.
+const editUrl = place.kind === "edit" ? `${location.origin}/r/${place.link}` : null;
+const viewUrl = info.viewId ? `${location.origin}/v/${info.viewId}` : null;
+byId("view-badge").hidden = !readOnly;
+const shareDialog = byId("share-dialog");
+const copyInto = (input, button, url) => {
+  input.value = url;
+  button.onclick = async () => {
+    toast((await copyText(url)) ? "Link copied" : `Copy this link: ${url}`);
+  };
+};
+byId("share-edit").hidden = !editUrl;
+if (editUrl) copyInto(byId("share-edit-link"), byId("share-edit-copy"), editUrl);
+byId("share-view").hidden = !viewUrl;
+byId("share-no-view").hidden = Boolean(viewUrl);
+if (viewUrl) copyInto(byId("share-view-link"), byId("share-view-copy"), viewUrl);
+byId("owner-controls").hidden = !info.owner;
+byId("share").addEventListener("click", () => {
+  shareDialog.showModal();
+  (editUrl ? byId("share-edit-link") : byId("share-view-link")).select();
 });
+shareDialog.addEventListener("close", () => workspace.active?.view.focus());
+/** Set while this page replaces its own link, so that being closed for it is no news. */
+let leaving = false;
+if (info.owner) {
+  const roomUrl = `/api/rooms/${place.link}`;
+  const viewOnly = byId("owner-view-only");
+  viewOnly.checked = info.access === "view";
+  viewOnly.addEventListener("change", async () => {
+    try {
+      await ownerCall("PATCH", roomUrl, { access: viewOnly.checked ? "view" : "edit" });
+      toast(viewOnly.checked ? "Only you can edit now; the edit link views only" : "Everyone with the edit link can edit again");
+    } catch (failure) {
+      viewOnly.checked = !viewOnly.checked;
+      toast(failure.message);
+    }
+  });
+  byId("owner-new-edit").addEventListener("click", async () => {
+    if (!(await fileActions.confirm("Make a new edit link? The current one stops working, and everyone who came by it is disconnected.", "New link"))) return;
+    try {
+      leaving = true;
+      const { roomId: fresh } = await ownerCall("POST", `${roomUrl}/edit-link`);
+      saveOwnerKey(fresh, ownerKey);
+      saveOwnerKey(place.link, null);
+      location.replace(`/r/${fresh}`);
+    } catch (failure) {
+      leaving = false;
+      toast(failure.message);
+    }
+  });
+  byId("owner-new-view").addEventListener("click", async () => {
+    if (!(await fileActions.confirm("Make a new view-only link? The current one stops working.", "New link"))) return;
+    try {
+      const { viewUrl: fresh } = await ownerCall("POST", `${roomUrl}/view-link`);
+      copyInto(byId("share-view-link"), byId("share-view-copy"), fresh);
+      shareDialog.showModal();
+      toast("New view-only link made");
+    } catch (failure) {
+      toast(failure.message);
+    }
+  });
+  byId("owner-delete").addEventListener("click", async () => {
+    if (!(await fileActions.confirm(`Delete “${currentTitle()}” and every file in it, for everyone? This cannot be undone.`, "Delete room"))) return;
+    try {
+      leaving = true;
+      await ownerCall("DELETE", roomUrl);
+      saveOwnerKey(place.link, null);
+      forgetRoom(place.link);
+      location.replace("/");
+    } catch (failure) {
+      leaving = false;
+      toast(failure.message);
+    }
+  });
+}
 
 byId("download").addEventListener("click", () => {
   const tab = workspace.active;
@@ -226,7 +340,7 @@ byId("download").addEventListener("click", () => {
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 });
 byId("download-zip").addEventListener("click", () => {
-  el("a", { href: archiveUrl(roomId), download: "" }).click();
+  el("a", { href: archiveUrl(site.path), download: "" }).click();
 });
 
 // The file tree follows the room's list of files; the tabs close files deleted meanwhile.
@@ -263,7 +377,7 @@ function showActive(tab) {
 presence.onPeople((people) => {
   const byFile = new Map();
   for (const person of people) {
-    const fileId = person.file ?? roomId;
+    const fileId = person.file ?? mainId;
     if (!byFile.has(fileId)) byFile.set(fileId, []);
     byFile.get(fileId).push(person);
   }
@@ -272,8 +386,8 @@ presence.onPeople((people) => {
 
 /** Goes to `person`: opens the file they are in and scrolls to their cursor once known. */
 function jumpTo(person) {
-  const fileId = person.file ?? roomId;
-  if (fileId !== roomId && workspace.path(fileId) === null) {
+  const fileId = person.file ?? mainId;
+  if (fileId !== mainId && workspace.path(fileId) === null) {
     toast(`${person.name} is in a file that is not listed`);
     return;
   }
@@ -323,14 +437,15 @@ function jumpTo(person) {
 }
 
 // New, rename and delete: dialogs over the REST API (fileactions.js).
-const fileActions = new FileActions(roomId, workspace, {
+const fileActions = new FileActions(site, workspace, {
   // The first file renamed to another language's extension takes the room's language along.
   onRenamed: (fileId, path) => {
     const language = languageOfPath(path);
-    if (fileId === roomId && language !== "plaintext" && language !== currentLanguage()) meta.set("language", language);
+    if (fileId === mainId && language !== "plaintext" && language !== currentLanguage()) meta.set("language", language);
   },
 });
 byId("new-file").addEventListener("click", () => fileActions.create());
+byId("new-file").hidden = readOnly;
 
 // The sidebar can be hidden (on a phone it starts hidden).
 const sidebar = byId("sidebar");
@@ -345,7 +460,7 @@ filesToggle.addEventListener("click", () => showSidebar(sidebar.hidden));
 /** Right after creating a room: the link and a QR code to send to the partner. */
 function offerInvite() {
   try {
-    if (sessionStorage.getItem("pairpad.invite") !== roomId) return;
+    if (sessionStorage.getItem("pairpad.invite") !== site.link) return;
     sessionStorage.removeItem("pairpad.invite");
   } catch {
     return; // Storage disabled: no invite prompt, the Copy link button still works.
@@ -372,14 +487,14 @@ const FILE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const saved = workspace.savedTabs();
 const linked = new URLSearchParams(location.hash.slice(1)).get("file")?.toLowerCase();
 for (const fileId of saved.open.filter((id) => FILE_ID.test(id))) workspace.open(fileId, { focus: false });
-workspace.open([linked, saved.active].find((id) => id && FILE_ID.test(id)) ?? roomId, { focus: false });
+workspace.open([linked, saved.active].find((id) => id && FILE_ID.test(id)) ?? mainId, { focus: false });
 showFiles();
 
 // A link to another file of this room, pasted into the address bar, opens that file.
 window.addEventListener("hashchange", () => {
   const fileId = new URLSearchParams(location.hash.slice(1)).get("file")?.toLowerCase();
   if (fileId && FILE_ID.test(fileId)) workspace.open(fileId);
-  else if (!location.hash) workspace.open(roomId);
+  else if (!location.hash) workspace.open(mainId);
 });
 
 presence.start().then(() => {

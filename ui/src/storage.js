@@ -106,10 +106,10 @@ export function loadRecent() {
   }
 }
 
-/** Puts a room at the top of the recent list. */
-export function rememberRoom({ roomId, title, language }) {
+/** Puts a room at the top of the recent list (`view`: opened by its view-only link). */
+export function rememberRoom({ roomId, view = false, title, language }) {
   const rest = loadRecent().filter((r) => r.roomId !== roomId);
-  const entry = { roomId, title: String(title ?? ""), language: String(language ?? ""), visitedAt: Date.now() };
+  const entry = { roomId, view: Boolean(view), title: String(title ?? ""), language: String(language ?? ""), visitedAt: Date.now() };
   write(RECENT_KEY, JSON.stringify([entry, ...rest].slice(0, MAX_RECENT)));
 }
 

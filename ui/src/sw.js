@@ -25,7 +25,7 @@ self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
-  if (request.mode === "navigate" && (url.pathname === "/" || url.pathname.startsWith("/r/"))) {
+  if (request.mode === "navigate" && (url.pathname === "/" || url.pathname.startsWith("/r/") || url.pathname.startsWith("/v/"))) {
     event.respondWith(networkFirst(request, url.pathname === "/" ? "/" : ROOM_SHELL));
   } else if (url.pathname.startsWith("/assets/")) {
     event.respondWith(cacheFirst(request));

@@ -9,7 +9,8 @@ import { buildTree, pathKey } from "./files.js";
 const EXPANDED_KEY = (roomId) => `pairpad.folders.${roomId}`;
 
 /**
- * `actions` are `open(fileId)`, `create(folderPath)`, `rename(item)` and `remove(item)`,
+ * `actions` are `open(fileId)`, `create(folderPath)`, `rename(item)` and `remove(item)`
+ * (none of the last three offered when `readOnly` is set),
  * where an item is `{kind: "file", id, path}` or `{kind: "folder", path, folder}`;
  * `canDelete(fileId)` says whether a file may be deleted.
  */
@@ -101,10 +102,12 @@ export class FileTree {
         run();
       },
     }, symbol);
-    if (!isFile) actions.append(action(`New file in ${item.path}`, "+", () => this.actions.create(item.path)));
-    actions.append(action(`Rename ${item.path}`, "✎", () => this.actions.rename(item)));
-    if (!isFile || this.actions.canDelete(item.id)) {
-      actions.append(action(`Delete ${item.path}`, "✕", () => this.actions.remove(item)));
+    if (!this.actions.readOnly) {
+      if (!isFile) actions.append(action(`New file in ${item.path}`, "+", () => this.actions.create(item.path)));
+      actions.append(action(`Rename ${item.path}`, "✎", () => this.actions.rename(item)));
+      if (!isFile || this.actions.canDelete(item.id)) {
+        actions.append(action(`Delete ${item.path}`, "✕", () => this.actions.remove(item)));
+      }
     }
     const people = el("span", { className: "tree-people" });
     if (isFile) {
@@ -195,9 +198,11 @@ export class FileTree {
       case " ":
         this.activate(row.dataset.key);
         break;
-      case "F2": this.actions.rename(item); break;
+      case "F2":
+        if (!this.actions.readOnly) this.actions.rename(item);
+        break;
       case "Delete":
-        if (isFolder || this.actions.canDelete(item.id)) this.actions.remove(item);
+        if (!this.actions.readOnly && (isFolder || this.actions.canDelete(item.id))) this.actions.remove(item);
         break;
       default: {
         if (event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) return;

@@ -21,12 +21,19 @@ const CURSOR_KEY = (roomId, fileId) => `pairpad.cursor.${roomId}.${fileId}`;
 
 export class Workspace {
   /**
-   * `room` is the room's connection; `pathOf(fileId)` the file's path (null if the
-   * project does not list it); `onActivate(tab)` is told which file is in front.
+   * `room` is the room's connection and `site` the room as session.js names it, with its
+   * first file's id (`mainId`); `pathOf(fileId)` the file's path (null if the project
+   * does not list it); `onActivate(tab)` is told which file is in front. With
+   * `readOnly`, no editor takes typing.
    */
-  constructor({ room, presence, strip, panes, theme, onHelp, pathOf, onActivate, onLanguage }) {
+  constructor({ room, site, readOnly = false, presence, strip, panes, theme, onHelp, pathOf, onActivate, onLanguage }) {
     this.room = room;
-    this.roomId = room.roomId;
+    this.site = site;
+    this.readOnly = readOnly;
+    /** The first file's id: its document is the room's own. */
+    this.mainId = site.mainId;
+    /** What this page's saved tabs and cursors are kept under. */
+    this.roomId = site.link;
     this.presence = presence;
     this.strip = strip;
     this.panes = panes;
@@ -69,8 +76,8 @@ export class Workspace {
   }
 
   create(fileId) {
-    const isRoom = fileId === this.roomId;
-    const connection = isRoom ? this.room : this.unlinger(fileId) ?? new Connection(this.roomId, fileId);
+    const isRoom = fileId === this.mainId;
+    const connection = isRoom ? this.room : this.unlinger(fileId) ?? new Connection(this.site, fileId);
     const pane = el("div", { className: "pane", hidden: true, "attr:role": "tabpanel" });
     this.panes.append(pane);
     const tab = { fileId, connection, pane, language: null, languageRequest: 0, isRoom, shownAt: 0, listed: false };
@@ -78,6 +85,7 @@ export class Workspace {
       currentLanguage: () => tab.language ?? "plaintext",
       theme: this.theme,
       onHelp: this.onHelp,
+      readOnly: this.readOnly,
     });
     tab.view = view;
     tab.undoManager = undoManager;
@@ -146,7 +154,7 @@ export class Workspace {
       this.active = null;
       const next = [...this.tabs.values()].sort((a, b) => b.shownAt - a.shownAt)[0];
       if (next) this.activate(next, focus);
-      else this.open(this.roomId, { focus });
+      else this.open(this.mainId, { focus });
     } else {
       this.saveTabs();
     }

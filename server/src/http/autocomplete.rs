@@ -26,7 +26,8 @@ pub struct CompletionRequest {
     /// Editor language id; unknown ones get word completion.
     #[serde(default)]
     pub language: String,
-    /// The room whose project's other files offer their names too.
+    /// The room (by either of its links) whose project's other files offer their names
+    /// too.
     #[serde(default)]
     pub room: Option<Uuid>,
     /// The file being edited, in that room (its own names come from `code`).
@@ -76,6 +77,10 @@ pub async fn complete(
         room,
         file,
     } = request;
+    let room = match room {
+        Some(link) => super::access::room_of(&state, link).await?,
+        None => None,
+    };
     let project = room.map(|room| state.project_names.names(room, &state.store));
     let mut suggestions = tokio::task::spawn_blocking(move || {
         let _permit = permit;

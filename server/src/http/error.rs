@@ -59,6 +59,9 @@ pub enum AppError {
     /// Every worker for this kind of request is taken; try again in a moment.
     #[error("{0}")]
     Busy(&'static str),
+    /// The link or key does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The store failed; details go to the log, not to the client.
     #[error("storage error")]
     Store(#[from] StoreError),
@@ -81,6 +84,7 @@ impl AppError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::ForbiddenOrigin => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),

@@ -1,20 +1,24 @@
 //! The files of a room's project: `GET`/`POST /api/rooms/{roomId}/files`,
 //! `GET`/`PATCH`/`DELETE /api/rooms/{roomId}/files/{fileId}` and
-//! `GET /api/rooms/{roomId}/archive` (a `.zip` of every file at its path).
+//! `GET /api/rooms/{roomId}/archive` (a `.zip` of every file at its path). By the view
+//! link (`/api/rooms/v/{viewId}/…`) they only read; so does the edit link of a room its
+//! owner made view-only, unless the owner key comes with the request.
 
 use std::io::Write;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zip::write::SimpleFileOptions;
 
+use super::access::{grant, need_edit, owner_key};
 use super::error::AppError;
 use super::json::ApiJson;
-use super::rooms::{parse_file_id, parse_room_id, rfc3339};
+use super::rooms::{parse_file_id, rfc3339};
+use crate::access::{Grant, Via};
 use crate::projects::{self, FileError, FileInfo};
 use crate::AppState;
 
@@ -96,9 +100,24 @@ impl From<FileError> for AppError {
 pub async fn list(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<FileList>, AppError> {
-    let room = parse_room_id(&raw_room)?;
-    let files = projects::list(&state, room).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    list_in(&state, &grant).await
+}
+
+/// As [`list`], by the view link.
+pub async fn list_view(
+    State(state): State<AppState>,
+    Path(raw_room): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<FileList>, AppError> {
+    let grant = grant(&state, &raw_room, Via::View, owner_key(&headers)).await?;
+    list_in(&state, &grant).await
+}
+
+async fn list_in(state: &AppState, grant: &Grant) -> Result<Json<FileList>, AppError> {
+    let files = projects::list(state, grant.room()).await?;
     Ok(Json(FileList {
         files: files.into_iter().map(FileView::from).collect(),
     }))
@@ -108,10 +127,12 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateFile>,
 ) -> Result<(StatusCode, Json<FilePlace>), AppError> {
-    let room = parse_room_id(&raw_room)?;
-    let file = projects::create(&state, room, &body.path, &body.text).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    need_edit(&grant)?;
+    let file = projects::create(&state, grant.room(), &body.path, &body.text).await?;
     Ok((
         StatusCode::CREATED,
         Json(FilePlace {
@@ -125,9 +146,25 @@ pub async fn create(
 pub async fn read(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (room, file) = (parse_room_id(&raw_room)?, parse_file_id(&raw_file)?);
-    let text = projects::read(&state, room, file).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    read_in(&state, &grant, &raw_file).await
+}
+
+/// As [`read`], by the view link.
+pub async fn read_view(
+    State(state): State<AppState>,
+    Path((raw_room, raw_file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let grant = grant(&state, &raw_room, Via::View, owner_key(&headers)).await?;
+    read_in(&state, &grant, &raw_file).await
+}
+
+async fn read_in(state: &AppState, grant: &Grant, raw_file: &str) -> Result<Response, AppError> {
+    let file = parse_file_id(raw_file)?;
+    let text = projects::read(state, grant.room(), file).await?;
     let content_type = HeaderValue::from_static("text/plain; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
@@ -136,9 +173,13 @@ pub async fn read(
 pub async fn rename(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RenameFile>,
 ) -> Result<Json<FilePlace>, AppError> {
-    let (room, file) = (parse_room_id(&raw_room)?, parse_file_id(&raw_file)?);
+    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let file = parse_file_id(&raw_file)?;
+    need_edit(&grant)?;
+    let room = grant.room();
     let path = projects::rename(&state, room, file, &body.path, body.from.as_deref()).await?;
     Ok(Json(FilePlace {
         file_id: file,
@@ -150,9 +191,12 @@ pub async fn rename(
 pub async fn delete(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    let (room, file) = (parse_room_id(&raw_room)?, parse_file_id(&raw_file)?);
-    projects::delete(&state, room, file).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let file = parse_file_id(&raw_file)?;
+    need_edit(&grant)?;
+    projects::delete(&state, grant.room(), file).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -160,13 +204,28 @@ pub async fn delete(
 pub async fn archive(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let room = parse_room_id(&raw_room)?;
+    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    archive_of(&state, grant.room()).await
+}
+
+/// As [`archive`], by the view link.
+pub async fn archive_view(
+    State(state): State<AppState>,
+    Path(raw_room): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let grant = grant(&state, &raw_room, Via::View, owner_key(&headers)).await?;
+    archive_of(&state, grant.room()).await
+}
+
+async fn archive_of(state: &AppState, room: Uuid) -> Result<Response, AppError> {
     // Each archive holds its project in memory while it is built.
     let _slot = (state.archive_slots.clone())
         .try_acquire_owned()
         .map_err(|_| AppError::Busy("other archives are being built; try again shortly"))?;
-    let files = projects::texts(&state, room).await?;
+    let files = projects::texts(state, room).await?;
     // Compressing megabytes takes a while: off the async workers.
     let zipped = tokio::task::spawn_blocking(move || zip_files(&files))
         .await

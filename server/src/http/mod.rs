@@ -1,5 +1,6 @@
 //! The HTTP surface: one file per resource, every route built in [`app`].
 
+pub mod access;
 pub mod autocomplete;
 pub mod error;
 pub mod files;
@@ -25,7 +26,19 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_message_bytes;
     Router::new()
         .route("/api/rooms", post(rooms::create))
-        .route("/api/rooms/{room_id}", get(rooms::get))
+        .route(
+            "/api/rooms/{room_id}",
+            get(rooms::get).patch(rooms::change).delete(rooms::delete),
+        )
+        .route("/api/rooms/{room_id}/edit-link", post(rooms::new_edit_link))
+        .route("/api/rooms/{room_id}/view-link", post(rooms::new_view_link))
+        .route("/api/rooms/v/{view_id}", get(rooms::get_view))
+        .route("/api/rooms/v/{view_id}/files", get(files::list_view))
+        .route(
+            "/api/rooms/v/{view_id}/files/{file_id}",
+            get(files::read_view),
+        )
+        .route("/api/rooms/v/{view_id}/archive", get(files::archive_view))
         .route(
             "/api/rooms/{room_id}/files",
             get(files::list).post(files::create),
@@ -40,11 +53,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/lobby/knocks/{knock_id}", get(lobby::status))
         .route("/ws/{room_id}", get(ws::connect))
         .route("/ws/{room_id}/{file_id}", get(ws::connect_file))
+        .route("/ws/v/{view_id}", get(ws::connect_view))
+        .route("/ws/v/{view_id}/{file_id}", get(ws::connect_file_view))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/", get(ui::landing))
         .route("/r/{room_id}", get(ui::room))
+        .route("/v/{view_id}", get(ui::room_view))
         .route("/room.html", get(ui::room_shell))
         .route("/assets/{*path}", get(ui::asset))
         .route("/sw.js", get(ui::service_worker))

@@ -1,4 +1,5 @@
-//! `POST /api/rooms` and `GET /api/rooms/{roomId}`.
+//! `POST /api/rooms`, `GET /api/rooms/{roomId}` and `GET /api/rooms/v/{viewId}`, and
+//! the owner's calls: `PATCH` and `DELETE /api/rooms/{roomId}`, and replacing a link.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -10,11 +11,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::access::{grant, need_owner, owner_key};
 use super::error::AppError;
 use super::json::ApiJson;
 use super::origin::base_url;
-use crate::store::RoomText;
-use crate::sync::DocId;
+use crate::access::{Grant, Via};
+use crate::store::{Access, LinkChange, RoomText};
+use crate::sync::{close_code, DocId, Leavers, RoomCommand};
 use crate::AppState;
 
 /// Body of `POST /api/rooms`.
@@ -31,21 +34,73 @@ pub struct CreateRoom {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Created {
+    /// The edit link's id.
     room_id: Uuid,
     url: String,
+    view_id: Uuid,
+    view_url: String,
+    /// Shown once: only its hash is kept.
+    owner_key: String,
 }
 
-/// Answer of `GET /api/rooms/{roomId}`.
+/// Answer of `GET /api/rooms/{roomId}` and `GET /api/rooms/v/{viewId}`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomView {
-    room_id: Uuid,
+    /// The edit link's id: only for a request that came by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room_id: Option<Uuid>,
+    /// The view link's id (none for a room made before view links).
+    view_id: Option<Uuid>,
+    view_url: Option<String>,
+    /// The first file's id (the room's own, which is no link).
+    file_id: Uuid,
     #[serde(flatten)]
     text: RoomText,
     created_at: String,
     updated_at: String,
     active_users: usize,
+    /// What the edit link lets people do: `edit`, or `view` when the owner made the room
+    /// view-only.
+    access: Access,
+    /// Whether this request may change the room.
+    can_edit: bool,
+    /// Whether this request showed the owner key.
+    owner: bool,
+    /// Whether the room has an owner (a room made before owner keys has none).
+    has_owner: bool,
 }
+
+/// Body of `PATCH /api/rooms/{roomId}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRoom {
+    /// A new title.
+    pub title: Option<String>,
+    /// What the edit link lets people do from now on.
+    pub access: Option<Access>,
+}
+
+/// Answer of `POST /api/rooms/{roomId}/edit-link`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewEditLink {
+    room_id: Uuid,
+    url: String,
+}
+
+/// Answer of `POST /api/rooms/{roomId}/view-link`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewViewLink {
+    view_id: Uuid,
+    view_url: String,
+}
+
+/// Why connections are closed when their link is replaced.
+const EDIT_LINK_REPLACED: &str = "the edit link was replaced; ask the room's owner for the new one";
+const VIEW_LINK_REPLACED: &str = "the view link was replaced; ask the room's owner for the new one";
+const ACCESS_CHANGED: &str = "the room's owner changed who may edit; reconnect";
 
 /// Creates a room whose document starts with `meta.title` and `meta.language` set.
 pub async fn create(
@@ -72,22 +127,46 @@ pub async fn create(
         crate::rooms::CreateError::Invalid(why) => AppError::Unprocessable(why.into()),
         crate::rooms::CreateError::Store(error) => error.into(),
     })?;
-    let url = format!("{}/r/{}", base_url(&state.config, &headers), room.id);
+    let base = base_url(&state.config, &headers);
     Ok((
         StatusCode::CREATED,
         Json(Created {
-            room_id: room.id,
-            url,
+            room_id: room.edit_id,
+            url: format!("{base}/r/{}", room.edit_id),
+            view_id: room.view_id,
+            view_url: format!("{base}/v/{}", room.view_id),
+            owner_key: room.owner_key,
         }),
     ))
 }
 
-/// Reads a room; the text, title and language are live when the room is loaded.
+/// Reads a room by its edit link; the text, title and language are live when the room
+/// is loaded.
 pub async fn get(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<RoomView>, AppError> {
-    let id = parse_room_id(&raw_id)?;
+    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    describe(&state, &grant, &headers).await.map(Json)
+}
+
+/// Reads a room by its view link: as [`get`], without the edit link.
+pub async fn get_view(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<RoomView>, AppError> {
+    let grant = grant(&state, &raw_id, Via::View, owner_key(&headers)).await?;
+    describe(&state, &grant, &headers).await.map(Json)
+}
+
+async fn describe(
+    state: &AppState,
+    grant: &Grant,
+    headers: &HeaderMap,
+) -> Result<RoomView, AppError> {
+    let id = grant.room();
     let record = state
         .store
         .get_room(id)
@@ -98,13 +177,156 @@ pub async fn get(
         Some(live) => (live.text, live.active_users),
         None => (record.text, 0),
     };
-    Ok(Json(RoomView {
-        room_id: id,
+    let links = &grant.links;
+    let base = base_url(&state.config, headers);
+    Ok(RoomView {
+        room_id: (grant.via == Via::Edit).then_some(links.edit),
+        view_id: links.view,
+        view_url: links.view.map(|view| format!("{base}/v/{view}")),
+        file_id: id,
         text,
         created_at: rfc3339(record.created_at),
         updated_at: rfc3339(record.updated_at),
         active_users,
+        access: links.access,
+        can_edit: grant.can_edit(),
+        owner: grant.owner,
+        has_owner: links.owner_key_hash.is_some(),
+    })
+}
+
+/// The owner renames the room or changes who may edit it.
+pub async fn change(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ChangeRoom>,
+) -> Result<Json<RoomView>, AppError> {
+    let mut grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    need_owner(&grant)?;
+    let title = match &body.title {
+        Some(title) => Some(
+            crate::rooms::title_of(Some(title))
+                .map_err(|e| AppError::Unprocessable(e.to_string()))?,
+        ),
+        None => None,
+    };
+    if let Some(access) = body.access {
+        let room = grant.room();
+        if !state
+            .store
+            .change_links(room, LinkChange::Access(access))
+            .await?
+        {
+            return Err(AppError::RoomNotFound);
+        }
+        if access != grant.links.access {
+            grant.links.access = access;
+            let revoke = || RoomCommand::Revoke {
+                leavers: Leavers::EditorsButTheOwner,
+                code: close_code::ACCESS_CHANGED,
+                reason: ACCESS_CHANGED,
+            };
+            state.sync.tell_room(room, revoke).await;
+        }
+    }
+    if let Some(title) = title {
+        if !state.sync.retitle(grant.room(), title).await {
+            return Err(AppError::Unavailable(
+                "the room cannot be changed now; retry",
+            ));
+        }
+    }
+    describe(&state, &grant, &headers).await.map(Json)
+}
+
+/// The owner replaces the edit link: the old one stops working, and whoever came by it
+/// is disconnected with the reason.
+pub async fn new_edit_link(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<NewEditLink>, AppError> {
+    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    need_owner(&grant)?;
+    let link = Uuid::new_v4();
+    replace_link(
+        &state,
+        &grant,
+        LinkChange::Edit(link),
+        Via::Edit,
+        EDIT_LINK_REPLACED,
+    )
+    .await?;
+    let base = base_url(&state.config, &headers);
+    Ok(Json(NewEditLink {
+        room_id: link,
+        url: format!("{base}/r/{link}"),
     }))
+}
+
+/// The owner replaces the view link, as [`new_edit_link`] does the edit link.
+pub async fn new_view_link(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<NewViewLink>, AppError> {
+    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    need_owner(&grant)?;
+    let link = Uuid::new_v4();
+    replace_link(
+        &state,
+        &grant,
+        LinkChange::View(link),
+        Via::View,
+        VIEW_LINK_REPLACED,
+    )
+    .await?;
+    let base = base_url(&state.config, &headers);
+    Ok(Json(NewViewLink {
+        view_id: link,
+        view_url: format!("{base}/v/{link}"),
+    }))
+}
+
+async fn replace_link(
+    state: &AppState,
+    grant: &Grant,
+    change: LinkChange,
+    via: Via,
+    reason: &'static str,
+) -> Result<(), AppError> {
+    let room = grant.room();
+    if !state.store.change_links(room, change).await? {
+        return Err(AppError::RoomNotFound);
+    }
+    let revoke = || RoomCommand::Revoke {
+        leavers: Leavers::Came(via),
+        code: close_code::GONE,
+        reason,
+    };
+    state.sync.tell_room(room, revoke).await;
+    Ok(())
+}
+
+/// The owner deletes the room, its files and their histories; everyone in it is
+/// disconnected with the reason.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    need_owner(&grant)?;
+    let room = grant.room();
+    if !state.store.delete_room(room).await? {
+        return Err(AppError::RoomNotFound);
+    }
+    state
+        .sync
+        .tell_room(room, || RoomCommand::Deleted { room: true })
+        .await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Parses a room id from a path segment; 400 when it is not a UUID in its one canonical

@@ -1,5 +1,5 @@
 //! The browser editor, embedded in the binary from `ui/dist`: `/` (landing page),
-//! `/r/{roomId}` (editor, or a "room not found" page with status 404), the content-hashed
+//! `/r/{roomId}` and `/v/{viewId}` (editor, or a "room not found" page with status 404), the content-hashed
 //! bundles under `/assets/`, and the service worker that lets a room reload offline.
 
 use axum::extract::{Path, State};
@@ -9,6 +9,7 @@ use rust_embed::Embed;
 use uuid::Uuid;
 
 use super::error::AppError;
+use crate::access::{Grant, Via};
 use crate::AppState;
 
 /// The built editor (`ui/dist`, committed, so building the server needs no Node).
@@ -40,14 +41,37 @@ pub async fn room(
     Path(raw_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let exists = match Uuid::try_parse(&raw_id) {
-        Ok(id) => state.store.get_room(id).await?.is_some(),
+    room_page(&state, &raw_id, Via::Edit, &headers).await
+}
+
+/// `GET /v/{viewId}`: the editor, read-only, or the "not found" page.
+pub async fn room_view(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    room_page(&state, &raw_id, Via::View, &headers).await
+}
+
+async fn room_page(
+    state: &AppState,
+    raw_id: &str,
+    via: Via,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let exists = match Uuid::try_parse(raw_id) {
+        Ok(link) => state
+            .store
+            .find_link(link)
+            .await?
+            .and_then(|links| Grant::new(links, link, via, None))
+            .is_some(),
         Err(_) => false,
     };
     Ok(if exists {
-        page("room.html", StatusCode::OK, &headers)
+        page("room.html", StatusCode::OK, headers)
     } else {
-        page("notfound.html", StatusCode::NOT_FOUND, &headers)
+        page("notfound.html", StatusCode::NOT_FOUND, headers)
     })
 }
 

@@ -1,6 +1,6 @@
-//! `GET /ws/{roomId}`: checks the id, the Origin, the room's existence, the handshake and
-//! the connection limit before upgrading, so that a refused client gets an HTTP status, not
-//! a closed socket.
+//! `GET /ws/{roomId}` (and `/ws/v/{viewId}`, and each file under either): checks the
+//! link, the Origin, the file's existence, the handshake and the connection limit before
+//! upgrading, so that a refused client gets an HTTP status, not a closed socket.
 //!
 //! The handshake (RFC 6455 §4.2.2) is done here on hyper's upgrade rather than by axum's
 //! extractor, so that the session owns a `tokio_tungstenite` stream: it sends large sync
@@ -9,33 +9,49 @@
 use std::net::IpAddr;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
+use serde::Deserialize;
+
+use super::access::{grant, owner_key};
 use super::error::AppError;
 use super::origin::origin_allowed;
-use super::rooms::{parse_file_id, parse_room_id};
+use super::rooms::parse_file_id;
+use crate::access::{PeerAccess, Via};
 use crate::sync::DocId;
 use crate::AppState;
 
+/// Who a WebSocket says it is, in its query string: the owner key (`owner`), which lets
+/// the owner edit a view-only room.
+#[derive(Debug, Default, Deserialize)]
+pub struct Credentials {
+    owner: Option<String>,
+}
+
 /// Upgrades to the y-websocket protocol for one room (its own document: the first file,
-/// the title and language, the list of files).
+/// the title and language, the list of files), by its edit link.
 pub async fn connect(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
+    Query(credentials): Query<Credentials>,
     request: Request,
 ) -> Result<Response, AppError> {
-    let id = parse_room_id(&raw_id)?;
-    let doc = DocId::room(id);
-    check_origin(&state, &request)?;
-    if !state.sync.is_loaded(doc) && state.store.get_room(id).await?.is_none() {
-        return Err(AppError::RoomNotFound);
-    }
-    upgrade(&state, doc, request)
+    open(&state, &raw_id, None, Via::Edit, &credentials, request).await
+}
+
+/// As [`connect`], by the view link: the connection only reads.
+pub async fn connect_view(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    Query(credentials): Query<Credentials>,
+    request: Request,
+) -> Result<Response, AppError> {
+    open(&state, &raw_id, None, Via::View, &credentials, request).await
 }
 
 /// Upgrades to the y-websocket protocol for one file of a room's project; the room's own
@@ -43,19 +59,67 @@ pub async fn connect(
 pub async fn connect_file(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
+    Query(credentials): Query<Credentials>,
     request: Request,
 ) -> Result<Response, AppError> {
-    let doc = DocId::file(parse_room_id(&raw_room)?, parse_file_id(&raw_file)?);
-    check_origin(&state, &request)?;
-    let known = state.sync.is_loaded(doc)
-        || match doc.is_room() {
-            true => state.store.get_room(doc.room).await?.is_some(),
-            false => state.store.get_file(doc.room, doc.id).await?.is_some(),
-        };
+    let via = Via::Edit;
+    open(
+        &state,
+        &raw_room,
+        Some(&raw_file),
+        via,
+        &credentials,
+        request,
+    )
+    .await
+}
+
+/// As [`connect_file`], by the view link.
+pub async fn connect_file_view(
+    State(state): State<AppState>,
+    Path((raw_room, raw_file)): Path<(String, String)>,
+    Query(credentials): Query<Credentials>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let via = Via::View;
+    open(
+        &state,
+        &raw_room,
+        Some(&raw_file),
+        via,
+        &credentials,
+        request,
+    )
+    .await
+}
+
+/// Checks the link, the file, the Origin and the handshake, then upgrades.
+async fn open(
+    state: &AppState,
+    raw_link: &str,
+    raw_file: Option<&str>,
+    via: Via,
+    credentials: &Credentials,
+    request: Request,
+) -> Result<Response, AppError> {
+    let owner_key = credentials
+        .owner
+        .as_deref()
+        .or_else(|| owner_key(request.headers()));
+    let grant = grant(state, raw_link, via, owner_key).await?;
+    let room = grant.room();
+    let doc = match raw_file {
+        Some(raw) => DocId::file(room, parse_file_id(raw)?),
+        None => DocId::room(room),
+    };
+    check_origin(state, &request)?;
+    let known = doc.is_room()
+        || state.sync.is_loaded(doc)
+        || state.store.get_file(doc.room, doc.id).await?.is_some();
     if !known {
         return Err(AppError::FileNotFound);
     }
-    upgrade(&state, doc, request)
+    upgrade(state, doc, grant.peer(), request)
 }
 
 fn check_origin(state: &AppState, request: &Request) -> Result<(), AppError> {
@@ -67,7 +131,12 @@ fn check_origin(state: &AppState, request: &Request) -> Result<(), AppError> {
 }
 
 /// Completes the handshake and hands the connection to the sync service.
-fn upgrade(state: &AppState, doc: DocId, mut request: Request) -> Result<Response, AppError> {
+fn upgrade(
+    state: &AppState,
+    doc: DocId,
+    access: PeerAccess,
+    mut request: Request,
+) -> Result<Response, AppError> {
     let address = crate::net::peer_of(request.extensions())
         .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
     let accept = accept_key(&request).map_err(|e| AppError::BadRequest(e.into()))?;
@@ -96,7 +165,7 @@ fn upgrade(state: &AppState, doc: DocId, mut request: Request) -> Result<Respons
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        tracker.spawn(sync.serve(admission, socket, doc, address));
+        tracker.spawn(sync.serve(admission, socket, doc, address, access));
     });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

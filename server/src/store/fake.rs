@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    FileRecord, Mirror, NewFile, NewRoom, ProjectLimits, RoomMirror, RoomRecord, RoomUpdates,
-    Store, StoreError, StoredDoc,
+    FileRecord, LinkChange, Mirror, NewFile, NewRoom, ProjectLimits, RoomLinks, RoomMirror,
+    RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
 };
 use crate::paths::ProjectPath;
 
@@ -157,6 +157,18 @@ impl Store for FakeStore {
         _from: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
         Ok(None)
+    }
+
+    async fn find_link(&self, _link: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        Ok(None)
+    }
+
+    async fn change_links(&self, _room: Uuid, _change: LinkChange) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn delete_room(&self, _room: Uuid) -> Result<bool, StoreError> {
+        Ok(false)
     }
 
     async fn delete_file(&self, _room: Uuid, _file: Uuid) -> Result<bool, StoreError> {

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    FileRecord, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomMirror, RoomRecord,
-    RoomUpdates, Store, StoreError, StoredDoc,
+    FileRecord, LinkChange, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomLinks,
+    RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
 };
 use crate::paths::ProjectPath;
 
@@ -312,6 +312,18 @@ impl Store for GroupCommit {
 
     async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError> {
         self.inner.delete_file(room, file).await
+    }
+
+    async fn find_link(&self, link: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        self.inner.find_link(link).await
+    }
+
+    async fn change_links(&self, room: Uuid, change: LinkChange) -> Result<bool, StoreError> {
+        self.inner.change_links(room, change).await
+    }
+
+    async fn delete_room(&self, room: Uuid) -> Result<bool, StoreError> {
+        self.inner.delete_room(room).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

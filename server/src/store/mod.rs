@@ -216,11 +216,102 @@ impl FileRow {
     }
 }
 
+/// What a room's edit link lets people do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Edit: the default.
+    #[default]
+    Edit,
+    /// Only view: the owner has made the room view-only for everyone but themselves.
+    View,
+}
+
+impl Access {
+    /// How the store spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Edit => "edit",
+            Self::View => "view",
+        }
+    }
+
+    fn parse(stored: &str) -> Result<Self, StoreError> {
+        match stored {
+            "edit" => Ok(Self::Edit),
+            "view" => Ok(Self::View),
+            other => Err(StoreError::Corrupt(format!("room access {other:?}"))),
+        }
+    }
+}
+
+/// A room's links, owner and access, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomLinks {
+    /// The room (its own id, which names its first file).
+    pub room: Uuid,
+    /// Its edit link's id.
+    pub edit: Uuid,
+    /// Its view link's id; none for a room made before view links.
+    pub view: Option<Uuid>,
+    /// SHA-256 of its owner's key, hex; none for a room made before owners.
+    pub owner_key_hash: Option<String>,
+    /// What its edit link lets people do.
+    pub access: Access,
+}
+
+/// The columns of a `rooms` row that make [`RoomLinks`], read the same way from both
+/// databases.
+#[derive(sqlx::FromRow)]
+struct LinksRow {
+    id: String,
+    edit_id: String,
+    view_id: Option<String>,
+    owner_key_hash: Option<String>,
+    access: String,
+}
+
+impl LinksRow {
+    /// The columns to select (`id` as text: PostgreSQL stores it as a UUID).
+    const COLUMNS: &'static str =
+        "CAST(id AS TEXT) AS id, edit_id, view_id, owner_key_hash, access";
+
+    fn into_links(self) -> Result<RoomLinks, StoreError> {
+        let id = |raw: &str| {
+            Uuid::try_parse(raw).map_err(|e| StoreError::Corrupt(format!("room link: {e}")))
+        };
+        Ok(RoomLinks {
+            room: id(&self.id)?,
+            edit: id(&self.edit_id)?,
+            view: self.view_id.as_deref().map(id).transpose()?,
+            owner_key_hash: self.owner_key_hash,
+            access: Access::parse(&self.access)?,
+        })
+    }
+}
+
+/// A change to a room's access or links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    /// What the edit link lets people do.
+    Access(Access),
+    /// A new edit link: the old one stops working.
+    Edit(Uuid),
+    /// A new view link: the old one stops working.
+    View(Uuid),
+}
+
 /// A room about to be created.
 #[derive(Debug, Clone)]
 pub struct NewRoom {
     /// Random UUIDv4.
     pub id: Uuid,
+    /// Its edit link's id (random, not the room's id: viewers see that one).
+    pub edit_id: Uuid,
+    /// Its view link's id (random).
+    pub view_id: Uuid,
+    /// SHA-256 of its owner's key, hex.
+    pub owner_key_hash: String,
     /// Human title shown in the editor.
     pub title: String,
     /// Editor language id (`rust`, `python`, …).
@@ -443,6 +534,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes file `file` of room `room` and its history; `false` when there is no such
     /// file. The first file is the room itself and is never deleted here.
     async fn delete_file(&self, room: Uuid, file: Uuid) -> Result<bool, StoreError>;
+
+    /// The room one of whose links (edit or view) is `link`; `None` when none has it.
+    async fn find_link(&self, link: Uuid) -> Result<Option<RoomLinks>, StoreError>;
+
+    /// Changes room `room`'s access or replaces one of its links; `false` when there is
+    /// no such room.
+    async fn change_links(&self, room: Uuid, change: LinkChange) -> Result<bool, StoreError>;
+
+    /// Deletes room `room`, its files and their histories; `false` when there is no such
+    /// room.
+    async fn delete_room(&self, room: Uuid) -> Result<bool, StoreError>;
 
     /// Answers once the store has committed a small write (a real probe, not a query):
     /// `/ready` says the server is ready only when this succeeds.

@@ -10,9 +10,9 @@ use sqlx::{Connection, FromRow, PgPool, Postgres, QueryBuilder, Row, Transaction
 use uuid::Uuid;
 
 use super::{
-    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate,
-    ProjectLimits, ProjectShape, RoomMirror, RoomRecord, RoomRow, RoomUpdates, Store, StoreError,
-    StoredDoc,
+    now_millis, settle_write, FileRecord, FileRow, LinkChange, LinksRow, Mirror, NewFile, NewRoom,
+    NewUpdate, ProjectLimits, ProjectShape, RoomLinks, RoomMirror, RoomRecord, RoomRow,
+    RoomUpdates, Store, StoreError, StoredDoc,
 };
 use crate::paths::{first_file_path, fold, ProjectPath};
 
@@ -96,7 +96,8 @@ impl Store for PostgresStore {
     async fn create_room(&self, room: &NewRoom) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
-             created_at, updated_at) VALUES ($1, $1, $2, $3, $8, $4, $5, $6, $7, $7)",
+             created_at, updated_at, edit_id, view_id, owner_key_hash) \
+             VALUES ($1, $1, $2, $3, $8, $4, $5, $6, $7, $7, $9, $10, $11)",
         )
         .bind(room.id)
         .bind(&room.title)
@@ -106,6 +107,9 @@ impl Store for PostgresStore {
         .bind(room.path.key())
         .bind(room.created_at)
         .bind(&room.text)
+        .bind(room.edit_id.to_string())
+        .bind(room.view_id.to_string())
+        .bind(&room.owner_key_hash)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -329,6 +333,50 @@ impl Store for PostgresStore {
                 .bind(room)
                 .execute(&self.pool)
                 .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_link(&self, link: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        let query = format!(
+            "SELECT {} FROM rooms WHERE edit_id = $1 OR view_id = $1",
+            LinksRow::COLUMNS
+        );
+        let row: Option<LinksRow> = sqlx::query_as(&query)
+            .bind(link.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(LinksRow::into_links).transpose()
+    }
+
+    async fn change_links(&self, room: Uuid, change: LinkChange) -> Result<bool, StoreError> {
+        let (query, value) = match change {
+            LinkChange::Access(access) => (
+                "UPDATE rooms SET access = $1 WHERE id = $2 AND project_id = id",
+                access.as_str().to_string(),
+            ),
+            LinkChange::Edit(link) => (
+                "UPDATE rooms SET edit_id = $1 WHERE id = $2 AND project_id = id",
+                link.to_string(),
+            ),
+            LinkChange::View(link) => (
+                "UPDATE rooms SET view_id = $1 WHERE id = $2 AND project_id = id",
+                link.to_string(),
+            ),
+        };
+        let done = sqlx::query(query)
+            .bind(value)
+            .bind(room)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_room(&self, room: Uuid) -> Result<bool, StoreError> {
+        // The files and every history go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM rooms WHERE id = $1 AND project_id = id")
+            .bind(room)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -16,9 +16,9 @@ use uuid::Uuid;
 use crate::paths::{first_file_path, fold, ProjectPath};
 
 use super::{
-    now_millis, settle_write, FileRecord, FileRow, Mirror, NewFile, NewRoom, NewUpdate,
-    ProjectLimits, ProjectShape, RoomMirror, RoomRecord, RoomRow, RoomUpdates, Store, StoreError,
-    StoredDoc,
+    now_millis, settle_write, FileRecord, FileRow, LinkChange, LinksRow, Mirror, NewFile, NewRoom,
+    NewUpdate, ProjectLimits, ProjectShape, RoomLinks, RoomMirror, RoomRecord, RoomRow,
+    RoomUpdates, Store, StoreError, StoredDoc,
 };
 
 /// SQLite-backed [`Store`].
@@ -190,7 +190,8 @@ impl Store for SqliteStore {
         let id = room.id.to_string();
         let result = sqlx::query(
             "INSERT INTO rooms (id, project_id, title, language, code, snapshot, path, path_key, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, updated_at, edit_id, view_id, owner_key_hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&id)
@@ -202,6 +203,9 @@ impl Store for SqliteStore {
         .bind(room.path.key())
         .bind(room.created_at)
         .bind(room.created_at)
+        .bind(room.edit_id.to_string())
+        .bind(room.view_id.to_string())
+        .bind(&room.owner_key_hash)
         .execute(&mut *writer)
         .await
         .map(|_| ())
@@ -445,6 +449,56 @@ impl Store for SqliteStore {
                 .await
                 .map(|done| done.rows_affected() > 0)
                 .map_err(StoreError::from);
+        self.settle(writer, result)
+    }
+
+    async fn find_link(&self, link: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        let query = format!(
+            "SELECT {} FROM rooms WHERE edit_id = ?1 OR view_id = ?1",
+            LinksRow::COLUMNS
+        );
+        let row: Option<LinksRow> = sqlx::query_as(&query)
+            .bind(link.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(LinksRow::into_links).transpose()
+    }
+
+    async fn change_links(&self, room: Uuid, change: LinkChange) -> Result<bool, StoreError> {
+        let (query, value) = match change {
+            LinkChange::Access(access) => (
+                "UPDATE rooms SET access = ? WHERE id = ? AND project_id = id",
+                access.as_str().to_string(),
+            ),
+            LinkChange::Edit(link) => (
+                "UPDATE rooms SET edit_id = ? WHERE id = ? AND project_id = id",
+                link.to_string(),
+            ),
+            LinkChange::View(link) => (
+                "UPDATE rooms SET view_id = ? WHERE id = ? AND project_id = id",
+                link.to_string(),
+            ),
+        };
+        let mut writer = self.writer().await?;
+        let result = sqlx::query(query)
+            .bind(value)
+            .bind(room.to_string())
+            .execute(&mut *writer)
+            .await
+            .map(|done| done.rows_affected() > 0)
+            .map_err(StoreError::from);
+        self.settle(writer, result)
+    }
+
+    async fn delete_room(&self, room: Uuid) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await?;
+        // The files and every history go with it (ON DELETE CASCADE).
+        let result = sqlx::query("DELETE FROM rooms WHERE id = ? AND project_id = id")
+            .bind(room.to_string())
+            .execute(&mut *writer)
+            .await
+            .map(|done| done.rows_affected() > 0)
+            .map_err(StoreError::from);
         self.settle(writer, result)
     }
 

@@ -33,6 +33,9 @@ async fn postgres() -> Option<Arc<dyn Store>> {
 fn new_room(title: &str) -> NewRoom {
     NewRoom {
         id: Uuid::new_v4(),
+        edit_id: Uuid::new_v4(),
+        view_id: Uuid::new_v4(),
+        owner_key_hash: "ab".repeat(32),
         title: title.into(),
         language: "rust".into(),
         path: ProjectPath::parse("main.rs").unwrap(),
@@ -473,7 +476,104 @@ async fn files_of_a_project(store: &dyn Store) {
     assert_eq!(paths, ["README.md", "app.rs"]);
 }
 
+async fn links_access_and_deletion(store: &dyn Store) {
+    let room = new_room("Links");
+    store.create_room(&room).await.unwrap();
+    let first = RoomLinks {
+        room: room.id,
+        edit: room.edit_id,
+        view: Some(room.view_id),
+        owner_key_hash: Some(room.owner_key_hash.clone()),
+        access: Access::Edit,
+    };
+    assert_eq!(
+        store.find_link(room.edit_id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.find_link(room.view_id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.find_link(room.id).await.unwrap(),
+        None,
+        "the room's id is no link"
+    );
+    assert_eq!(store.find_link(Uuid::new_v4()).await.unwrap(), None);
+
+    let file = new_file("lib.rs", "fn x() {}");
+    let limits = ProjectLimits {
+        max_files: 10,
+        max_bytes: 1 << 20,
+    };
+    assert!(store
+        .create_files(room.id, std::slice::from_ref(&file), limits)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.find_link(file.id).await.unwrap(),
+        None,
+        "a file is no link"
+    );
+
+    let view = LinkChange::Access(Access::View);
+    assert!(store.change_links(room.id, view).await.unwrap());
+    let edit = Uuid::new_v4();
+    assert!(store
+        .change_links(room.id, LinkChange::Edit(edit))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.find_link(room.edit_id).await.unwrap(),
+        None,
+        "the old edit link is gone"
+    );
+    let now = store.find_link(edit).await.unwrap().unwrap();
+    assert_eq!(
+        (now.edit, now.access, now.view),
+        (edit, Access::View, Some(room.view_id))
+    );
+    let viewer = Uuid::new_v4();
+    assert!(store
+        .change_links(room.id, LinkChange::View(viewer))
+        .await
+        .unwrap());
+    assert_eq!(store.find_link(room.view_id).await.unwrap(), None);
+    assert_eq!(
+        store.find_link(viewer).await.unwrap().unwrap().room,
+        room.id
+    );
+    assert!(!store
+        .change_links(file.id, LinkChange::Edit(Uuid::new_v4()))
+        .await
+        .unwrap());
+    assert!(!store.change_links(Uuid::new_v4(), view).await.unwrap());
+
+    store
+        .append_updates(file.id, &[update(1, 2_000)])
+        .await
+        .unwrap();
+    store
+        .append_updates(room.id, &[update(2, 2_000)])
+        .await
+        .unwrap();
+    assert!(
+        !store.delete_room(file.id).await.unwrap(),
+        "a file is not a room"
+    );
+    assert!(store.delete_room(room.id).await.unwrap());
+    assert!(store.get_room(room.id).await.unwrap().is_none());
+    assert!(store.load(room.id).await.unwrap().is_none());
+    assert!(
+        store.load(file.id).await.unwrap().is_none(),
+        "its files go with it"
+    );
+    assert_eq!(store.find_link(edit).await.unwrap(), None);
+    assert!(!store.delete_room(room.id).await.unwrap());
+}
+
 async fn suite(store: Arc<dyn Store>) {
+    links_access_and_deletion(store.as_ref()).await;
     files_of_a_project(store.as_ref()).await;
     large_commit(store.as_ref()).await;
     concurrent_appends_from_many_rooms(store.clone()).await;

@@ -239,6 +239,37 @@ impl RoomDoc {
         shape.needs_only(|client| self.clocks.get(client))
     }
 
+    /// Whether `update` (of this shape) holds anything the document lacks: an edit it does
+    /// not have, or a deletion of something it has not deleted. A client that may only
+    /// view sends the second kind when it joins (its sync reply repeats every deletion it
+    /// knows of), which changes nothing and is let through.
+    pub fn would_change(&self, update: &Update, shape: &Shape) -> bool {
+        if (shape.sections.iter()).any(|&(client, _, end)| end > self.clocks.get(client)) {
+            return true;
+        }
+        let deletes = update.delete_set();
+        if deletes.is_empty() {
+            return false;
+        }
+        let deleted = self.doc.transact().snapshot().delete_set;
+        !deletes.diff(&deleted).is_empty()
+    }
+
+    /// Sets a room document's title to `title` (already checked) for the room's owner;
+    /// the update that does, `None` in a file's document.
+    pub fn retitle(&mut self, title: &str) -> Option<Bytes> {
+        self.files.as_ref()?;
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            self.layout.set_meta(&mut txn, TITLE, title);
+            self.clocks.advance(txn.insert_set());
+            Bytes::from(txn.encode_update_v1())
+        };
+        self.settings.title = title.to_string();
+        self.changed(update.len());
+        Some(update)
+    }
+
     /// The sync step 2 that gives a peer with state vector `sv` everything it lacks.
     pub fn sync_reply(&mut self, sv: &StateVector) -> Bytes {
         let doc = &self.doc;
@@ -320,10 +351,11 @@ impl RoomDoc {
     }
 
     /// Puts back what the last change broke in a room's document: a title or language
-    /// made invalid (see [`Settings::enforce`]), and the list of files changed by anyone
-    /// but the room. The corrections are applied already; they are returned to be stored
-    /// and relayed. A file's document has nothing to keep.
-    pub fn corrections(&mut self) -> Vec<Bytes> {
+    /// made invalid (see [`Settings::enforce`]), a title changed by someone who may not
+    /// (`may_retitle` false), and the list of files changed by anyone but the room. The
+    /// corrections are applied already; they are returned to be stored and relayed. A
+    /// file's document has nothing to keep.
+    pub fn corrections(&mut self, may_retitle: bool) -> Vec<Bytes> {
         let Some(files) = &self.files else {
             return Vec::new();
         };
@@ -331,9 +363,9 @@ impl RoomDoc {
         if files.take_touched() {
             corrections.extend(files.reconcile(&self.doc, &mut self.clocks));
         }
-        let settings = self
-            .settings
-            .enforce(&self.layout, &self.doc, &mut self.clocks);
+        let settings =
+            self.settings
+                .enforce(&self.layout, &self.doc, &mut self.clocks, may_retitle);
         corrections.extend(settings);
         for correction in &corrections {
             self.changed(correction.len());
@@ -462,9 +494,16 @@ impl Settings {
     }
 
     /// Checks `doc`'s title and language after a change: valid values are remembered, and
-    /// an invalid or removed one is put back. Returns the correction as a v1 update (the
-    /// room stores and relays it like any other), having advanced `clocks` by it.
-    fn enforce(&mut self, layout: &Layout, doc: &Doc, clocks: &mut Clocks) -> Option<Bytes> {
+    /// an invalid or removed one is put back, as is any new title unless `may_retitle`.
+    /// Returns the correction as a v1 update (the room stores and relays it like any
+    /// other), having advanced `clocks` by it.
+    fn enforce(
+        &mut self,
+        layout: &Layout,
+        doc: &Doc,
+        clocks: &mut Clocks,
+        may_retitle: bool,
+    ) -> Option<Bytes> {
         let (title, language) = {
             let txn = doc.transact();
             (
@@ -472,7 +511,10 @@ impl Settings {
                 layout.meta_value(&txn, LANGUAGE),
             )
         };
-        let title_ok = remember(title.as_ref(), check_title, &mut self.title);
+        let title_ok = match may_retitle {
+            true => remember(title.as_ref(), check_title, &mut self.title),
+            false => matches!(&title, Some(Out::Any(Any::String(s))) if **s == *self.title),
+        };
         let language_ok = remember(language.as_ref(), check_language, &mut self.language);
         if title_ok && language_ok {
             return None;

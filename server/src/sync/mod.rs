@@ -117,6 +117,16 @@ pub mod close_code {
     pub const INTERNAL: u16 = 1011;
     /// The peer could not keep up, or the server is overloaded: reconnect later.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The room's access changed (it became view-only, or editable again): look up what
+    /// this link may do now and reconnect.
+    pub const ACCESS_CHANGED: u16 = 4001;
+    /// The connection may only view and sent an edit, which was not applied. In the
+    /// 4400 range, where y-websocket clients stop reconnecting: it would send the same
+    /// edit again.
+    pub const READ_ONLY: u16 = 4403;
+    /// The link no longer opens the room (the owner replaced it), or the room was
+    /// deleted: reconnecting will not help.
+    pub const GONE: u16 = 4404;
 }
 
 /// Close reasons a client acts on, beyond the code.
@@ -191,6 +201,27 @@ pub struct PeerLink {
     /// The client's address (unspecified when unknown), charged for the time its updates
     /// take to apply.
     pub address: std::net::IpAddr,
+    /// What it may do.
+    pub access: crate::access::PeerAccess,
+}
+
+/// Which connections a room closes when its access changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leavers {
+    /// Those that came by this link.
+    Came(crate::access::Via),
+    /// Those that came by the edit link without the owner key.
+    EditorsButTheOwner,
+}
+
+impl Leavers {
+    /// Whether a connection with `access` is among them.
+    pub fn include(self, access: &crate::access::PeerAccess) -> bool {
+        match self {
+            Self::Came(via) => access.via == via,
+            Self::EditorsButTheOwner => access.via == crate::access::Via::Edit && !access.owner,
+        }
+    }
 }
 
 /// The answer to a join request.
@@ -246,8 +277,23 @@ pub enum RoomCommand {
     Files(files::FileChange),
     /// To a file: it was renamed.
     Moved(crate::paths::ProjectPath),
-    /// To a file: it was deleted; its peers are told and it unloads without writing.
-    Deleted,
+    /// It was deleted (a file, or the whole room when `room`); its peers are told and it
+    /// unloads without writing.
+    Deleted {
+        /// The whole room was deleted, not only this file.
+        room: bool,
+    },
+    /// To a room: the owner renamed it to `title` (checked).
+    Retitle(String),
+    /// Close these connections with this code and reason (the room's access changed).
+    Revoke {
+        /// Who goes.
+        leavers: Leavers,
+        /// WebSocket close code.
+        code: u16,
+        /// Why.
+        reason: &'static str,
+    },
     /// Bring the text to `text`, a new version of `base` made outside (a file saved on
     /// disk), keeping what others changed since; answers with the text after, or `None`
     /// when the document takes no edits now (it is shutting down, failed or deleted).

@@ -12,7 +12,8 @@ use yrs::sync::AwarenessUpdate;
 use yrs::Doc;
 
 use super::presence::{Presence, Refusal};
-use super::{close_code, ConnId, PeerLink};
+use super::{close_code, ConnId, Leavers, PeerLink};
+use crate::access::PeerAccess;
 use crate::metrics::Metrics;
 
 /// The reason a peer that cannot keep up is given.
@@ -164,6 +165,22 @@ impl Peers {
         self.links.clear();
     }
 
+    /// Closes every connection `leavers` includes with `code` and `reason`.
+    pub(crate) fn close_where(&mut self, leavers: Leavers, code: u16, reason: &str) {
+        let conns: Vec<ConnId> = (self.links.iter())
+            .filter(|(_, link)| leavers.include(&link.access))
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in conns {
+            self.close(conn, code, reason);
+        }
+    }
+
+    /// What `conn` may do.
+    pub(crate) fn access(&self, conn: ConnId) -> Option<&PeerAccess> {
+        self.links.get(&conn).map(|link| &link.access)
+    }
+
     /// Applies presence from `conn` and relays it to everyone (the sender too, as
     /// y-websocket does: clients use it as a liveness signal).
     pub(crate) fn update_presence(
@@ -171,7 +188,10 @@ impl Peers {
         conn: ConnId,
         update: AwarenessUpdate,
     ) -> Result<(), Refusal> {
-        if let Some(frame) = self.presence.apply(conn, update)? {
+        let Some(stamp) = self.links.get(&conn).map(|link| link.access.stamp()) else {
+            return Ok(());
+        };
+        if let Some(frame) = self.presence.apply(conn, update, &stamp)? {
             self.broadcast(None, &frame);
         }
         Ok(())
@@ -209,6 +229,7 @@ mod tests {
             queue,
             closer: Closer::default(),
             address: IpAddr::from([192, 0, 2, 1]),
+            access: PeerAccess::full(),
         };
         (link, inbound)
     }

@@ -49,6 +49,47 @@ pub fn check_state(json: &str) -> Result<Option<String>, &'static str> {
         .map(|name| name.chars().take(MAX_NAME_CHARS).collect()))
 }
 
+/// What the server writes into the presence states of one connection: whether it may
+/// only view (`user.viewer`, so that everyone's editor can say so), and the name (and
+/// email) it signed in with, over whatever name it gave itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// The connection may only view.
+    pub viewer: bool,
+    /// Its verified name and email.
+    pub person: Option<crate::access::Person>,
+}
+
+impl Stamp {
+    /// `json` (a JSON object, checked) with this stamp on its `user`.
+    pub fn apply(&self, json: &str) -> String {
+        let Ok(serde_json::Value::Object(mut state)) = serde_json::from_str(json) else {
+            return json.to_string();
+        };
+        let stamps = self.viewer || self.person.is_some();
+        if stamps && !state.get("user").is_some_and(serde_json::Value::is_object) {
+            state.insert("user".into(), serde_json::Value::Object(Default::default()));
+        }
+        if let Some(serde_json::Value::Object(user)) = state.get_mut("user") {
+            match self.viewer {
+                true => user.insert("viewer".into(), true.into()),
+                false => user.remove("viewer"),
+            };
+            if let Some(person) = &self.person {
+                user.insert("name".into(), person.name.clone().into());
+                user.insert("verified".into(), true.into());
+                match &person.email {
+                    Some(email) => user.insert("email".into(), email.clone().into()),
+                    None => user.remove("email"),
+                };
+            } else {
+                user.remove("verified");
+            }
+        }
+        serde_json::Value::Object(state).to_string()
+    }
+}
+
 /// The room's presence states, and who owns each.
 ///
 /// A client id belongs to the connection that first brought it into the room, as on the
@@ -99,50 +140,65 @@ impl Presence {
 
     /// Applies `update` from `conn` and returns the frame to relay to everyone (the sender
     /// too, as y-websocket does: clients use it as a liveness signal), if anything changed.
+    ///
+    /// A connection sets presence only for the client ids it brought into the room: stock
+    /// clients pass on everyone's presence, so other ids, and states older than the
+    /// room's, are dropped without a word (applying them could only put back something
+    /// stale, or let one person speak for another). Each state it may set is `stamp`ed.
     pub(crate) fn apply(
         &mut self,
         conn: ConnId,
         mut update: AwarenessUpdate,
+        stamp: &Stamp,
     ) -> Result<Option<Bytes>, Refusal> {
-        let mut author = None;
         for entry in update.clients.values() {
             match check_state(&entry.json) {
-                Ok(name) => author = name.or(author),
+                Ok(_) => {}
                 Err(reason) if reason == TOO_LARGE => return Err((close_code::TOO_BIG, reason)),
                 Err(reason) => return Err((close_code::INVALID_PAYLOAD, reason)),
             }
         }
         let awareness = &self.awareness;
-        update
-            .clients
-            .retain(|client, entry| !is_null(&entry.json) || awareness.meta(*client).is_some());
+        update.clients.retain(|client, entry| {
+            let null = is_null(&entry.json);
+            match awareness.meta(*client) {
+                None => !null,
+                Some((clock, _)) => entry.clock > clock || (entry.clock == clock && null),
+            }
+        });
         let peer = self.peers.entry(conn).or_default();
-        let mut over_limit = Vec::new();
-        for (client, entry) in &update.clients {
+        let mut dropped = Vec::new();
+        for (client, entry) in &mut update.clients {
             let id = client.get();
-            if is_null(&entry.json) {
-                if self.owners.get(&id) == Some(&conn) {
-                    self.owners.remove(&id);
-                    peer.clients.remove(&id);
+            match self.owners.entry(id) {
+                Entry::Occupied(owner) if *owner.get() != conn => dropped.push(*client),
+                Entry::Occupied(owner) => {
+                    if is_null(&entry.json) {
+                        owner.remove();
+                        peer.clients.remove(&id);
+                    }
                 }
-            } else if let Entry::Vacant(slot) = self.owners.entry(id) {
-                // Past its share, a connection's new ids are dropped rather than the
-                // connection closed: a stock client passes on the presence of people who
-                // have left (ghosts an attacker made, say), and must not pay for it.
-                if peer.clients.len() >= MAX_CLIENTS_PER_PEER {
-                    over_limit.push(*client);
-                    continue;
+                Entry::Vacant(_) if is_null(&entry.json) => dropped.push(*client),
+                Entry::Vacant(slot) => {
+                    // Past its share, a connection's new ids are dropped rather than the
+                    // connection closed: a stock client passes on the presence of people
+                    // who have left (ghosts an attacker made, say), and must not pay for it.
+                    if peer.clients.len() >= MAX_CLIENTS_PER_PEER {
+                        dropped.push(*client);
+                        continue;
+                    }
+                    slot.insert(conn);
+                    peer.clients.insert(id);
                 }
-                slot.insert(conn);
-                peer.clients.insert(id);
+            }
+            if !is_null(&entry.json) && !dropped.contains(client) {
+                entry.json = stamp.apply(&entry.json).into();
+                if let Ok(Some(name)) = check_state(&entry.json) {
+                    peer.author = Some(name);
+                }
             }
         }
-        if author.is_some() {
-            peer.author = author;
-        }
-        update
-            .clients
-            .retain(|client, _| !over_limit.contains(client));
+        update.clients.retain(|client, _| !dropped.contains(client));
         if update.clients.is_empty() {
             return Ok(None);
         }

@@ -78,6 +78,17 @@ impl RoomRegistry {
             })
     }
 
+    /// The handles of every loaded document of room `room`.
+    pub fn loaded_in(&self, room: Uuid) -> Vec<RoomHandle> {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        (rooms.values())
+            .filter(|entry| entry.room == room)
+            .map(|entry| RoomHandle {
+                tx: entry.tx.clone(),
+            })
+            .collect()
+    }
+
     /// The handle of document `doc`, starting its actor if needed; `None` during shutdown.
     /// The caller must know the document exists (the actor unloads at once otherwise).
     pub fn open(&self, doc: DocId) -> Option<RoomHandle> {

@@ -32,6 +32,8 @@ use crate::store::{now_millis, NewUpdate, StoreError};
 type Refusal = (u16, Cow<'static, str>);
 /// The reason a peer whose address has spent its work budget is given.
 const TOO_COSTLY: &str = "updates too costly to apply";
+/// The reason a connection that may only view is given when it sends an edit.
+pub const READ_ONLY: &str = "read-only: this link can view the room but not edit it";
 /// Bytes of sync replies a room holds back while the store catches up.
 const MAX_HELD_REPLY_BYTES: usize = 64 << 20;
 /// How long shutdown waits for a failing store before giving up on a room.
@@ -232,13 +234,25 @@ impl RoomActor {
                 }
             }
             RoomCommand::Moved(path) => self.doc.moved(&path),
-            RoomCommand::Deleted if !self.key.is_room() => {
-                self.peers.close_all(close_code::NORMAL, "file deleted");
+            RoomCommand::Deleted { room } => {
+                match room {
+                    true => self.peers.close_all(close_code::GONE, "room deleted"),
+                    false => self.peers.close_all(close_code::NORMAL, "file deleted"),
+                }
                 self.outbox.clear();
                 self.persist.abandon();
                 self.lifecycle = Lifecycle::Deleted;
             }
-            RoomCommand::Deleted => {}
+            RoomCommand::Retitle(title) => {
+                if let Some(update) = self.doc.retitle(&title) {
+                    self.store_as(update, "owner");
+                }
+            }
+            RoomCommand::Revoke {
+                leavers,
+                code,
+                reason,
+            } => self.peers.close_where(leavers, code, reason),
             RoomCommand::Rewrite { base, text, reply } => {
                 let taken = matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading);
                 if taken {
@@ -324,6 +338,17 @@ impl RoomActor {
         if update.is_empty() {
             return Ok(());
         }
+        let Some(access) = self.peers.access(conn) else {
+            return Ok(());
+        };
+        if !access.can_edit {
+            // Never applied, and never dropped without a word: its editor must know that
+            // what it typed goes nowhere.
+            return match self.doc.would_change(&update, shape) {
+                true => Err((close_code::READ_ONLY, READ_ONLY.into())),
+                false => Ok(()),
+            };
+        }
         // Clients send what they build on first (a joining client's reply holds all the
         // server lacks), so an update with missing pieces is forged. yrs would hold it
         // aside, fold it into every document it sends and relay it, and stock clients
@@ -389,7 +414,8 @@ impl RoomActor {
             created_at: now_millis(),
         };
         self.store_and_relay(conn, update);
-        for correction in self.doc.corrections() {
+        let may_retitle = self.peers.access(conn).is_some_and(|a| a.can_retitle);
+        for correction in self.doc.corrections(may_retitle) {
             tracing::info!(room = %short_id(self.id), "putting back what a client changed in the room's settings or files");
             self.store_own(correction);
         }

@@ -111,6 +111,23 @@ impl SyncService {
         self.registry.tell(doc, command).await
     }
 
+    /// Hands the command `make` builds to every loaded document of room `room` (its own
+    /// and its files').
+    pub async fn tell_room(&self, room: uuid::Uuid, make: impl Fn() -> RoomCommand) {
+        for handle in self.registry.loaded_in(room) {
+            handle.send(make()).await;
+        }
+    }
+
+    /// Sets room `room`'s title to `title` (checked), loading the room if needed; `false`
+    /// when the room is not there.
+    pub async fn retitle(&self, room: uuid::Uuid, title: String) -> bool {
+        let Some(handle) = self.registry.open(DocId::room(room)) else {
+            return false;
+        };
+        handle.send(RoomCommand::Retitle(title)).await
+    }
+
     /// The largest message a connection may send, in bytes.
     pub fn max_message_bytes(&self) -> usize {
         self.sessions.max_message_bytes
@@ -140,6 +157,7 @@ impl SyncService {
         socket: Socket,
         doc: DocId,
         address: IpAddr,
+        access: crate::access::PeerAccess,
     ) -> impl std::future::Future<Output = ()> + Send {
         let conn = self.next_connection.fetch_add(1, Ordering::Relaxed);
         session::serve(
@@ -147,6 +165,7 @@ impl SyncService {
             doc,
             conn,
             address,
+            access,
             self.sessions.clone(),
             admission.0,
         )

@@ -22,6 +22,7 @@ use super::protocol::decode_frame;
 use super::{
     close_code, queue, Closer, ConnId, DocId, PeerLink, RoomCommand, RoomHandle, RoomRegistry,
 };
+use crate::access::PeerAccess;
 use crate::metrics::Metrics;
 
 /// How often the server pings the peer, and checks that it has heard from it.
@@ -135,6 +136,7 @@ pub fn serve(
     doc: DocId,
     conn: ConnId,
     address: std::net::IpAddr,
+    access: PeerAccess,
     ctx: SessionContext,
     slot: OwnedSemaphorePermit,
 ) -> impl std::future::Future<Output = ()> + Send {
@@ -152,7 +154,7 @@ pub fn serve(
         ctx,
         _slot: slot,
     };
-    async move { session.serve(doc, tx).await }
+    async move { session.serve(doc, tx, access).await }
 }
 
 /// One connection's state.
@@ -196,13 +198,14 @@ enum Event {
 }
 
 impl Session {
-    async fn serve(&mut self, doc: DocId, tx: queue::Outbound) {
+    async fn serve(&mut self, doc: DocId, tx: queue::Outbound, access: PeerAccess) {
         let metrics = self.ctx.metrics.clone();
         metrics.connections.inc();
         let link = PeerLink {
             queue: tx,
             closer: self.closer.clone(),
             address: self.address,
+            access,
         };
         // The joining, leaving and closing steps are boxed: each is short-lived, and inline
         // they would make every idle connection's task as large as the largest of them.

@@ -175,6 +175,45 @@ pub async fn create_room(addr: std::net::SocketAddr) -> String {
     body["roomId"].as_str().expect("roomId").to_string()
 }
 
+/// A room as `POST /api/rooms` creates it: its edit link, view link and owner key.
+#[allow(dead_code)]
+pub struct Created {
+    pub room: String,
+    pub view: String,
+    pub owner_key: String,
+}
+
+#[allow(dead_code)]
+pub async fn create_room_full(addr: std::net::SocketAddr) -> Created {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/rooms"))
+        .json(&serde_json::json!({"title": "Test", "language": "rust"}))
+        .send()
+        .await
+        .expect("create room");
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("json");
+    let field = |name: &str| body[name].as_str().expect(name).to_string();
+    Created {
+        room: field("roomId"),
+        view: field("viewId"),
+        owner_key: field("ownerKey"),
+    }
+}
+
+/// The id the store keeps room `link` (its edit or view link) under: its own, which
+/// names its first file.
+#[allow(dead_code)]
+pub async fn stored_id(store: &dyn pairpad_server::store::Store, link: &str) -> uuid::Uuid {
+    let link = link.parse().expect("a link is a UUID");
+    store
+        .find_link(link)
+        .await
+        .expect("find link")
+        .expect("room exists")
+        .room
+}
+
 pub async fn get_room(addr: std::net::SocketAddr, room: &str) -> Value {
     let response = reqwest::get(format!("http://{addr}/api/rooms/{room}"))
         .await

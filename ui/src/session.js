@@ -1,0 +1,119 @@
+// Which room this page is in, by which link, and what that link (and this browser's
+// owner key, if it holds one) lets it do. A room has an edit link, `/r/{id}`, and a view
+// link, `/v/{id}`; `path` is how the API and the WebSocket name it (`{id}` or `v/{id}`).
+// The room's own id names its first file and is learnt from the server (and kept here,
+// so that a reload while offline still knows it).
+
+const LINK = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const OWNER_KEY = (link) => `pairpad.owner.${link}`;
+const INFO_KEY = (link) => `pairpad.room.${link}`;
+
+function read(storage, key) {
+  try {
+    return storage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function write(storage, key, value) {
+  try {
+    if (value === null) storage.removeItem(key);
+    else storage.setItem(key, value);
+  } catch {
+    // Storage full or disabled: it lasts for this page only.
+  }
+}
+
+/**
+ * The room a page address names: `{kind: "edit" | "view", link, path}`, or null.
+ * @param {string} pathname
+ */
+export function placeOf(pathname) {
+  const [, prefix, id = ""] = pathname.split("/");
+  const link = decodeURIComponent(id).toLowerCase();
+  if (!LINK.test(link)) return null;
+  if (prefix === "r") return { kind: "edit", link, path: link };
+  if (prefix === "v") return { kind: "view", link, path: `v/${link}` };
+  return null;
+}
+
+/** The owner key this browser holds for the room whose edit link is `link`, or null. */
+export function ownerKeyOf(link) {
+  const key = read(localStorage, OWNER_KEY(link));
+  return key && /^[0-9a-f]{64}$/.test(key) ? key : null;
+}
+
+/** Keeps (or, with null, forgets) the owner key of the room whose edit link is `link`. */
+export function saveOwnerKey(link, key) {
+  write(localStorage, OWNER_KEY(link), key);
+}
+
+/** What the page sends with every request: set once the room is known. */
+const credentials = { ownerKey: null };
+
+/** Sends `ownerKey` with every request from now on (null: none). */
+export function useOwnerKey(ownerKey) {
+  credentials.ownerKey = ownerKey;
+}
+
+/** Headers for a REST request (`extra` added). */
+export function requestHeaders(extra = {}) {
+  const headers = { ...extra };
+  if (credentials.ownerKey) headers["pairpad-owner-key"] = credentials.ownerKey;
+  return headers;
+}
+
+/** Query parameters for a WebSocket. */
+export function socketParams() {
+  return credentials.ownerKey ? { owner: credentials.ownerKey } : {};
+}
+
+/**
+ * What the server says of the room at `place` and of this page's access:
+ * `{roomId?, viewId, viewUrl, fileId, title, access, canEdit, owner, hasOwner}`. Kept for
+ * a reload while offline; `{gone: true}` when the server no longer knows the link, null
+ * when it cannot be asked and nothing is kept.
+ */
+export async function loadRoomInfo(place) {
+  try {
+    const response = await fetch(`/api/rooms/${place.path}`, { headers: requestHeaders() });
+    if (response.status === 404) {
+      write(localStorage, INFO_KEY(place.link), null);
+      return { gone: true };
+    }
+    if (response.ok) {
+      const info = await response.json();
+      if (info && typeof info.fileId === "string" && LINK.test(info.fileId)) {
+        write(localStorage, INFO_KEY(place.link), JSON.stringify(info));
+        return info;
+      }
+    }
+  } catch {
+    // Offline: what was kept, if anything.
+  }
+  try {
+    const kept = JSON.parse(read(localStorage, INFO_KEY(place.link)) ?? "null");
+    return kept && typeof kept.fileId === "string" && LINK.test(kept.fileId) ? kept : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Calls an owner's endpoint (`PATCH`/`DELETE /api/rooms/{id}`, a new link); resolves
+ * with the answer's JSON (null for none) or throws an Error with the server's message. */
+export async function ownerCall(method, url, body) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: requestHeaders(body === undefined ? {} : { "content-type": "application/json" }),
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new Error("Can't reach the server");
+  }
+  if (response.ok) return response.status === 204 ? null : response.json();
+  const detail = await response.json().catch(() => null);
+  throw new Error(detail?.error?.message ?? `The server refused (${response.status})`);
+}
