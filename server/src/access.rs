@@ -35,6 +35,11 @@ pub struct Grant {
     pub via: Via,
     /// Whether it showed the room's owner key.
     pub owner: bool,
+    /// Who signed in, when sign-in is on.
+    pub person: Option<Person>,
+    /// Whether the sign-in only views (then neither the edit link nor the owner key lets
+    /// it change anything).
+    pub view_only_sign_in: bool,
 }
 
 impl Grant {
@@ -54,7 +59,22 @@ impl Grant {
             }
             _ => false,
         };
-        Some(Self { links, via, owner })
+        Some(Self {
+            links,
+            via,
+            owner,
+            person: None,
+            view_only_sign_in: false,
+        })
+    }
+
+    /// Applies what `identity`'s token says: who this is, and whether it only views.
+    pub fn sign_in(&mut self, identity: &crate::auth::Identity) {
+        self.person = Some(identity.person.clone());
+        if identity.view_only {
+            self.view_only_sign_in = true;
+            self.owner = false;
+        }
     }
 
     /// The room.
@@ -65,7 +85,9 @@ impl Grant {
     /// Whether it may change the room's files and text: by the edit link in a room that
     /// everyone may edit, or as the owner by the edit link.
     pub fn can_edit(&self) -> bool {
-        self.via == Via::Edit && (self.links.access == Access::Edit || self.owner)
+        !self.view_only_sign_in
+            && self.via == Via::Edit
+            && (self.links.access == Access::Edit || self.owner)
     }
 
     /// Whether it may change the room's title: whoever may edit, in a room without an
@@ -81,7 +103,7 @@ impl Grant {
             can_edit: self.can_edit(),
             can_retitle: self.can_retitle(),
             owner: self.owner,
-            person: None,
+            person: self.person.clone(),
         }
     }
 }

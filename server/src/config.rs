@@ -206,6 +206,31 @@ pub struct Config {
         hide_env_values = true
     )]
     pub ai_api_key: Option<String>,
+
+    /// Sign-in: the HS256 secret that tokens are signed with (at least 32 bytes). With it
+    /// (or `--jwt-public-key`), every API call and WebSocket needs a token, and the
+    /// token's name is the person's name. Prefer the environment variable.
+    #[arg(
+        global = true,
+        long,
+        env = "PAIRPAD_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_public_key"
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// Sign-in: the public key (PEM: RSA for RS256, P-256 for ES256) that tokens are
+    /// signed with, as a file path or the PEM text itself.
+    #[arg(global = true, long, env = "PAIRPAD_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+
+    /// Sign-in: the issuer (`iss`) a token must name.
+    #[arg(global = true, long, env = "PAIRPAD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Sign-in: the audience (`aud`) a token must name.
+    #[arg(global = true, long, env = "PAIRPAD_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
 }
 
 impl Config {
@@ -259,6 +284,9 @@ pub enum ConfigError {
     /// The data directory could not be created.
     #[error("cannot create data directory {0}: {1}")]
     DataDir(PathBuf, std::io::Error),
+    /// The sign-in settings cannot be used.
+    #[error("sign-in: {0}")]
+    SignIn(String),
 }
 
 impl fmt::Debug for Config {
@@ -294,6 +322,10 @@ impl fmt::Debug for Config {
             .field("ai_model", &self.ai_model)
             .field("ai_timeout", &self.ai_timeout)
             .field("ai_api_key", &self.ai_api_key.as_ref().map(|_| "***"))
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("jwt_public_key", &self.jwt_public_key.is_some())
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
             .finish()
     }
 }

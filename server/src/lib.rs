@@ -3,6 +3,7 @@
 //! desktop app start the same server in-process.
 
 pub mod access;
+pub mod auth;
 pub mod autocomplete;
 pub mod config;
 pub mod http;
@@ -47,6 +48,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    auth::SignIn::from_config(&config)?;
     let url = config.effective_database_url()?;
     tracing::info!(database = %config::redact_url(&url), "opening store");
     let store = store::connect(&url).await?;

@@ -846,6 +846,7 @@ pub async fn run(
     title: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::ServerError> {
+    crate::auth::SignIn::from_config(&config)?;
     let url = config.effective_database_url()?;
     let store = crate::store::connect(&url).await?;
     let state = AppState::new(config, store);

@@ -44,6 +44,8 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// The language model client, when `--ai-endpoint` is set.
     pub ai: Option<Arc<autocomplete::ai::AiClient>>,
+    /// How tokens are checked, when sign-in is on.
+    pub sign_in: Option<Arc<crate::auth::SignIn>>,
 }
 
 impl AppState {
@@ -64,6 +66,15 @@ impl AppState {
                 }
             }
         });
+        // Settings that cannot be used refuse everyone: `run` reports them before this,
+        // and an embedder that passes them gets a server nobody can use, not an open one.
+        let sign_in = match crate::auth::SignIn::from_config(&config) {
+            Ok(sign_in) => sign_in.map(Arc::new),
+            Err(error) => {
+                tracing::error!(%error, "sign-in settings unusable; refusing every request");
+                Some(Arc::new(crate::auth::SignIn::refusing()))
+            }
+        };
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -101,6 +112,7 @@ impl AppState {
             shutdown,
             tracker,
             ai,
+            sign_in,
         }
     }
 }

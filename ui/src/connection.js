@@ -4,7 +4,7 @@
 import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
 import { IndexeddbPersistence, storeState } from "y-indexeddb";
-import { socketParams } from "./session.js";
+import { socketParams, socketProtocols, tokenExpired } from "./session.js";
 
 /** How the server starts the reason when it closes a connection because an edit would
  * make the document larger than it accepts (close code 1009). */
@@ -52,6 +52,7 @@ export class Connection {
       connect: navigator.onLine,
       maxBackoffTime: 5000,
       params: socketParams(),
+      protocols: socketProtocols(),
       // Each tab talks to the server only. Over a BroadcastChannel, tabs of one browser
       // passed each other's presence on to the server, and a closed tab lingered as a
       // ghost for everyone until its presence expired.
@@ -122,6 +123,7 @@ export class Connection {
   get status() {
     if (this.ended) return this.ended.code === 4403 ? "read-only" : "gone";
     if (!navigator.onLine) return "offline";
+    if (this.failures > 0 && tokenExpired()) return "signed-out";
     if (this.refusal !== null) return "too-large";
     if (this.provider.wsconnected && this.provider.synced) return "connected";
     if (this.failures > 1 || (this.failures > 0 && !this.everConnected)) return "unreachable";

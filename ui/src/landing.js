@@ -1,14 +1,16 @@
 // The landing page, `/`: create a room, join one by link or id, reopen a recent one.
 
-import { saveOwnerKey } from "./session.js";
 import { byId, el, toast } from "./dom.js";
 import { LANGUAGES, languageById } from "./languages.js";
 import { forgetRoom, loadLanguageChoice, loadRecent, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
 import { registerServiceWorker } from "./page.js";
 import { joinTarget } from "./links.js";
+import { requestHeaders, saveOwnerKey, takeToken } from "./session.js";
 
 setupTheme(byId("theme"));
+// A sign-in token handed over in the address (`#token=…`) is kept for this tab.
+takeToken();
 
 const languageSelect = byId("new-language");
 languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
@@ -25,7 +27,7 @@ byId("create").addEventListener("submit", async (event) => {
   try {
     const response = await fetch("/api/rooms", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: requestHeaders({ "content-type": "application/json" }),
       body: JSON.stringify({ title: byId("new-title").value.trim() || undefined, language: languageSelect.value }),
     });
     const answer = await response.json().catch(() => null);

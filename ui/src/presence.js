@@ -55,7 +55,9 @@ export function askName(dialog, current) {
  * known), shown next to each person; `onJump(person)` goes to a person's cursor.
  */
 export class Presence {
-  constructor(awareness, { list, nameButton, dialog, onJump, describeFile = () => null }) {
+  constructor(awareness, { list, nameButton, dialog, onJump, describeFile = () => null, fixedName = null }) {
+    /** The name this person signed in with: never asked, never changed here. */
+    this.fixedName = fixedName;
     this.awareness = awareness;
     /** Every awareness this person is published in: the room's and each open file's. */
     this.awarenesses = new Set([awareness]);
@@ -80,7 +82,7 @@ export class Presence {
     // A new name chosen in another tab of this browser applies here too.
     window.addEventListener("storage", (event) => {
       const name = loadName();
-      if (event.key === NAME_KEY && name && name !== this.name) this.publish(name);
+      if (event.key === NAME_KEY && name && name !== this.name && !this.fixedName) this.publish(name);
     });
     // Renewing with the same state sends it without a change event anywhere.
     this.pulse = setInterval(() => {
@@ -114,18 +116,19 @@ export class Presence {
 
   /** Asks for a name on the first visit, then announces this person to the room. */
   async start() {
-    const name = loadName() ?? (await askName(this.dialog, null));
+    const name = this.fixedName ?? loadName() ?? (await askName(this.dialog, null));
     this.publish(name);
   }
 
   async rename() {
+    if (this.fixedName) return;
     const name = await askName(this.dialog, this.name);
     this.publish(name);
   }
 
   publish(name) {
     this.name = name;
-    saveName(name);
+    if (!this.fixedName) saveName(name);
     this.renames += 1;
     // y-codemirror.next only redraws a cursor label when its colour string changes, so a
     // rename flips the hex digits' case: the same colour, a fresh label.
@@ -136,7 +139,9 @@ export class Presence {
       el("span", { className: "dot", "attr:style": `background:${this.color}` }),
       el("span", { className: "me" }, name),
     );
-    this.nameButton.title = `You appear as ${name}; click to change your name`;
+    this.nameButton.title = this.fixedName
+      ? `Signed in as ${name}`
+      : `You appear as ${name}; click to change your name`;
   }
 
   /**

@@ -8,7 +8,9 @@ import { byId, el, toast } from "./dom.js";
 import { forgetRoom, rememberRoom, saveLanguageChoice } from "./storage.js";
 import { setupTheme } from "./theme.js";
 import { copyText, registerServiceWorker } from "./page.js";
-import { loadRoomInfo, ownerCall, ownerKeyOf, placeOf, saveOwnerKey, useOwnerKey } from "./session.js";
+import {
+  loadRoomInfo, ownerCall, ownerKeyOf, placeOf, saveOwnerKey, takeToken, tokenClaims, tokenExpired, useOwnerKey,
+} from "./session.js";
 import { cursorOf } from "./cursors.js";
 import { Workspace } from "./workspace.js";
 import { FileTree } from "./tree.js";
@@ -30,6 +32,7 @@ const STATUS_TEXT = {
   "too-large": "Too large to sync",
   "read-only": "View only",
   gone: "Link not valid",
+  "signed-out": "Sign-in expired",
 };
 /** What a status means for your edits, said plainly under the header. */
 const STATUS_EXPLAINED = {
@@ -38,6 +41,7 @@ const STATUS_EXPLAINED = {
   "too-large": "The document is larger than the server accepts. Your edits are kept on this device; shorten it to sync again.",
   "read-only": "This link can only view the room: what was typed here was not saved. Reload to see the room as it is.",
   gone: "This link no longer opens the room: its owner replaced the link or deleted the room.",
+  "signed-out": "Your sign-in has expired. Your edits are kept on this device; open this room again from your sign-in page to sync them.",
 };
 
 // Where this page is, and what it may do there: asked of the server before anything
@@ -52,14 +56,23 @@ if (place?.kind === "edit" && handedKey && /^[0-9a-f]{64}$/.test(handedKey)) {
 }
 const ownerKey = place?.kind === "edit" ? ownerKeyOf(place.link) : null;
 useOwnerKey(ownerKey);
+// A sign-in token handed over in the address (`#token=…`) is kept for this tab.
+takeToken();
 const info = place ? await loadRoomInfo(place) : null;
-if (!info || info.gone) {
+if (!info || info.gone || info.refused) {
+  const [status, label, explained] = info?.gone
+    ? ["gone", "Link not valid", "This link no longer opens a room: its owner replaced the link or deleted the room."]
+    : info?.refused === 401
+      ? ["signed-out", "Sign-in needed", tokenExpired()
+        ? "Your sign-in has expired. Open this room again from your sign-in page."
+        : "This server lets in people signed in through their organisation. Open this room from your sign-in page."]
+      : info?.refused
+        ? ["signed-out", "Not allowed", `${info.message || "Your sign-in does not open this room"}.`]
+        : ["unreachable", STATUS_TEXT.unreachable, "Can't reach the server, and this room was never opened on this device."];
   byId("banner").hidden = false;
-  byId("banner").textContent = info?.gone
-    ? "This link no longer opens a room: its owner replaced the link or deleted the room."
-    : "Can't reach the server, and this room was never opened on this device.";
-  byId("status").dataset.status = info?.gone ? "gone" : "unreachable";
-  byId("status").textContent = info?.gone ? "Link not valid" : STATUS_TEXT.unreachable;
+  byId("banner").textContent = explained;
+  byId("status").dataset.status = status;
+  byId("status").textContent = label;
   // Nothing else on this page can work: the rest of it never runs.
   await new Promise(() => {});
 }
@@ -82,6 +95,8 @@ function pathOf(fileId) {
 }
 
 const presence = new Presence(connection.awareness, {
+  // Signed in: the token's name, which the server shows to everyone anyway.
+  fixedName: tokenClaims()?.name ?? null,
   list: byId("people"),
   nameButton: byId("name"),
   dialog: byId("name-dialog"),

@@ -49,8 +49,46 @@ export function saveOwnerKey(link, key) {
   write(localStorage, OWNER_KEY(link), key);
 }
 
-/** What the page sends with every request: set once the room is known. */
-const credentials = { ownerKey: null };
+/** What the page sends with every request: the token it signed in with (when the
+ * server asks for sign-in) and, once the room is known, the owner key. */
+const credentials = { ownerKey: null, token: null };
+const TOKEN_KEY = "pairpad.token";
+
+/**
+ * Takes a sign-in token handed over in the address (`#token=…`, from a company portal or
+ * an identity proxy) into this tab's session storage, and out of the address (and so out
+ * of history and of links copied from it); then uses the one kept, if any.
+ */
+export function takeToken() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const handed = params.get("token");
+  if (handed) {
+    write(sessionStorage, TOKEN_KEY, handed);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
+  }
+  credentials.token = read(sessionStorage, TOKEN_KEY);
+}
+
+/** What the token says, without checking it (the server does): `{name, exp}`, or null. */
+export function tokenClaims() {
+  const payload = credentials.token?.split(".")[1];
+  if (!payload) return null;
+  try {
+    const json = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
+    const name = [json.name, json.preferred_username, json.email, json.sub].find((n) => typeof n === "string" && n.trim());
+    return { name: name?.trim() ?? null, exp: typeof json.exp === "number" ? json.exp : null };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the token this page holds has expired (the server will refuse it). */
+export function tokenExpired() {
+  const exp = tokenClaims()?.exp;
+  return typeof exp === "number" && exp * 1000 < Date.now();
+}
 
 /** Sends `ownerKey` with every request from now on (null: none). */
 export function useOwnerKey(ownerKey) {
@@ -61,12 +99,19 @@ export function useOwnerKey(ownerKey) {
 export function requestHeaders(extra = {}) {
   const headers = { ...extra };
   if (credentials.ownerKey) headers["pairpad-owner-key"] = credentials.ownerKey;
+  if (credentials.token) headers.authorization = `Bearer ${credentials.token}`;
   return headers;
 }
 
 /** Query parameters for a WebSocket. */
 export function socketParams() {
   return credentials.ownerKey ? { owner: credentials.ownerKey } : {};
+}
+
+/** Subprotocols for a WebSocket: the token rides in one (never in the address, which
+ * proxies log), beside `pairpad`, which the server picks. */
+export function socketProtocols() {
+  return credentials.token ? ["pairpad", `pairpad.token.${credentials.token}`] : [];
 }
 
 /**
@@ -81,6 +126,10 @@ export async function loadRoomInfo(place) {
     if (response.status === 404) {
       write(localStorage, INFO_KEY(place.link), null);
       return { gone: true };
+    }
+    if (response.status === 401 || response.status === 403) {
+      const detail = await response.json().catch(() => null);
+      return { refused: response.status, message: detail?.error?.message ?? "" };
     }
     if (response.ok) {
       const info = await response.json();

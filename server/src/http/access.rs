@@ -1,12 +1,18 @@
 //! Finding the room a link names, and what a request may do there (see
 //! [`crate::access`]).
 
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use uuid::Uuid;
 
 use super::error::AppError;
 use super::rooms::parse_room_id;
+use super::signin::SignedIn;
 use crate::access::{Grant, Via, OWNER_KEY_HEADER};
+use crate::auth::Identity;
 use crate::AppState;
 
 /// The owner key a REST request carries in its `Pairpad-Owner-Key` header.
@@ -14,17 +20,49 @@ pub fn owner_key(headers: &HeaderMap) -> Option<&str> {
     headers.get(OWNER_KEY_HEADER)?.to_str().ok()
 }
 
-/// What a request that came by link `raw` (a path segment), as `via`, showing
-/// `owner_key`, may do; 400 for a malformed link, 404 when no room has it.
+/// Who a request says it is: the owner key it shows, and the identity its token proved
+/// (when sign-in is on).
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The owner key shown, if any.
+    pub owner_key: Option<String>,
+    /// Who signed in.
+    pub identity: SignedIn,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            owner_key: owner_key(&parts.headers).map(str::to_string),
+            identity: parts.extensions.get::<Arc<Identity>>().cloned(),
+        })
+    }
+}
+
+/// What a request that came by link `raw` (a path segment), as `via`, may do; 400 for a
+/// malformed link, 404 when no room has it, 403 when the caller's sign-in does not open
+/// it.
 pub async fn grant(
     state: &AppState,
     raw: &str,
     via: Via,
-    owner_key: Option<&str>,
+    caller: &Caller,
 ) -> Result<Grant, AppError> {
     let link = parse_room_id(raw)?;
     let links = (state.store.find_link(link).await?).ok_or(AppError::RoomNotFound)?;
-    Grant::new(links, link, via, owner_key).ok_or(AppError::RoomNotFound)
+    let mut grant =
+        Grant::new(links, link, via, caller.owner_key.as_deref()).ok_or(AppError::RoomNotFound)?;
+    if let Some(identity) = &caller.identity {
+        if !identity.may_open(link) {
+            return Err(AppError::Forbidden(
+                "your sign-in does not open this room".into(),
+            ));
+        }
+        grant.sign_in(identity);
+    }
+    Ok(grant)
 }
 
 /// The room that link `link` (edit or view) opens, for requests that only read names
@@ -39,6 +77,9 @@ pub fn need_edit(grant: &Grant) -> Result<(), AppError> {
         true => Ok(()),
         false if grant.via == Via::View => Err(AppError::Forbidden(
             "this is a view link: it can read the room but not change it".into(),
+        )),
+        false if grant.view_only_sign_in => Err(AppError::Forbidden(
+            "your sign-in lets you view rooms, not change them".into(),
         )),
         false => Err(AppError::Forbidden(
             "the room's owner has made it view-only".into(),

@@ -44,6 +44,7 @@ pub struct Completions {
 /// Completes at the cursor.
 pub async fn complete(
     State(state): State<AppState>,
+    caller: super::access::Caller,
     ApiJson(request): ApiJson<CompletionRequest>,
 ) -> Result<Json<Completions>, AppError> {
     let out_of_range = |e: autocomplete::CompleteError| AppError::Unprocessable(e.to_string());
@@ -77,9 +78,10 @@ pub async fn complete(
         room,
         file,
     } = request;
+    let opens = |link: Uuid| (caller.identity.as_ref()).is_none_or(|who| who.may_open(link));
     let room = match room {
-        Some(link) => super::access::room_of(&state, link).await?,
-        None => None,
+        Some(link) if opens(link) => super::access::room_of(&state, link).await?,
+        _ => None,
     };
     let project = room.map(|room| state.project_names.names(room, &state.store));
     let mut suggestions = tokio::task::spawn_blocking(move || {

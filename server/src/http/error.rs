@@ -62,6 +62,9 @@ pub enum AppError {
     /// The link or key does not allow this.
     #[error("{0}")]
     Forbidden(String),
+    /// Sign-in is on and the request has no valid token.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The store failed; details go to the log, not to the client.
     #[error("storage error")]
     Store(#[from] StoreError),
@@ -85,6 +88,7 @@ impl AppError {
             }
             Self::ForbiddenOrigin => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
@@ -106,6 +110,11 @@ impl IntoResponse for AppError {
             Self::Busy(_) => Some(1),
             _ => None,
         };
+        if let Self::Unauthorized(_) = &self {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

@@ -7,14 +7,14 @@
 use std::io::Write;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zip::write::SimpleFileOptions;
 
-use super::access::{grant, need_edit, owner_key};
+use super::access::{grant, need_edit, Caller};
 use super::error::AppError;
 use super::json::ApiJson;
 use super::rooms::{parse_file_id, rfc3339};
@@ -100,9 +100,9 @@ impl From<FileError> for AppError {
 pub async fn list(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<FileList>, AppError> {
-    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, &caller).await?;
     list_in(&state, &grant).await
 }
 
@@ -110,9 +110,9 @@ pub async fn list(
 pub async fn list_view(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<FileList>, AppError> {
-    let grant = grant(&state, &raw_room, Via::View, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::View, &caller).await?;
     list_in(&state, &grant).await
 }
 
@@ -127,10 +127,10 @@ async fn list_in(state: &AppState, grant: &Grant) -> Result<Json<FileList>, AppE
 pub async fn create(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateFile>,
 ) -> Result<(StatusCode, Json<FilePlace>), AppError> {
-    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, &caller).await?;
     need_edit(&grant)?;
     let file = projects::create(&state, grant.room(), &body.path, &body.text).await?;
     Ok((
@@ -146,9 +146,9 @@ pub async fn create(
 pub async fn read(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, AppError> {
-    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, &caller).await?;
     read_in(&state, &grant, &raw_file).await
 }
 
@@ -156,9 +156,9 @@ pub async fn read(
 pub async fn read_view(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, AppError> {
-    let grant = grant(&state, &raw_room, Via::View, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::View, &caller).await?;
     read_in(&state, &grant, &raw_file).await
 }
 
@@ -173,10 +173,10 @@ async fn read_in(state: &AppState, grant: &Grant, raw_file: &str) -> Result<Resp
 pub async fn rename(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<RenameFile>,
 ) -> Result<Json<FilePlace>, AppError> {
-    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, &caller).await?;
     let file = parse_file_id(&raw_file)?;
     need_edit(&grant)?;
     let room = grant.room();
@@ -191,9 +191,9 @@ pub async fn rename(
 pub async fn delete(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<StatusCode, AppError> {
-    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, &caller).await?;
     let file = parse_file_id(&raw_file)?;
     need_edit(&grant)?;
     projects::delete(&state, grant.room(), file).await?;
@@ -204,9 +204,9 @@ pub async fn delete(
 pub async fn archive(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, AppError> {
-    let grant = grant(&state, &raw_room, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::Edit, &caller).await?;
     archive_of(&state, grant.room()).await
 }
 
@@ -214,9 +214,9 @@ pub async fn archive(
 pub async fn archive_view(
     State(state): State<AppState>,
     Path(raw_room): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, AppError> {
-    let grant = grant(&state, &raw_room, Via::View, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_room, Via::View, &caller).await?;
     archive_of(&state, grant.room()).await
 }
 

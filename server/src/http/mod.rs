@@ -10,10 +10,12 @@ pub mod lobby;
 pub mod origin;
 pub mod rate_limit;
 pub mod rooms;
+pub mod signin;
 pub mod ui;
 pub mod ws;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::compression::CompressionLayer;
@@ -24,7 +26,9 @@ use crate::AppState;
 /// Builds every route of the server.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_message_bytes;
-    Router::new()
+    // Everything that reads or changes a room needs a token when sign-in is on; the
+    // pages do not (the editor takes its token from the address), nor do the probes.
+    let signed = Router::new()
         .route("/api/rooms", post(rooms::create))
         .route(
             "/api/rooms/{room_id}",
@@ -55,6 +59,12 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/{room_id}/{file_id}", get(ws::connect_file))
         .route("/ws/v/{view_id}", get(ws::connect_view))
         .route("/ws/v/{view_id}/{file_id}", get(ws::connect_file_view))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            signin::require,
+        ));
+    Router::new()
+        .merge(signed)
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::access::{grant, need_owner, owner_key};
+use super::access::{grant, need_owner, Caller};
 use super::error::AppError;
 use super::json::ApiJson;
 use super::origin::base_url;
@@ -107,8 +107,18 @@ pub async fn create(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateRoom>,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
+    if caller
+        .identity
+        .as_ref()
+        .is_some_and(|who| !who.may_create())
+    {
+        return Err(AppError::Forbidden(
+            "your sign-in may open certain rooms, not create them".into(),
+        ));
+    }
     if let Some(Extension(ConnectInfo(peer))) = peer {
         state
             .room_creation
@@ -146,8 +156,9 @@ pub async fn get(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<RoomView>, AppError> {
-    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     describe(&state, &grant, &headers).await.map(Json)
 }
 
@@ -156,8 +167,9 @@ pub async fn get_view(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<RoomView>, AppError> {
-    let grant = grant(&state, &raw_id, Via::View, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_id, Via::View, &caller).await?;
     describe(&state, &grant, &headers).await.map(Json)
 }
 
@@ -200,9 +212,10 @@ pub async fn change(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     headers: HeaderMap,
+    caller: Caller,
     ApiJson(body): ApiJson<ChangeRoom>,
 ) -> Result<Json<RoomView>, AppError> {
-    let mut grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    let mut grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     need_owner(&grant)?;
     let title = match &body.title {
         Some(title) => Some(
@@ -246,8 +259,9 @@ pub async fn new_edit_link(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<NewEditLink>, AppError> {
-    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     need_owner(&grant)?;
     let link = Uuid::new_v4();
     replace_link(
@@ -270,8 +284,9 @@ pub async fn new_view_link(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<NewViewLink>, AppError> {
-    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     need_owner(&grant)?;
     let link = Uuid::new_v4();
     replace_link(
@@ -314,9 +329,9 @@ async fn replace_link(
 pub async fn delete(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<StatusCode, AppError> {
-    let grant = grant(&state, &raw_id, Via::Edit, owner_key(&headers)).await?;
+    let grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     need_owner(&grant)?;
     let room = grant.room();
     if !state.store.delete_room(room).await? {

@@ -18,16 +18,17 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use serde::Deserialize;
 
-use super::access::{grant, owner_key};
+use super::access::{grant, Caller};
 use super::error::AppError;
 use super::origin::origin_allowed;
 use super::rooms::parse_file_id;
+use super::signin::{offered_protocols, SUBPROTOCOL};
 use crate::access::{PeerAccess, Via};
 use crate::sync::DocId;
 use crate::AppState;
 
-/// Who a WebSocket says it is, in its query string: the owner key (`owner`), which lets
-/// the owner edit a view-only room.
+/// What a WebSocket says in its query string: the owner key (`owner`), which lets the
+/// owner edit a view-only room (the token, `token`, was checked before).
 #[derive(Debug, Default, Deserialize)]
 pub struct Credentials {
     owner: Option<String>,
@@ -39,9 +40,19 @@ pub async fn connect(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     Query(credentials): Query<Credentials>,
+    caller: Caller,
     request: Request,
 ) -> Result<Response, AppError> {
-    open(&state, &raw_id, None, Via::Edit, &credentials, request).await
+    open(
+        &state,
+        &raw_id,
+        None,
+        Via::Edit,
+        &credentials,
+        caller,
+        request,
+    )
+    .await
 }
 
 /// As [`connect`], by the view link: the connection only reads.
@@ -49,9 +60,19 @@ pub async fn connect_view(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     Query(credentials): Query<Credentials>,
+    caller: Caller,
     request: Request,
 ) -> Result<Response, AppError> {
-    open(&state, &raw_id, None, Via::View, &credentials, request).await
+    open(
+        &state,
+        &raw_id,
+        None,
+        Via::View,
+        &credentials,
+        caller,
+        request,
+    )
+    .await
 }
 
 /// Upgrades to the y-websocket protocol for one file of a room's project; the room's own
@@ -60,6 +81,7 @@ pub async fn connect_file(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
     Query(credentials): Query<Credentials>,
+    caller: Caller,
     request: Request,
 ) -> Result<Response, AppError> {
     let via = Via::Edit;
@@ -69,6 +91,7 @@ pub async fn connect_file(
         Some(&raw_file),
         via,
         &credentials,
+        caller,
         request,
     )
     .await
@@ -79,6 +102,7 @@ pub async fn connect_file_view(
     State(state): State<AppState>,
     Path((raw_room, raw_file)): Path<(String, String)>,
     Query(credentials): Query<Credentials>,
+    caller: Caller,
     request: Request,
 ) -> Result<Response, AppError> {
     let via = Via::View;
@@ -88,6 +112,7 @@ pub async fn connect_file_view(
         Some(&raw_file),
         via,
         &credentials,
+        caller,
         request,
     )
     .await
@@ -100,13 +125,13 @@ async fn open(
     raw_file: Option<&str>,
     via: Via,
     credentials: &Credentials,
+    mut caller: Caller,
     request: Request,
 ) -> Result<Response, AppError> {
-    let owner_key = credentials
-        .owner
-        .as_deref()
-        .or_else(|| owner_key(request.headers()));
-    let grant = grant(state, raw_link, via, owner_key).await?;
+    if let Some(key) = &credentials.owner {
+        caller.owner_key = Some(key.clone());
+    }
+    let grant = grant(state, raw_link, via, &caller).await?;
     let room = grant.room();
     let doc = match raw_file {
         Some(raw) => DocId::file(room, parse_file_id(raw)?),
@@ -140,6 +165,7 @@ fn upgrade(
     let address = crate::net::peer_of(request.extensions())
         .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
     let accept = accept_key(&request).map_err(|e| AppError::BadRequest(e.into()))?;
+    let offers_subprotocol = offered_protocols(request.headers()).any(|p| p == SUBPROTOCOL);
     let on_upgrade = request
         .extensions_mut()
         .remove::<hyper::upgrade::OnUpgrade>()
@@ -173,6 +199,14 @@ fn upgrade(
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    // A browser that carried its token as a subprotocol offered `pairpad` beside it, and
+    // closes the connection unless one of its offers is taken.
+    if offers_subprotocol {
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
     Ok(response)
 }
 

@@ -204,9 +204,13 @@ impl Peers {
         }
     }
 
-    /// The display name `conn` last published, stored with its updates.
+    /// Who `conn` is, stored with its updates: the name it signed in with, else the
+    /// display name it last published for itself.
     pub(crate) fn author(&self, conn: ConnId) -> Option<String> {
-        self.presence.author(conn)
+        let signed_in = self.links.get(&conn)?.access.person.as_ref();
+        signed_in
+            .map(|person| person.name.clone())
+            .or_else(|| self.presence.author(conn))
     }
 
     /// The lowest presence client id `conn` brought, stored with its updates.
