@@ -104,6 +104,7 @@ impl Grant {
             can_retitle: self.can_retitle(),
             owner: self.owner,
             person: self.person.clone(),
+            epoch: 0,
         }
     }
 }
@@ -131,6 +132,9 @@ pub struct PeerAccess {
     pub owner: bool,
     /// Who signed in on it, when anyone did.
     pub person: Option<Person>,
+    /// The count of access changes read before its link was checked (see
+    /// [`crate::sync::service::SyncService::access_epoch`]).
+    pub epoch: u64,
 }
 
 impl PeerAccess {
@@ -142,6 +146,7 @@ impl PeerAccess {
             can_retitle: true,
             owner: true,
             person: None,
+            epoch: 0,
         }
     }
 

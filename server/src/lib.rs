@@ -10,6 +10,7 @@ pub mod http;
 pub mod meta;
 pub mod metrics;
 pub mod net;
+pub mod owner;
 pub mod paths;
 pub mod projects;
 pub mod rooms;

@@ -519,3 +519,46 @@ async fn presence_is_each_connections_own_and_viewers_are_marked() {
     pool.close().await;
     server.stop().await;
 }
+
+/// A client id whose connection dropped stays its person's for a while: someone
+/// elsewhere cannot take it over (and with it their name and cursor) before they are
+/// back; they can, from where they were.
+#[tokio::test]
+async fn a_departed_persons_presence_is_theirs_to_take_back() {
+    let server = TestServer::sqlite().await;
+    let room = create_room_full(server.addr).await;
+    let watcher = YClient::connect(server.addr, &room.room).await;
+    let alice = YClient::connect_from("127.0.0.2", server.addr, &room.room).await;
+    alice.set_name("Alice");
+    watcher
+        .wait_for("Alice", |c| c.remote_names() == ["Alice"])
+        .await;
+    let id = alice.client_id();
+    alice.close().await;
+    watcher
+        .wait_for("Alice gone", |c| c.remote_names().is_empty())
+        .await;
+
+    // From another address, by the view link: her id is not to be had.
+    let mallory = YClient::connect_from("127.0.0.3", server.addr, &view_path(&room.view)).await;
+    mallory.send(presence_of(
+        id,
+        1000,
+        r#"{"user":{"name":"Mallory as Alice"}}"#,
+    ));
+    mallory.set_name("Mallory");
+    watcher
+        .wait_for("Mallory", |c| {
+            c.remote_names().contains(&"Mallory".to_string())
+        })
+        .await;
+    assert_eq!(watcher.remote_names(), ["Mallory"]);
+
+    // Alice, back from where she was, takes it again.
+    let back = YClient::connect_from("127.0.0.2", server.addr, &room.room).await;
+    back.send(presence_of(id, 1001, r#"{"user":{"name":"Alice"}}"#));
+    watcher
+        .wait_for("Alice back", |c| c.remote_names() == ["Alice", "Mallory"])
+        .await;
+    server.stop().await;
+}

@@ -30,6 +30,16 @@ test('a view link opens the room read-only: the text and everyone are there, typ
   await vera.page.keyboard.press('Backspace');
   assert.equal(await textOf(vera.page), 'fn main() {}\n');
   assert.equal(await statusOf(vera.page), 'connected', 'still connected: nothing was sent');
+  // No completions to pick, and no change made in the page by any other means takes.
+  await vera.page.keyboard.press('Control+Space');
+  await vera.page.keyboard.type('ma', { delay: 30 });
+  assert.equal(await vera.page.locator('.cm-tooltip-autocomplete').count(), 0, 'no completion popup');
+  await vera.page.evaluate(() => window.pairpad.view.dispatch({ changes: { from: 0, insert: 'injected ' } }));
+  assert.equal(await textOf(vera.page), 'fn main() {}\n');
+  assert.equal(await statusOf(vera.page), 'connected');
+  // Nothing of the room is kept on a viewer's device: a reload shows the room as it is.
+  const stores = await vera.page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+  assert.ok(!stores.some((name) => name.startsWith('pairpad:')), stores.join(', '));
 
   // Ada sees her in the people list as viewing, and her cursor with her name.
   await ada.page.locator('#people .person', { hasText: 'Vera' }).locator('.person-viewing').waitFor({ timeout: WAIT_MS });
@@ -56,6 +66,8 @@ test('the owner keeps control: view-only for everyone else, a new edit link, del
   const context = await env.browser.newContext({ viewport: { width: 1100, height: 640 } });
   const page = await context.newPage();
   page.on('pageerror', (error) => assert.fail(`page error in Ada's tab: ${error.message}`));
+  const ownerSockets = [];
+  page.on('websocket', (socket) => ownerSockets.push(socket.url()));
   await page.goto(`${env.server.base}/`);
   await page.fill('#new-title', 'Mine');
   await page.click('#create button[type=submit]');
@@ -78,17 +90,33 @@ test('the owner keeps control: view-only for everyone else, a new edit link, del
   await page.check('#owner-view-only');
   await page.locator('#toast', { hasText: 'Only you can edit now' }).waitFor({ timeout: WAIT_MS });
   await page.keyboard.press('Escape');
-  // Bob's page learns it at once, and becomes read-only.
+  // Bob's page learns it at once, and becomes read-only; it stays connected, and what he
+  // tries to type goes nowhere.
   await bob.page.waitForFunction(() => !document.getElementById('view-badge').hidden, null, { timeout: WAIT_MS });
   await connected(bob.page);
   await bob.page.locator('.cm-content').click();
   await bob.page.keyboard.type('bob was here', { delay: 20 });
   assert.ok(!(await textOf(bob.page)).includes('bob was here'));
+  assert.equal(await statusOf(bob.page), 'connected');
   // Ada still edits, and Bob follows.
   await page.locator('.cm-content').click();
   await page.keyboard.press('End');
   await page.keyboard.type(' and more', { delay: 10 });
   await untilText(bob.page, 'the owner still edits', { has: ['owner text and more'] });
+
+  // Back to everyone: Bob's page learns it too, and he edits again.
+  await page.click('#share');
+  await page.uncheck('#owner-view-only');
+  await page.keyboard.press('Escape');
+  await bob.page.waitForFunction(() => document.getElementById('view-badge').hidden, null, { timeout: WAIT_MS });
+  await connected(bob.page);
+  await bob.page.locator('.cm-content').click();
+  await bob.page.keyboard.press('Control+End');
+  await bob.page.keyboard.type(' + bob', { delay: 20 });
+  await untilText(page, 'Bob edits again', { has: ['owner text and more + bob'] });
+  assert.ok(!(await textOf(page)).includes('bob was here'), 'nothing typed while read-only arrives');
+  // The owner key never travels in a WebSocket address.
+  assert.ok(ownerSockets.length > 0 && ownerSockets.every((url) => !url.includes('owner')), ownerSockets.join(' '));
 
   // A new edit link: Ada's page moves to it; Bob's old link no longer works, and he is told.
   await page.click('#share');
@@ -97,6 +125,11 @@ test('the owner keeps control: view-only for everyone else, a new edit link, del
   await page.waitForURL((url) => url.pathname.startsWith('/r/') && !url.pathname.endsWith(roomId), { timeout: WAIT_MS });
   await bob.page.waitForFunction(() => document.getElementById('status').dataset.status === 'gone', null, { timeout: WAIT_MS });
   assert.match(await bob.page.locator('#banner').textContent(), /no longer opens the room/);
+  // His editor takes no more typing: nothing is typed that would go nowhere.
+  const before = await textOf(bob.page);
+  await bob.page.locator('.cm-content').click();
+  await bob.page.keyboard.type('lost?', { delay: 20 });
+  assert.equal(await textOf(bob.page), before);
   await connected(page);
   const freshId = page.url().split('/r/')[1];
   await untilText(page, 'the room is the same behind the new link', { has: ['owner text and more'] });

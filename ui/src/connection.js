@@ -4,7 +4,7 @@
 import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
 import { IndexeddbPersistence, storeState } from "y-indexeddb";
-import { socketParams, socketProtocols, tokenExpired } from "./session.js";
+import { socketProtocols, tokenExpired } from "./session.js";
 
 /** How the server starts the reason when it closes a connection because an edit would
  * make the document larger than it accepts (close code 1009). */
@@ -14,11 +14,12 @@ const RETRY_AFTER_EDIT_MS = 1500;
 
 const tooLarge = (event) => event?.code === 1009 && String(event.reason ?? "").startsWith(TOO_LARGE_REASON);
 
-/** Close codes on which reconnecting cannot help (see the server's `close_code`; stock
- * y-websocket clients stop on the whole 4400 range): an edit from a connection that may
- * only view (4403), and a link that no longer opens the room or a room that was deleted
- * (4404). */
-const FINAL_CODES = new Set([4403, 4404]);
+/** Close codes on which reconnecting cannot help (see the server's `close_code`;
+ * y-websocket 3.1 and later stop on the whole 4400 range by themselves): an edit from a
+ * connection that may only view (4403), a link that no longer opens the room or a room
+ * that was deleted (4404), and a person the host took out of the session (4410). */
+const FINAL_CODES = new Set([4403, 4404, 4410]);
+const ENDED_STATUS = { 4403: "read-only", 4404: "gone", 4410: "removed" };
 /** The room's owner changed who may edit: the page must ask again what it may do. */
 export const ACCESS_CHANGED = 4001;
 
@@ -36,8 +37,12 @@ export class Connection {
    * page came by (see session.js), and its first file's id
    * @param {string} [fileId] another file of the room's project; the room's own document
    * (its first file) when left out
+   * @param {{readOnly?: boolean}} [options] with `readOnly` (this page may only view),
+   * no copy is kept on the device: it would hold nothing of this person's, and any
+   * change in it (a last keystroke as the room became view-only) would be refused on
+   * every load
    */
-  constructor(room, fileId = room.mainId) {
+  constructor(room, fileId = room.mainId, { readOnly = false } = {}) {
     /** The room's link, as the server's completion takes it. */
     this.link = room.link;
     this.fileId = fileId;
@@ -46,12 +51,11 @@ export class Connection {
     this.text = this.doc.getText("code");
     this.meta = this.doc.getMap("meta");
     const name = fileId === room.mainId ? room.path : `${room.path}/${fileId}`;
-    this.local = new IndexeddbPersistence(`pairpad:${name}`, this.doc);
+    this.local = readOnly ? null : new IndexeddbPersistence(`pairpad:${name}`, this.doc);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     this.provider = new WebsocketProvider(`${scheme}//${location.host}/ws`, name, this.doc, {
       connect: navigator.onLine,
       maxBackoffTime: 5000,
-      params: socketParams(),
       protocols: socketProtocols(),
       // Each tab talks to the server only. Over a BroadcastChannel, tabs of one browser
       // passed each other's presence on to the server, and a closed tab lingered as a
@@ -76,7 +80,7 @@ export class Connection {
       this.emit();
     });
     this.doc.on("update", (_update, origin) => {
-      if (this.refusal === null || origin === this.provider || origin === this.local) return;
+      if (this.refusal === null || origin === this.provider || (this.local && origin === this.local)) return;
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => {
         this.refusal = null;
@@ -84,6 +88,18 @@ export class Connection {
         this.emit();
       }, RETRY_AFTER_EDIT_MS);
     });
+    /** Resolves once the document holds what this device kept of it, or (with no copy
+     * kept) once it first synced with the server. */
+    this.whenLoaded = this.local
+      ? this.local.whenSynced
+      : new Promise((resolve) => {
+        const synced = (yes) => {
+          if (!yes) return;
+          this.provider.off("sync", synced);
+          resolve();
+        };
+        this.provider.on("sync", synced);
+      });
     this.awareness = this.provider.awareness;
     this.listeners = new Set();
     this.everConnected = false;
@@ -121,7 +137,7 @@ export class Connection {
 
   /** "connected" only once the server's state has been merged in. */
   get status() {
-    if (this.ended) return this.ended.code === 4403 ? "read-only" : "gone";
+    if (this.ended) return ENDED_STATUS[this.ended.code];
     if (!navigator.onLine) return "offline";
     if (this.failures > 0 && tokenExpired()) return "signed-out";
     if (this.refusal !== null) return "too-large";
@@ -143,13 +159,14 @@ export class Connection {
 
   /** Resolves once everything typed so far is in this browser's IndexedDB copy. */
   async saveLocally() {
+    if (!this.local) return;
     await this.local.whenSynced;
     await storeState(this.local, true);
   }
 
   /** Closes the document and forgets this device's copy of it (the file was deleted). */
   async forget() {
-    const cleared = this.local.clearData();
+    const cleared = this.local?.clearData();
     this.destroy();
     try {
       await cleared;
@@ -163,7 +180,7 @@ export class Connection {
     window.removeEventListener("offline", this.onOffline);
     window.removeEventListener("online", this.onOnline);
     this.provider.destroy();
-    this.local.destroy();
+    this.local?.destroy();
     this.doc.destroy();
   }
 }

@@ -20,12 +20,33 @@ import {
   completionStatus, moveCompletionSelection, startCompletion,
 } from "@codemirror/autocomplete";
 import * as Y from "yjs";
-import { yCollab, yUndoManagerKeymap } from "y-codemirror.next";
+import { yCollab, ySyncAnnotation, yUndoManagerKeymap } from "y-codemirror.next";
 import { serverCompletions } from "./completion.js";
 import { partnerCursors } from "./cursors.js";
 
 /** The slot holding the current language's extension. */
 export const languageSlot = new Compartment();
+/** Whether the text takes this person's changes: see [`lockedText`]. */
+const writable = new Compartment();
+
+/**
+ * A text this person cannot change: typing, pasting, dropping, completions and every
+ * other change made here are refused, while the partners' changes (which the sync
+ * plugin marks) still come in. The cursor stays, so that others see where they look.
+ */
+function lockedText() {
+  return [
+    EditorState.readOnly.of(true),
+    EditorView.contentAttributes.of({ "aria-readonly": "true" }),
+    EditorState.transactionFilter.of((tr) => (!tr.docChanged || tr.annotation(ySyncAnnotation) ? tr : [])),
+  ];
+}
+
+/** Makes `view`'s text writable by this person or not (the room's access changed, or
+ * its link stopped working). */
+export function setWritable(view, yes) {
+  view.dispatch({ effects: writable.reconfigure(yes ? [] : lockedText()) });
+}
 /** The slot holding the colours; filled by [`editorThemeFor`]. */
 export const editorTheme = new Compartment();
 
@@ -158,7 +179,8 @@ export function createEditor(parent, connection, { currentLanguage, theme, onHel
       bracketMatching(),
       closeBrackets(),
       completionChoosing,
-      autocompletion({
+      // A viewer gets no completions: there is nothing they could insert.
+      readOnly ? [] : autocompletion({
         // The server is the one source (it knows each language's words); the language
         // packages' own lists would open on an empty word and add duplicates.
         override: [serverCompletions(currentLanguage, () => ({ room: connection.link, file: connection.fileId }))],
@@ -185,7 +207,7 @@ export function createEditor(parent, connection, { currentLanguage, theme, onHel
       editorTheme.of(editorThemeFor(theme)),
       EditorView.contentAttributes.of({ "aria-label": "Code" }),
       // A viewer keeps a cursor (others see where they look) but types nothing.
-      readOnly ? [EditorState.readOnly.of(true), EditorView.contentAttributes.of({ "aria-readonly": "true" })] : [],
+      writable.of(readOnly ? lockedText() : []),
       yCollab(connection.text, connection.awareness, { undoManager }),
       partnerCursors(connection),
     ],

@@ -33,6 +33,7 @@ const STATUS_TEXT = {
   "read-only": "View only",
   gone: "Link not valid",
   "signed-out": "Sign-in expired",
+  removed: "Removed",
 };
 /** What a status means for your edits, said plainly under the header. */
 const STATUS_EXPLAINED = {
@@ -42,6 +43,7 @@ const STATUS_EXPLAINED = {
   "read-only": "This link can only view the room: what was typed here was not saved. Reload to see the room as it is.",
   gone: "This link no longer opens the room: its owner replaced the link or deleted the room.",
   "signed-out": "Your sign-in has expired. Your edits are kept on this device; open this room again from your sign-in page to sync them.",
+  removed: "The host removed you from the session.",
 };
 
 // Where this page is, and what it may do there: asked of the server before anything
@@ -82,7 +84,10 @@ const mainId = site.mainId;
 const readOnly = !info.canEdit;
 /** Whether this page may rename the room: whoever may edit, unless it has an owner. */
 const mayRetitle = info.canEdit && (info.owner || !info.hasOwner);
-const connection = new Connection(site);
+/** Set while this page replaces its own link or deletes the room, so that being closed
+ * for it is no news. */
+let leaving = false;
+const connection = new Connection(site, mainId, { readOnly });
 // The owner changed who may edit: what this page may do is asked again.
 connection.onAccessChanged = () => location.reload();
 const meta = connection.meta;
@@ -157,7 +162,7 @@ function currentTitle() {
 const languageSelect = byId("language");
 languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
 languageSelect.addEventListener("change", async () => {
-  if (!workspace.active?.isRoom) return;
+  if (readOnly || !workspace.active?.isRoom) return;
   const id = languageSelect.value;
   saveLanguageChoice(id);
   const path = workspace.path(mainId);
@@ -252,12 +257,16 @@ const renderStatus = (status = workspace.active?.connection.status ?? connection
     statusBadge.textContent = STATUS_TEXT[status];
   }
 };
+/** Statuses after which the server takes no more of this page's edits: the editors stop
+ * taking typing, so that nothing is typed that goes nowhere. */
+const FINAL = new Set(["read-only", "gone", "removed"]);
 /** Status follows the file in front (the room's own connection for the first file). */
 const watched = new WeakSet();
 const watchStatus = (tab) => {
   if (watched.has(tab.connection)) return;
   watched.add(tab.connection);
   tab.connection.onStatus((status) => {
+    if (FINAL.has(status) && !leaving) workspace.lock();
     if (workspace.active?.connection === tab.connection) renderStatus(status);
   });
 };
@@ -271,6 +280,14 @@ presence.onCount((count) => {
 const editUrl = place.kind === "edit" ? `${location.origin}/r/${place.link}` : null;
 const viewUrl = info.viewId ? `${location.origin}/v/${info.viewId}` : null;
 byId("view-badge").hidden = !readOnly;
+byId("view-badge").title = place.kind === "view"
+  ? "You came by a view-only link: you can read and follow the others, not change anything"
+  : "The room's owner has made it view-only: you can read and follow the others, not change anything";
+if (info.access === "view") {
+  byId("share-edit").querySelector("label").textContent = info.owner
+    ? "Edit link: only you can edit now; whoever has it views"
+    : "Edit link: the owner has made the room view-only for now";
+}
 const shareDialog = byId("share-dialog");
 const copyInto = (input, button, url) => {
   input.value = url;
@@ -289,8 +306,6 @@ byId("share").addEventListener("click", () => {
   (editUrl ? byId("share-edit-link") : byId("share-view-link")).select();
 });
 shareDialog.addEventListener("close", () => workspace.active?.view.focus());
-/** Set while this page replaces its own link, so that being closed for it is no news. */
-let leaving = false;
 if (info.owner) {
   const roomUrl = `/api/rooms/${place.link}`;
   const viewOnly = byId("owner-view-only");
@@ -311,11 +326,17 @@ if (info.owner) {
       const { roomId: fresh } = await ownerCall("POST", `${roomUrl}/edit-link`);
       saveOwnerKey(fresh, ownerKey);
       saveOwnerKey(place.link, null);
+      forgetRoom(place.link);
       location.replace(`/r/${fresh}`);
     } catch (failure) {
       leaving = false;
       toast(failure.message);
     }
+  });
+  // The key itself, to open the room as its owner on another device (or keep it safe).
+  byId("owner-copy-link").addEventListener("click", async () => {
+    const url = `${location.origin}/r/${place.link}#owner=${ownerKey}`;
+    toast((await copyText(url)) ? "Owner link copied: whoever opens it owns the room" : `Your owner link: ${url}`);
   });
   byId("owner-new-view").addEventListener("click", async () => {
     if (!(await fileActions.confirm("Make a new view-only link? The current one stops working.", "New link"))) return;

@@ -103,15 +103,13 @@ export function requestHeaders(extra = {}) {
   return headers;
 }
 
-/** Query parameters for a WebSocket. */
-export function socketParams() {
-  return credentials.ownerKey ? { owner: credentials.ownerKey } : {};
-}
-
-/** Subprotocols for a WebSocket: the token rides in one (never in the address, which
- * proxies log), beside `pairpad`, which the server picks. */
+/** Subprotocols for a WebSocket: the sign-in token and the owner key ride in them (never
+ * in the address, which proxies log), beside `pairpad`, which the server picks. */
 export function socketProtocols() {
-  return credentials.token ? ["pairpad", `pairpad.token.${credentials.token}`] : [];
+  const carried = [];
+  if (credentials.token) carried.push(`pairpad.token.${credentials.token}`);
+  if (credentials.ownerKey) carried.push(`pairpad.owner.${credentials.ownerKey}`);
+  return carried.length ? ["pairpad", ...carried] : [];
 }
 
 /**

@@ -6,7 +6,7 @@
 import * as Y from "yjs";
 import { EditorView } from "@codemirror/view";
 import { Connection } from "./connection.js";
-import { createEditor, editorTheme, editorThemeFor, languageSlot } from "./editor.js";
+import { createEditor, editorTheme, editorThemeFor, languageSlot, setWritable } from "./editor.js";
 import { languageOfPath, loadLanguage } from "./languages.js";
 import { el } from "./dom.js";
 import { baseName, tabLabels } from "./files.js";
@@ -77,7 +77,9 @@ export class Workspace {
 
   create(fileId) {
     const isRoom = fileId === this.mainId;
-    const connection = isRoom ? this.room : this.unlinger(fileId) ?? new Connection(this.site, fileId);
+    const connection = isRoom
+      ? this.room
+      : this.unlinger(fileId) ?? new Connection(this.site, fileId, { readOnly: this.readOnly });
     const pane = el("div", { className: "pane", hidden: true, "attr:role": "tabpanel" });
     this.panes.append(pane);
     const tab = { fileId, connection, pane, language: null, languageRequest: 0, isRoom, shownAt: 0, listed: false };
@@ -269,6 +271,14 @@ export class Workspace {
     if (tab === this.active) document.body.dataset.language = id;
   }
 
+  /** Makes every editor, open now or later, take no more typing: the server stopped
+   * taking this page's edits (its link was replaced, the room deleted, the person
+   * removed). */
+  lock() {
+    this.readOnly = true;
+    for (const tab of this.tabs.values()) setWritable(tab.view, false);
+  }
+
   setTheme(theme) {
     this.theme = theme;
     for (const tab of this.tabs.values()) {
@@ -336,7 +346,7 @@ export class Workspace {
   }
 
   restoreCursor(tab) {
-    tab.connection.local.whenSynced.then(() => {
+    tab.connection.whenLoaded.then(() => {
       if (!this.tabs.has(tab.fileId)) return;
       let saved = null;
       try {

@@ -16,8 +16,9 @@ use super::error::AppError;
 use super::json::ApiJson;
 use super::origin::base_url;
 use crate::access::{Grant, Via};
-use crate::store::{Access, LinkChange, RoomText};
-use crate::sync::{close_code, DocId, Leavers, RoomCommand};
+use crate::owner;
+use crate::store::{Access, RoomText};
+use crate::sync::DocId;
 use crate::AppState;
 
 /// Body of `POST /api/rooms`.
@@ -96,11 +97,6 @@ pub struct NewViewLink {
     view_id: Uuid,
     view_url: String,
 }
-
-/// Why connections are closed when their link is replaced.
-const EDIT_LINK_REPLACED: &str = "the edit link was replaced; ask the room's owner for the new one";
-const VIEW_LINK_REPLACED: &str = "the view link was replaced; ask the room's owner for the new one";
-const ACCESS_CHANGED: &str = "the room's owner changed who may edit; reconnect";
 
 /// Creates a room whose document starts with `meta.title` and `meta.language` set.
 pub async fn create(
@@ -225,23 +221,12 @@ pub async fn change(
         None => None,
     };
     if let Some(access) = body.access {
-        let room = grant.room();
-        if !state
-            .store
-            .change_links(room, LinkChange::Access(access))
-            .await?
-        {
+        let changed =
+            access == grant.links.access || owner::set_access(&state, grant.room(), access).await?;
+        if !changed {
             return Err(AppError::RoomNotFound);
         }
-        if access != grant.links.access {
-            grant.links.access = access;
-            let revoke = || RoomCommand::Revoke {
-                leavers: Leavers::EditorsButTheOwner,
-                code: close_code::ACCESS_CHANGED,
-                reason: ACCESS_CHANGED,
-            };
-            state.sync.tell_room(room, revoke).await;
-        }
+        grant.links.access = access;
     }
     if let Some(title) = title {
         if !state.sync.retitle(grant.room(), title).await {
@@ -263,15 +248,8 @@ pub async fn new_edit_link(
 ) -> Result<Json<NewEditLink>, AppError> {
     let grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     need_owner(&grant)?;
-    let link = Uuid::new_v4();
-    replace_link(
-        &state,
-        &grant,
-        LinkChange::Edit(link),
-        Via::Edit,
-        EDIT_LINK_REPLACED,
-    )
-    .await?;
+    let link = (owner::replace_link(&state, grant.room(), Via::Edit).await?)
+        .ok_or(AppError::RoomNotFound)?;
     let base = base_url(&state.config, &headers);
     Ok(Json(NewEditLink {
         room_id: link,
@@ -288,40 +266,13 @@ pub async fn new_view_link(
 ) -> Result<Json<NewViewLink>, AppError> {
     let grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     need_owner(&grant)?;
-    let link = Uuid::new_v4();
-    replace_link(
-        &state,
-        &grant,
-        LinkChange::View(link),
-        Via::View,
-        VIEW_LINK_REPLACED,
-    )
-    .await?;
+    let link = (owner::replace_link(&state, grant.room(), Via::View).await?)
+        .ok_or(AppError::RoomNotFound)?;
     let base = base_url(&state.config, &headers);
     Ok(Json(NewViewLink {
         view_id: link,
         view_url: format!("{base}/v/{link}"),
     }))
-}
-
-async fn replace_link(
-    state: &AppState,
-    grant: &Grant,
-    change: LinkChange,
-    via: Via,
-    reason: &'static str,
-) -> Result<(), AppError> {
-    let room = grant.room();
-    if !state.store.change_links(room, change).await? {
-        return Err(AppError::RoomNotFound);
-    }
-    let revoke = || RoomCommand::Revoke {
-        leavers: Leavers::Came(via),
-        code: close_code::GONE,
-        reason,
-    };
-    state.sync.tell_room(room, revoke).await;
-    Ok(())
 }
 
 /// The owner deletes the room, its files and their histories; everyone in it is
@@ -333,14 +284,9 @@ pub async fn delete(
 ) -> Result<StatusCode, AppError> {
     let grant = grant(&state, &raw_id, Via::Edit, &caller).await?;
     need_owner(&grant)?;
-    let room = grant.room();
-    if !state.store.delete_room(room).await? {
+    if !owner::delete_room(&state, grant.room()).await? {
         return Err(AppError::RoomNotFound);
     }
-    state
-        .sync
-        .tell_room(room, || RoomCommand::Deleted { room: true })
-        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -23,12 +23,16 @@ use super::error::AppError;
 use super::origin::origin_allowed;
 use super::rooms::parse_file_id;
 use super::signin::{offered_protocols, SUBPROTOCOL};
+
+/// The subprotocol prefix that carries an owner key.
+const OWNER_PROTOCOL: &str = "pairpad.owner.";
 use crate::access::{PeerAccess, Via};
 use crate::sync::DocId;
 use crate::AppState;
 
 /// What a WebSocket says in its query string: the owner key (`owner`), which lets the
-/// owner edit a view-only room (the token, `token`, was checked before).
+/// owner edit a view-only room (the token, `token`, was checked before). Browsers send
+/// the key as the subprotocol `pairpad.owner.{key}` instead, out of the address.
 #[derive(Debug, Default, Deserialize)]
 pub struct Credentials {
     owner: Option<String>,
@@ -128,9 +132,13 @@ async fn open(
     mut caller: Caller,
     request: Request,
 ) -> Result<Response, AppError> {
-    if let Some(key) = &credentials.owner {
-        caller.owner_key = Some(key.clone());
+    let offered = offered_protocols(request.headers()).find_map(|p| p.strip_prefix(OWNER_PROTOCOL));
+    if let Some(key) = credentials.owner.as_deref().or(offered) {
+        caller.owner_key = Some(key.to_string());
     }
+    // Read before the link is checked: a change made after the check turns the
+    // connection away when it joins (see `SyncService::access_epoch`).
+    let epoch = state.sync.access_epoch();
     let grant = grant(state, raw_link, via, &caller).await?;
     let room = grant.room();
     let doc = match raw_file {
@@ -144,7 +152,9 @@ async fn open(
     if !known {
         return Err(AppError::FileNotFound);
     }
-    upgrade(state, doc, grant.peer(), request)
+    let mut access = grant.peer();
+    access.epoch = epoch;
+    upgrade(state, doc, access, request)
 }
 
 fn check_origin(state: &AppState, request: &Request) -> Result<(), AppError> {

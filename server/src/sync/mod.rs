@@ -88,6 +88,11 @@ struct RoomServices {
     work: work::WorkLedger,
     /// Tells whoever listens (a shared folder) what became durable.
     changes: tokio::sync::broadcast::Sender<Change>,
+    /// Counts changes to any room's access (links replaced, access changed, rooms
+    /// deleted). A connection carries the count read before its link was checked, and a
+    /// room turns it away if the count moved since: the check may be stale, and the
+    /// room's closing of those the change concerns may have come before it joined.
+    access_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// What a document told the listeners of [`service::SyncService::subscribe`].
@@ -127,6 +132,8 @@ pub mod close_code {
     /// The link no longer opens the room (the owner replaced it), or the room was
     /// deleted: reconnecting will not help.
     pub const GONE: u16 = 4404;
+    /// The host took this person out of the session.
+    pub const REMOVED: u16 = 4410;
 }
 
 /// Close reasons a client acts on, beyond the code.
@@ -212,6 +219,8 @@ pub enum Leavers {
     Came(crate::access::Via),
     /// Those that came by the edit link without the owner key.
     EditorsButTheOwner,
+    /// This one connection.
+    Connection(ConnId),
 }
 
 impl Leavers {
@@ -220,6 +229,7 @@ impl Leavers {
         match self {
             Self::Came(via) => access.via == via,
             Self::EditorsButTheOwner => access.via == crate::access::Via::Edit && !access.owner,
+            Self::Connection(_) => false,
         }
     }
 }
@@ -285,6 +295,11 @@ pub enum RoomCommand {
     },
     /// To a room: the owner renamed it to `title` (checked).
     Retitle(String),
+    /// Who is connected, for the host.
+    Connected {
+        /// Where to answer.
+        reply: oneshot::Sender<Vec<crate::owner::Connected>>,
+    },
     /// Close these connections with this code and reason (the room's access changed).
     Revoke {
         /// Who goes.

@@ -129,10 +129,10 @@ impl Peers {
     /// Forgets `conn` (it left) and clears its presence for everyone left; returns those
     /// too slow to take that.
     pub(crate) fn forget(&mut self, conn: ConnId) -> Vec<ConnId> {
-        if self.links.remove(&conn).is_none() {
+        let Some(link) = self.links.remove(&conn) else {
             return Vec::new();
-        }
-        match self.presence.remove(conn) {
+        };
+        match self.presence.remove(conn, link.address) {
             Some(frame) => self.fan_out(None, &frame),
             None => Vec::new(),
         }
@@ -168,12 +168,29 @@ impl Peers {
     /// Closes every connection `leavers` includes with `code` and `reason`.
     pub(crate) fn close_where(&mut self, leavers: Leavers, code: u16, reason: &str) {
         let conns: Vec<ConnId> = (self.links.iter())
-            .filter(|(_, link)| leavers.include(&link.access))
+            .filter(|(&conn, link)| match leavers {
+                Leavers::Connection(one) => conn == one,
+                _ => leavers.include(&link.access),
+            })
             .map(|(&conn, _)| conn)
             .collect();
         for conn in conns {
             self.close(conn, code, reason);
         }
+    }
+
+    /// Every connection, as the host sees it, on document `doc`.
+    pub(crate) fn connected(&self, doc: super::DocId) -> Vec<crate::owner::Connected> {
+        (self.links.iter())
+            .map(|(&conn, link)| crate::owner::Connected {
+                conn,
+                doc,
+                name: self.author(conn),
+                address: link.address.to_canonical(),
+                viewer: !link.access.can_edit,
+                owner: link.access.owner,
+            })
+            .collect()
     }
 
     /// What `conn` may do.
@@ -188,10 +205,11 @@ impl Peers {
         conn: ConnId,
         update: AwarenessUpdate,
     ) -> Result<(), Refusal> {
-        let Some(stamp) = self.links.get(&conn).map(|link| link.access.stamp()) else {
+        let Some(link) = self.links.get(&conn) else {
             return Ok(());
         };
-        if let Some(frame) = self.presence.apply(conn, update, &stamp)? {
+        let (address, stamp) = (link.address, link.access.stamp());
+        if let Some(frame) = self.presence.apply(conn, address, update, &stamp)? {
             self.broadcast(None, &frame);
         }
         Ok(())

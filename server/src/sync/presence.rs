@@ -7,6 +7,8 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use yrs::sync::{Awareness, AwarenessUpdate};
@@ -47,6 +49,13 @@ pub fn check_state(json: &str) -> Result<Option<String>, &'static str> {
         .pointer("/user/name")
         .and_then(serde_json::Value::as_str)
         .map(|name| name.chars().take(MAX_NAME_CHARS).collect()))
+}
+
+/// Whether client id `id` departed lately from an address other than `address`.
+fn reserved(departed: &HashMap<u64, (IpAddr, Instant)>, id: u64, address: IpAddr) -> bool {
+    departed
+        .get(&id)
+        .is_some_and(|&(from, at)| from != address && at.elapsed() < RESERVED_FOR)
 }
 
 /// What the server writes into the presence states of one connection: whether it may
@@ -104,7 +113,15 @@ pub(crate) struct Presence {
     peers: HashMap<ConnId, Peer>,
     /// Everyone's presence as one awareness frame, encoded once until presence changes.
     frame: Option<Bytes>,
+    /// Client ids whose connection went, kept for their address for a while: the person
+    /// reconnecting takes theirs back, and nobody elsewhere can take it meanwhile.
+    departed: HashMap<u64, (IpAddr, Instant)>,
 }
+
+/// How long a departed client id stays reserved for its address.
+const RESERVED_FOR: Duration = Duration::from_secs(60);
+/// Most departed client ids kept; the oldest go first.
+const MAX_DEPARTED: usize = 4096;
 
 #[derive(Default)]
 struct Peer {
@@ -123,6 +140,7 @@ impl Presence {
             owners: HashMap::new(),
             peers: HashMap::new(),
             frame: None,
+            departed: HashMap::new(),
         }
     }
 
@@ -148,6 +166,7 @@ impl Presence {
     pub(crate) fn apply(
         &mut self,
         conn: ConnId,
+        address: IpAddr,
         mut update: AwarenessUpdate,
         stamp: &Stamp,
     ) -> Result<Option<Bytes>, Refusal> {
@@ -179,6 +198,10 @@ impl Presence {
                     }
                 }
                 Entry::Vacant(_) if is_null(&entry.json) => dropped.push(*client),
+                // Someone's who just left, from elsewhere: theirs to take back.
+                Entry::Vacant(_) if reserved(&self.departed, id, address) => {
+                    dropped.push(*client);
+                }
                 Entry::Vacant(slot) => {
                     // Past its share, a connection's new ids are dropped rather than the
                     // connection closed: a stock client passes on the presence of people
@@ -211,16 +234,29 @@ impl Presence {
         Ok(Some(frame))
     }
 
-    /// Forgets the presence `conn` brought; returns the frame that tells everyone left.
-    pub(crate) fn remove(&mut self, conn: ConnId) -> Option<Bytes> {
+    /// Forgets the presence `conn` (from `address`) brought, keeping its client ids for
+    /// that address a while; returns the frame that tells everyone left.
+    pub(crate) fn remove(&mut self, conn: ConnId, address: IpAddr) -> Option<Bytes> {
         let peer = self.peers.remove(&conn)?;
         let gone: Vec<_> = peer.clients.iter().map(|&c| ClientID::new(c)).collect();
         if gone.is_empty() {
             return None;
         }
+        let now = Instant::now();
+        self.departed
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < RESERVED_FOR);
         for client in &gone {
             self.owners.remove(&client.get());
             self.awareness.remove_state(*client);
+            if self.departed.len() >= MAX_DEPARTED {
+                let oldest = (self.departed.iter())
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(&id, _)| id);
+                if let Some(oldest) = oldest {
+                    self.departed.remove(&oldest);
+                }
+            }
+            self.departed.insert(client.get(), (address, now));
         }
         self.frame = None;
         let update = self.awareness.update_with_clients(gone).ok()?;

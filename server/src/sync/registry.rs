@@ -60,6 +60,7 @@ impl RoomRegistry {
                 shutdown,
                 work: Default::default(),
                 changes: tokio::sync::broadcast::channel(CHANGES).0,
+                access_epoch: AtomicU64::new(0),
             }),
             rooms: Rooms::default(),
             tracker,
@@ -76,6 +77,17 @@ impl RoomRegistry {
             .map(|entry| RoomHandle {
                 tx: entry.tx.clone(),
             })
+    }
+
+    /// The count of access changes so far (see `RoomServices::access_epoch`).
+    pub fn access_epoch(&self) -> u64 {
+        self.services.access_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Counts an access change: call it once the change is stored, before telling the
+    /// rooms.
+    pub fn access_changed(&self) {
+        self.services.access_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The handles of every loaded document of room `room`.
@@ -210,12 +222,8 @@ mod tests {
     use super::*;
     use crate::sync::budget::MemoryBudget;
 
-    #[tokio::test]
-    async fn a_room_whose_actor_died_is_started_again() {
-        let store = crate::store::connect("sqlite::memory:")
-            .await
-            .expect("store");
-        let registry = RoomRegistry::new(
+    fn registry(store: Arc<dyn Store>) -> RoomRegistry {
+        RoomRegistry::new(
             store,
             Arc::new(Metrics::new()),
             RoomSettings {
@@ -226,7 +234,51 @@ mod tests {
             },
             CancellationToken::new(),
             TaskTracker::new(),
+        )
+    }
+
+    /// A connection whose link was checked before an access change joins after it: the
+    /// room turns it away, since the change's closing of whoever it concerns went out
+    /// before it was there to hear it.
+    #[tokio::test]
+    async fn a_connection_checked_before_an_access_change_is_turned_away() {
+        let store = crate::store::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        let room = crate::rooms::create(store.as_ref(), None, None)
+            .await
+            .expect("room");
+        let registry = registry(store);
+        let link = |epoch| {
+            let (queue, _inbound) = super::super::queue::outbound(None);
+            let access = crate::access::PeerAccess {
+                epoch,
+                ..crate::access::PeerAccess::full()
+            };
+            PeerLink {
+                queue,
+                closer: Default::default(),
+                address: std::net::IpAddr::from([127, 0, 0, 1]),
+                access,
+            }
+        };
+        let checked = registry.access_epoch();
+        registry.access_changed();
+        let doc = DocId::room(room.id);
+        assert!(
+            registry.join(doc, 1, &link(checked)).await.is_none(),
+            "stale"
         );
+        let now = registry.access_epoch();
+        assert!(registry.join(doc, 2, &link(now)).await.is_some(), "current");
+    }
+
+    #[tokio::test]
+    async fn a_room_whose_actor_died_is_started_again() {
+        let store = crate::store::connect("sqlite::memory:")
+            .await
+            .expect("store");
+        let registry = registry(store);
         let id = Uuid::new_v4();
         // What a panicked actor leaves behind: an entry whose receiver is gone.
         let (tx, rx) = flume::bounded(1);

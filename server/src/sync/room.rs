@@ -248,6 +248,9 @@ impl RoomActor {
                     self.store_as(update, "owner");
                 }
             }
+            RoomCommand::Connected { reply } => {
+                let _ = reply.send(self.peers.connected(self.key));
+            }
             RoomCommand::Revoke {
                 leavers,
                 code,
@@ -274,6 +277,13 @@ impl RoomActor {
             Lifecycle::Unloading | Lifecycle::Serving => {}
         }
         if self.persist.in_outage(Instant::now()) {
+            return false;
+        }
+        let epoch = self
+            .services
+            .access_epoch
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if link.access.epoch != epoch {
             return false;
         }
         self.lifecycle = Lifecycle::Serving;

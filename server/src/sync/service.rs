@@ -119,6 +119,29 @@ impl SyncService {
         }
     }
 
+    /// The count of access changes so far: read it before checking a connection's link,
+    /// and hand it to the connection (`PeerAccess::epoch`).
+    pub fn access_epoch(&self) -> u64 {
+        self.registry.access_epoch()
+    }
+
+    /// Counts an access change (stored already), before the rooms are told of it.
+    pub fn access_changed(&self) {
+        self.registry.access_changed();
+    }
+
+    /// Every connection to room `room`'s documents, as the host sees it.
+    pub async fn connected(&self, room: uuid::Uuid) -> Vec<crate::owner::Connected> {
+        let mut all = Vec::new();
+        for handle in self.registry.loaded_in(room) {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            if handle.send(RoomCommand::Connected { reply }).await {
+                all.extend(answer.await.unwrap_or_default());
+            }
+        }
+        all
+    }
+
     /// Sets room `room`'s title to `title` (checked), loading the room if needed; `false`
     /// when the room is not there.
     pub async fn retitle(&self, room: uuid::Uuid, title: String) -> bool {

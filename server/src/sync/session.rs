@@ -201,6 +201,7 @@ impl Session {
     async fn serve(&mut self, doc: DocId, tx: queue::Outbound, access: PeerAccess) {
         let metrics = self.ctx.metrics.clone();
         metrics.connections.inc();
+        let epoch = access.epoch;
         let link = PeerLink {
             queue: tx,
             closer: self.closer.clone(),
@@ -222,6 +223,10 @@ impl Session {
                 self.closer
                     .close(close_code::GOING_AWAY, "server shutting down");
             }
+            None if self.ctx.registry.access_epoch() != epoch => self.closer.close(
+                close_code::ACCESS_CHANGED,
+                "the room's access changed; reconnect",
+            ),
             None => self
                 .closer
                 .close(close_code::TRY_AGAIN_LATER, "room unavailable; retry later"),
