@@ -15,6 +15,11 @@ fn main() {
         "knock",
         "knock_status",
         "join_room",
+        "set_guest_access",
+        "set_asking",
+        "hosted_people",
+        "remove_person",
+        "new_room_link",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
         .unwrap_or_else(|error| panic!("tauri build step failed: {error:#}"));

@@ -10,8 +10,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, stat
 import { join, relative } from "node:path";
 import { tmpdir } from "node:os";
 
-const ENTRIES = { landing: "src/landing.js", room: "src/room.js", desktop: "src/desktop.js", style: "src/style.css" };
-const PAGES = ["index.html", "room.html", "notfound.html", "desktop.html"];
+const ENTRIES = { landing: "src/landing.js", room: "src/room.js", desktop: "src/desktop.js", join: "src/join.js", style: "src/style.css" };
+const PAGES = ["index.html", "room.html", "notfound.html", "desktop.html", "join.html"];
 const check = process.argv.includes("--check");
 const out = check ? mkdtempSync(join(tmpdir(), "pairpad-ui-")) : "dist";
 

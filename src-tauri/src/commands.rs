@@ -1,10 +1,12 @@
 //! The commands the bundled start page calls. Only the `main` window's local content may
 //! call them (see `capabilities/`); room windows and remote pages cannot.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pairpad_server::http::lobby::{Answer, PendingKnock};
+use pairpad_server::store::Access;
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
@@ -12,7 +14,7 @@ use uuid::Uuid;
 
 use crate::discovery::NearbySession;
 pub use crate::error::CommandError;
-use crate::host::{lan_addresses, HostInfo, Hosting};
+use crate::host::{lan_addresses, Guest, HostInfo, Hosting};
 use crate::settings::Settings;
 use crate::{windows, Desktop};
 
@@ -378,4 +380,95 @@ fn host_label(settings: &Settings) -> String {
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "Pairpad".into())
+}
+
+/// Runs `work` on the hosted session; `not_hosting` when there is none.
+async fn with_hosting<T>(
+    desktop: &Desktop,
+    work: impl AsyncFnOnce(&mut Hosting) -> Result<T, CommandError>,
+) -> Result<T, CommandError> {
+    let mut hosting = desktop.hosting.lock().await;
+    let hosting = hosting
+        .as_mut()
+        .ok_or_else(|| CommandError::new("not_hosting", "no session is hosted"))?;
+    work(hosting).await
+}
+
+/// Lets guests edit (`"edit"`) or only view (`"view"`); the host always edits.
+#[tauri::command]
+pub async fn set_guest_access(
+    desktop: State<'_, Desktop>,
+    access: String,
+) -> Result<HostInfo, CommandError> {
+    let access = match access.as_str() {
+        "edit" => Access::Edit,
+        "view" => Access::View,
+        _ => {
+            return Err(CommandError::new(
+                "bad_request",
+                "access is \"edit\" or \"view\"",
+            ))
+        }
+    };
+    with_hosting(&desktop, async |hosting| {
+        hosting.set_guests(access).await?;
+        Ok(hosting.info.clone())
+    })
+    .await
+}
+
+/// Asks before letting anyone in (those here now stay), or stops asking.
+#[tauri::command]
+pub async fn set_asking(
+    desktop: State<'_, Desktop>,
+    asking: bool,
+) -> Result<HostInfo, CommandError> {
+    with_hosting(&desktop, async |hosting| {
+        hosting.set_asking(asking).await;
+        Ok(hosting.info.clone())
+    })
+    .await
+}
+
+/// Everyone in the hosted room, the host included.
+#[tauri::command]
+pub async fn hosted_people(desktop: State<'_, Desktop>) -> Result<Vec<Guest>, CommandError> {
+    let hosting = desktop.hosting.lock().await;
+    Ok(match hosting.as_ref() {
+        Some(hosting) => hosting.guests().await,
+        None => Vec::new(),
+    })
+}
+
+/// Takes someone out of the hosted room: their connections are closed with a reason.
+/// Their link still works unless the host asks before letting people in or makes a new
+/// link.
+#[tauri::command]
+pub async fn remove_person(
+    desktop: State<'_, Desktop>,
+    conns: Vec<u64>,
+    address: Option<String>,
+) -> Result<usize, CommandError> {
+    let address = address.and_then(|a| a.parse::<IpAddr>().ok());
+    with_hosting(&desktop, async |hosting| {
+        Ok(hosting.remove(&conns, address).await)
+    })
+    .await
+}
+
+/// Gives the hosted room a new link: the old one stops working and whoever came by it is
+/// disconnected; the host's own room windows reopen on the new one.
+#[tauri::command]
+pub async fn new_room_link<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+) -> Result<HostInfo, CommandError> {
+    let (info, old, owner_url) = with_hosting(&desktop, async |hosting| {
+        let old = hosting.new_link().await?;
+        Ok((hosting.info.clone(), old, hosting.owner_url()))
+    })
+    .await?;
+    windows::close_rooms_showing(&app, &old);
+    windows::open_room(&app, &owner_url, &desktop.settings().display_name)?;
+    Ok(info)
 }

@@ -5,12 +5,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
+use pairpad_server::access::Via;
 use pairpad_server::http::lobby::Lobby;
 use pairpad_server::share::Sharing;
+use pairpad_server::store::Access;
+use pairpad_server::{owner, AppState};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::settings::Settings;
 
@@ -32,6 +36,29 @@ pub struct HostInfo {
     pub folder: Option<String>,
     /// The folder's files left out of the room, and why.
     pub skipped: Vec<SkippedFile>,
+    /// The page where colleagues ask to be let in (`/join`) at each LAN address: what
+    /// they open while the host asks before letting anyone in.
+    pub join_urls: Vec<String>,
+    /// What guests may do: `edit`, or `view` (only the host edits).
+    pub guests: Access,
+    /// Whether the host asks before letting anyone in.
+    pub asking: bool,
+}
+
+/// Someone in the hosted room, as the start page lists them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Guest {
+    /// Their name.
+    pub name: String,
+    /// Where they connect from.
+    pub address: String,
+    /// Whether they may only view.
+    pub viewer: bool,
+    /// Whether this is the host (the owner's own window).
+    pub host: bool,
+    /// Their connections, for removing them.
+    pub conns: Vec<u64>,
 }
 
 /// A file of a shared folder that is not in the room.
@@ -69,6 +96,12 @@ pub struct Hosting {
     sharing: Option<Sharing>,
     /// The room's owner key: the host's own editor window gets it, guests never do.
     owner_key: String,
+    /// The room (its own id, for the library's owner functions).
+    room: Uuid,
+    /// The server's state, for the host's controls.
+    state: AppState,
+    /// Whether the listener takes IPv6 (for the LAN URLs).
+    dual_stack: bool,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), pairpad_server::ServerError>>,
 }
@@ -127,21 +160,19 @@ impl Hosting {
             .ok_or_else(|| HostError::Server("the lobby is off".into()))?;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(pairpad_server::serve(
-            state,
+            state.clone(),
             listener,
             shutdown.clone().cancelled_owned(),
         ));
-        let base = format!("http://127.0.0.1:{port}");
-        let lan_urls = lan_addresses(dual_stack)
-            .into_iter()
-            .map(|ip| room_url(ip, port, &room_id))
-            .collect::<Vec<_>>();
-        let info = HostInfo {
+        let mut info = HostInfo {
             port,
-            local_url: format!("{base}/r/{room_id}"),
-            qr_svg: lan_urls.first().and_then(|url| qr_svg(url)),
-            lan_urls,
+            local_url: String::new(),
+            qr_svg: None,
+            lan_urls: Vec::new(),
             room_id,
+            join_urls: Vec::new(),
+            guests: Access::Edit,
+            asking: false,
             folder: folder.map(|f| f.display().to_string()),
             skipped: (sharing.iter().flat_map(|s| &s.skipped))
                 .map(|s| SkippedFile {
@@ -150,14 +181,74 @@ impl Hosting {
                 })
                 .collect(),
         };
+        link_urls(&mut info, dual_stack);
         Ok(Self {
             info,
             lobby,
             sharing,
             owner_key: created.owner_key,
+            room: created.id,
+            state,
+            dual_stack,
             shutdown,
             task,
         })
+    }
+
+    /// Lets guests edit (`Edit`) or only view (`View`): whoever is connected and affected
+    /// reconnects with the new access.
+    pub async fn set_guests(&mut self, access: Access) -> Result<(), HostError> {
+        let done = owner::set_access(&self.state, self.room, access).await;
+        done.map_err(|e| HostError::Server(e.to_string()))?;
+        self.info.guests = access;
+        Ok(())
+    }
+
+    /// Asks before letting anyone in (`true`; those here now stay), or not.
+    pub async fn set_asking(&mut self, asking: bool) {
+        let present = (owner::people(&self.state, self.room).await.into_iter())
+            .filter(|p| !p.owner)
+            .map(|p| p.address);
+        self.lobby.ask_before_joining(asking, present);
+        self.info.asking = asking;
+        self.refresh_qr();
+    }
+
+    /// Everyone in the room, the host included.
+    pub async fn guests(&self) -> Vec<Guest> {
+        (owner::people(&self.state, self.room).await.into_iter())
+            .map(|p| Guest {
+                name: p.name,
+                address: p.address.to_string(),
+                viewer: p.viewer,
+                host: p.owner,
+                conns: p.conns,
+            })
+            .collect()
+    }
+
+    /// Disconnects `conns` (one person's) with a reason; while the host asks before
+    /// letting people in, their address must knock again. How many were connected.
+    pub async fn remove(&self, conns: &[u64], address: Option<IpAddr>) -> usize {
+        if let Some(address) = address {
+            self.lobby.turn_out(address);
+        }
+        owner::remove(&self.state, self.room, conns).await
+    }
+
+    /// Replaces the room's edit link: whoever came by the old one is disconnected, and
+    /// the URLs to share are the new ones. The old link.
+    pub async fn new_link(&mut self) -> Result<String, HostError> {
+        let replaced = owner::replace_link(&self.state, self.room, Via::Edit).await;
+        let link = (replaced.map_err(|e| HostError::Server(e.to_string()))?)
+            .ok_or_else(|| HostError::Server("the room is gone".into()))?;
+        let old = std::mem::replace(&mut self.info.room_id, link.to_string());
+        link_urls(&mut self.info, self.dual_stack);
+        Ok(old)
+    }
+
+    fn refresh_qr(&mut self) {
+        self.info.qr_svg = shared_qr(&self.info);
     }
 
     /// Stops gracefully: a shared folder gets every edit made in the room, then every
@@ -177,6 +268,31 @@ impl Hosting {
         }
         unwritten
     }
+}
+
+/// Fills in `info`'s URLs from its port and room: the room on this machine, the room and
+/// the page to ask to join at each LAN address, and the QR code of the one to share.
+fn link_urls(info: &mut HostInfo, dual_stack: bool) {
+    let (port, room_id) = (info.port, info.room_id.clone());
+    info.local_url = format!("http://127.0.0.1:{port}/r/{room_id}");
+    let addresses = lan_addresses(dual_stack);
+    info.lan_urls = (addresses.iter())
+        .map(|&ip| room_url(ip, port, &room_id))
+        .collect();
+    info.join_urls = (addresses.iter())
+        .map(|&ip| format!("http://{}/join", SocketAddr::new(ip, port)))
+        .collect();
+    info.qr_svg = shared_qr(info);
+}
+
+/// The QR code of what colleagues open: the page to ask to join while the host asks,
+/// else the room.
+fn shared_qr(info: &HostInfo) -> Option<String> {
+    let shown = match info.asking {
+        true => info.join_urls.first(),
+        false => info.lan_urls.first(),
+    };
+    shown.and_then(|url| qr_svg(url))
 }
 
 /// Binds `[::]:port` (IPv6 and IPv4 on Linux) or, where IPv6 is off, `0.0.0.0:port`.

@@ -107,6 +107,11 @@ pub fn setup<R: Runtime>(builder: Builder<R>, desktop: Desktop) -> Builder<R> {
             commands::knock,
             commands::knock_status,
             commands::join_room,
+            commands::set_guest_access,
+            commands::set_asking,
+            commands::hosted_people,
+            commands::remove_person,
+            commands::new_room_link,
         ])
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {

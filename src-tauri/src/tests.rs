@@ -271,3 +271,80 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The room's edit link, as `GET /api/rooms/{link}` answers it to a guest: the status
+/// and whether they may edit.
+fn as_guest(url: &str) -> (u16, Option<bool>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, body["canEdit"].as_bool())
+    })
+}
+
+#[test]
+fn the_host_chooses_what_guests_may_do_asks_before_they_join_and_replaces_the_link() {
+    let app = app();
+    let data = tempfile::tempdir().unwrap();
+    let desktop = app.app.state::<Desktop>();
+    let settings = Settings {
+        port: free_port(),
+        database_url: Some(format!("sqlite://{}", data.path().join("p.db").display())),
+        ..Settings::default()
+    };
+    desktop.store_settings(settings).unwrap();
+    let info = call(&app, "start_hosting", json!({})).unwrap();
+    assert_eq!(
+        (info["guests"].as_str(), info["asking"].as_bool()),
+        (Some("edit"), Some(false))
+    );
+    let port = info["port"].as_u64().unwrap();
+    let api = |room: &str| format!("http://127.0.0.1:{port}/api/rooms/{room}");
+    let room = info["roomId"].as_str().unwrap().to_string();
+    assert_eq!(as_guest(&api(&room)), (200, Some(true)));
+
+    // Only view: guests read, the host (owner key) edits.
+    let info = call(&app, "set_guest_access", json!({ "access": "view" })).unwrap();
+    assert_eq!(info["guests"], "view");
+    assert_eq!(as_guest(&api(&room)), (200, Some(false)));
+    let refused = call(&app, "set_guest_access", json!({ "access": "admin" }));
+    assert_eq!(refused.unwrap_err()["code"], "bad_request");
+    let info = call(&app, "set_guest_access", json!({ "access": "edit" })).unwrap();
+    assert_eq!(as_guest(&api(&room)).1, Some(true));
+    assert_eq!(info["guests"], "edit");
+
+    // Asking before anyone joins: colleagues get the page to ask at.
+    let info = call(&app, "set_asking", json!({ "asking": true })).unwrap();
+    assert_eq!(info["asking"], true);
+    for url in info["joinUrls"].as_array().unwrap() {
+        assert!(url.as_str().unwrap().ends_with("/join"), "{url}");
+    }
+    assert_eq!(call(&app, "hosted_people", json!({})).unwrap(), json!([]));
+    assert_eq!(
+        call(&app, "remove_person", json!({ "conns": [12345] })).unwrap(),
+        0
+    );
+    call(&app, "set_asking", json!({ "asking": false })).unwrap();
+
+    // A new link: the old one is gone, the host's window reopens on the new one.
+    let info = call(&app, "new_room_link", json!({})).unwrap();
+    let fresh = info["roomId"].as_str().unwrap();
+    assert_ne!(fresh, room);
+    assert!(info["localUrl"].as_str().unwrap().ends_with(fresh));
+    assert_eq!(as_guest(&api(&room)).0, 404);
+    assert_eq!(as_guest(&api(fresh)).0, 200);
+    // The host's window on the new link holds the owner key (the old one is destroyed,
+    // which the mock runtime does not carry out).
+    let reopened = app.app.webview_windows().into_values().any(|window| {
+        window.url().is_ok_and(|url| {
+            url.path().ends_with(fresh) && url.fragment().is_some_and(|f| f.starts_with("owner="))
+        })
+    });
+    assert!(reopened, "the host's window reopened on the new link");
+
+    call(&app, "stop_hosting", json!({})).unwrap();
+    let after = call(&app, "set_asking", json!({ "asking": true }));
+    assert_eq!(after.unwrap_err()["code"], "not_hosting");
+}

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tauri::{AppHandle, Runtime, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
 
 use crate::error::CommandError;
 
@@ -33,6 +33,19 @@ pub fn open_room<R: Runtime>(
         .build()
         .map(|_| ())
         .map_err(|e| CommandError::new("window", format!("cannot open the room window: {e}")))
+}
+
+/// Closes the room windows showing a page whose address holds `link` (a replaced link:
+/// they would only say that it no longer works).
+pub fn close_rooms_showing<R: Runtime>(app: &AppHandle<R>, link: &str) {
+    for (label, window) in app.webview_windows() {
+        let showing = window.url().is_ok_and(|url| url.path().contains(link));
+        if label.starts_with("room-") && showing {
+            if let Err(error) = window.destroy() {
+                tracing::warn!(%error, "cannot close a room window");
+            }
+        }
+    }
 }
 
 /// A script giving the editor this person's name (its localStorage key), so it does not

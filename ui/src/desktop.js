@@ -82,8 +82,15 @@ function showHosting(info) {
   byId("host-running").hidden = !info;
   if (!info) return;
   byId("host-port").textContent = String(info.port);
+  // While the host asks before letting people in, colleagues open the page to ask.
+  const shared = info.asking ? info.joinUrls : info.lanUrls;
+  byId("host-urls-caption").textContent = info.asking
+    ? "Colleagues ask to join at:"
+    : "Colleagues can open:";
+  byId("host-guests").value = info.guests;
+  byId("host-asking").checked = info.asking;
   byId("host-urls").replaceChildren(
-    ...info.lanUrls.map((url) =>
+    ...shared.map((url) =>
       el("li", {},
         el("code", { className: "url" }, url),
         el("button", { type: "button", className: "copy", "on:click": async () => toast((await copyText(url)) ? "Link copied" : url) }, "Copy"),
@@ -100,6 +107,7 @@ function showHosting(info) {
     ...skipped.slice(0, 500).map((s) => el("li", {}, el("code", { className: "url" }, s.path), el("span", { className: "muted" }, s.why))),
   );
   refreshKnocks();
+  refreshPeople();
   const qr = byId("host-qr");
   qr.hidden = !info.qrSvg;
   if (info.qrSvg) qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(info.qrSvg)}`;
@@ -121,6 +129,57 @@ async function refreshKnocks() {
     ),
   );
 }
+// Who is in the session; the host can take anyone out.
+async function refreshPeople() {
+  const people = hostInfo ? await invoke("hosted_people").catch(() => []) : [];
+  const guests = people.filter((p) => !p.host);
+  byId("people-section").hidden = guests.length === 0;
+  byId("people-here").replaceChildren(
+    ...guests.map((p) =>
+      el("li", {},
+        el("strong", {}, p.name),
+        el("span", { className: "muted" }, ` ${p.address}${p.viewer ? " · viewing" : ""}`),
+        el("button", { type: "button", "on:click": () => removePerson(p) }, "Remove"),
+      ),
+    ),
+  );
+}
+async function removePerson(person) {
+  try {
+    await invoke("remove_person", { conns: person.conns, address: person.address });
+    toast(hostInfo?.asking
+      ? `${person.name} was removed, and must ask again to come back`
+      : `${person.name} was removed. Their link still works: make a new link, or ask before anyone joins, to keep them out`);
+  } catch (error) {
+    toast(messageOf(error));
+  }
+  refreshPeople();
+}
+setInterval(refreshPeople, KNOCK_POLL_MS);
+
+byId("host-guests").addEventListener("change", async (event) => {
+  try {
+    showHosting(await invoke("set_guest_access", { access: event.target.value }));
+  } catch (error) {
+    toast(messageOf(error));
+  }
+});
+byId("host-asking").addEventListener("change", async (event) => {
+  try {
+    showHosting(await invoke("set_asking", { asking: event.target.checked }));
+  } catch (error) {
+    toast(messageOf(error));
+  }
+});
+byId("host-new-link").addEventListener("click", async () => {
+  try {
+    showHosting(await invoke("new_room_link"));
+    toast("New link made: the old one no longer works");
+  } catch (error) {
+    toast(messageOf(error));
+  }
+});
+
 async function answerKnock(knockId, admit) {
   await invoke("answer_knock", { knockId, admit }).catch((error) => toast(messageOf(error)));
   refreshKnocks();

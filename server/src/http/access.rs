@@ -28,6 +28,8 @@ pub struct Caller {
     pub owner_key: Option<String>,
     /// Who signed in.
     pub identity: SignedIn,
+    /// Where the request comes from.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -37,6 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         Ok(Self {
             owner_key: owner_key(&parts.headers).map(str::to_string),
             identity: parts.extensions.get::<Arc<Identity>>().cloned(),
+            address: crate::net::peer_of(&parts.extensions).map(|peer| peer.ip()),
         })
     }
 }
@@ -61,6 +64,14 @@ pub async fn grant(
             ));
         }
         grant.sign_in(identity);
+    }
+    // The desktop app's host may ask before anyone comes in: the others knock first.
+    if let (Some(lobby), Some(address)) = (&state.lobby, caller.address) {
+        if !grant.owner && !lobby.lets_in(address) {
+            return Err(AppError::Forbidden(
+                "the host lets people in one by one: ask to join at /join".into(),
+            ));
+        }
     }
     Ok(grant)
 }

@@ -33,10 +33,23 @@ const MAX_NAME_CHARS: usize = 64;
 /// Knocks one address may make per minute.
 const KNOCKS_PER_MINUTE: u32 = 10;
 
-/// Requests to join, held until the host answers or they expire.
+/// Requests to join, held until the host answers or they expire; and, while the host
+/// asks before letting anyone in, who has been let in.
 pub struct Lobby {
     knocks: Mutex<HashMap<Uuid, Knock>>,
     limiter: RateLimiter,
+    gate: Mutex<Gate>,
+}
+
+/// Most addresses let in while the host asks (a session on a local network is a few).
+const MAX_ADMITTED: usize = 1024;
+
+/// While `asking`, only `admitted` addresses (and this machine) may come in without the
+/// owner key: the others knock at `/join` and wait for the host.
+#[derive(Default)]
+struct Gate {
+    asking: bool,
+    admitted: std::collections::HashSet<IpAddr>,
 }
 
 struct Knock {
@@ -76,6 +89,7 @@ impl Default for Lobby {
         Self {
             knocks: Mutex::new(HashMap::new()),
             limiter: RateLimiter::per_minute(KNOCKS_PER_MINUTE),
+            gate: Mutex::default(),
         }
     }
 }
@@ -128,15 +142,61 @@ impl Lobby {
     }
 
     /// Answers knock `id`; `false` when it is gone (expired) or was already answered.
+    /// Letting someone in lets their address in while the host asks.
     pub fn answer(&self, id: Uuid, answer: Answer) -> bool {
         let mut knocks = self.lock(Instant::now());
         match knocks.get_mut(&id) {
             Some(knock) if knock.answer == Answer::Pending && answer != Answer::Pending => {
                 knock.answer = answer;
+                if let Answer::Admitted(_) = answer {
+                    self.let_in(knock.from);
+                }
                 true
             }
             _ => false,
         }
+    }
+
+    /// Makes the host ask before anyone comes in (`true`), or not. Turning it on lets in
+    /// the addresses of `present` (those already here keep their place).
+    pub fn ask_before_joining(&self, asking: bool, present: impl IntoIterator<Item = IpAddr>) {
+        let mut gate = self.gate();
+        gate.asking = asking;
+        gate.admitted.clear();
+        if asking {
+            let present = present.into_iter().map(|ip| ip.to_canonical());
+            gate.admitted.extend(present.take(MAX_ADMITTED));
+        }
+    }
+
+    /// Whether the host asks before anyone comes in.
+    pub fn asks(&self) -> bool {
+        self.gate().asking
+    }
+
+    /// Whether someone at `address` may come in without knocking: anyone while the host
+    /// does not ask; those let in while it does (the host's own windows show the owner
+    /// key, which lets them in anyway).
+    pub fn lets_in(&self, address: IpAddr) -> bool {
+        let gate = self.gate();
+        !gate.asking || gate.admitted.contains(&address.to_canonical())
+    }
+
+    /// Lets `address` in (while the host asks).
+    pub fn let_in(&self, address: IpAddr) {
+        let mut gate = self.gate();
+        if gate.admitted.len() < MAX_ADMITTED {
+            gate.admitted.insert(address.to_canonical());
+        }
+    }
+
+    /// Takes `address` out of those let in: while the host asks, it must knock again.
+    pub fn turn_out(&self, address: IpAddr) {
+        self.gate().admitted.remove(&address.to_canonical());
+    }
+
+    fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The knocks, with expired ones dropped.
@@ -240,6 +300,29 @@ mod tests {
         assert_eq!(lobby.answer_of(id, t0), Some(Answer::Admitted(room)));
         assert!(lobby.pending().is_empty());
         assert_eq!(lobby.answer_of(id, t0 + KNOCK_LIFETIME), None);
+    }
+
+    #[test]
+    fn while_the_host_asks_only_those_let_in_come_in() {
+        let lobby = Lobby::default();
+        let (here, bob, eve): (IpAddr, IpAddr, IpAddr) = (
+            "192.168.1.5".parse().unwrap(),
+            "192.168.1.7".parse().unwrap(),
+            "192.168.1.9".parse().unwrap(),
+        );
+        assert!(lobby.lets_in(eve), "anyone, while the host does not ask");
+        lobby.ask_before_joining(true, [here]);
+        assert!(lobby.lets_in(here), "those already here stay");
+        assert!(!lobby.lets_in(bob) && !lobby.lets_in(eve));
+        let knock = lobby.knock("Bob".into(), bob, Instant::now()).unwrap();
+        assert!(lobby.answer(knock, Answer::Admitted(Uuid::new_v4())));
+        assert!(lobby.lets_in(bob), "let in by the host");
+        let mapped: IpAddr = "::ffff:192.168.1.7".parse().unwrap();
+        assert!(lobby.lets_in(mapped), "the same address over IPv6");
+        lobby.turn_out(bob);
+        assert!(!lobby.lets_in(bob));
+        lobby.ask_before_joining(false, []);
+        assert!(lobby.lets_in(eve));
     }
 
     #[test]

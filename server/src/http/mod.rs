@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(ui::landing))
         .route("/r/{room_id}", get(ui::room))
         .route("/v/{view_id}", get(ui::room_view))
+        .route("/join", get(ui::join))
         .route("/room.html", get(ui::room_shell))
         .route("/assets/{*path}", get(ui::asset))
         .route("/sw.js", get(ui::service_worker))

@@ -75,6 +75,15 @@ async fn room_page(
     })
 }
 
+/// `GET /join`: asking the host to be let in, when the server takes requests to join
+/// (`--lobby`, as the desktop app hosts); the "not found" page otherwise.
+pub async fn join(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.lobby {
+        Some(_) => page("join.html", StatusCode::OK, &headers),
+        None => page("notfound.html", StatusCode::NOT_FOUND, &headers),
+    }
+}
+
 /// Any other path: a browser asking for a page (`/r`, `/r/`, a mistyped address) gets the
 /// friendly "not found" page; API clients and scripts get the JSON error.
 pub async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {

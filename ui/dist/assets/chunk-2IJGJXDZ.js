@@ -1,1 +1,0 @@
-import{a,b,c,d,e}from"./chunk-ZIVZBUMQ.js";import"./chunk-BTGOW3QZ.js";import"./chunk-AMJS4QGO.js";import"./chunk-DGLYB5SX.js";import"./chunk-RYY7K5SF.js";import"./chunk-GI3XIZI2.js";import"./chunk-SQE76S5B.js";export{e as autoCloseTags,d as html,a as htmlCompletionSource,b as htmlCompletionSourceWith,c as htmlLanguage};

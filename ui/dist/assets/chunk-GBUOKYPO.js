@@ -1,0 +1,1 @@
+import{a,b,c,d,e}from"./chunk-KE4TYKLW.js";import"./chunk-BTGOW3QZ.js";import"./chunk-YB2VLO4R.js";import"./chunk-RYY7K5SF.js";import"./chunk-DGLYB5SX.js";import"./chunk-GI3XIZI2.js";import"./chunk-SQE76S5B.js";export{e as autoCloseTags,d as html,a as htmlCompletionSource,b as htmlCompletionSourceWith,c as htmlLanguage};
