@@ -96,15 +96,16 @@ impl Grant {
         self.can_edit() && (self.owner || self.links.owner_key_hash.is_none())
     }
 
-    /// What the sync core needs to know of it.
-    pub fn peer(&self) -> PeerAccess {
+    /// What the sync core needs to know of it, for a connection whose link was checked
+    /// after `epoch` access changes.
+    pub fn peer(&self, epoch: u64) -> PeerAccess {
         PeerAccess {
             via: self.via,
             can_edit: self.can_edit(),
             can_retitle: self.can_retitle(),
             owner: self.owner,
             person: self.person.clone(),
-            epoch: 0,
+            epoch,
         }
     }
 }

@@ -467,6 +467,17 @@ async fn presence_is_each_connections_own_and_viewers_are_marked() {
         .wait_for("both edits", |c| c.text().len() == 2)
         .await;
     assert_eq!(watcher.remote_names(), ["Ada", "Bob", "Mallory"]);
+    // Someone calling themselves by a name the server uses for its own edits is stored
+    // as someone else.
+    let faker = YClient::connect(server.addr, &room.room).await;
+    faker.set_name("pairpad:disk");
+    faker
+        .wait_for("the room's text", |c| c.text().len() == 2)
+        .await;
+    faker.append("f");
+    watcher
+        .wait_for("the three edits", |c| c.text().len() == 3)
+        .await;
 
     // A viewer's presence is marked as such; an editor cannot mark itself verified.
     let viewer = YClient::connect(server.addr, &view_path(&room.view)).await;
@@ -513,9 +524,9 @@ async fn presence_is_each_connections_own_and_viewers_are_marked() {
             .unwrap();
     let people: Vec<&str> = (authors.iter().flatten())
         .map(String::as_str)
-        .filter(|a| *a != "pairpad")
+        .filter(|a| !a.starts_with("pairpad:"))
         .collect();
-    assert_eq!(people, ["Mallory", "Ada"]);
+    assert_eq!(people, ["Mallory", "Ada", "~pairpad:disk"]);
     pool.close().await;
     server.stop().await;
 }

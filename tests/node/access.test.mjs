@@ -3,6 +3,9 @@
 // else, a new edit link, deleting the room).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { WebsocketProvider } from 'y-websocket';
 import { createRoomFull } from './server.mjs';
 import { WAIT_MS, connected, joinAs, joinAt, serverAndBrowser, textOf, untilText } from './browser.mjs';
 
@@ -142,4 +145,50 @@ test('the owner keeps control: view-only for everyone else, a new edit link, del
   await page.waitForURL(`${env.server.base}/`, { timeout: WAIT_MS });
   assert.equal((await fetch(`${env.server.base}/api/rooms/${freshId}`)).status, 404);
   await Promise.all([context.close(), bob.context.close()]);
+});
+
+test('a title change the room puts back is never announced, nor shown as news', async () => {
+  const room = await createRoomFull(env.server.base, { title: 'Demo', language: 'rust' });
+  const ada = await joinAs(env.browser, env.server.base, room.roomId, 'Ada');
+  await ada.page.evaluate(() => {
+    window.toastsSeen = [];
+    const box = document.getElementById('toast');
+    new MutationObserver(() => window.toastsSeen.push(box.textContent)).observe(box, { childList: true, characterData: true, subtree: true });
+  });
+
+  // Mallory, a stock client with the edit link but no owner key, renames the room in the
+  // document; the room puts the title back.
+  const doc = new Y.Doc();
+  const provider = new WebsocketProvider(env.server.base.replace('http', 'ws') + '/ws', room.roomId, doc, {
+    WebSocketPolyfill: WebSocket,
+    disableBc: true,
+  });
+  const meta = doc.getMap('meta');
+  try {
+    await new Promise((resolve) => provider.on('sync', (synced) => synced && resolve()));
+    provider.awareness.setLocalStateField('user', { name: 'Mallory' });
+    meta.set('title', 'PHISHING: sign in again at evil.example');
+    await new Promise((resolve) => {
+      const back = () => meta.get('title') === 'Demo' && resolve();
+      meta.observe(back);
+      back();
+    });
+
+    // Then the owner renames it for real, which is news.
+    const renamed = await fetch(`${env.server.base}/api/rooms/${room.roomId}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', 'pairpad-owner-key': room.ownerKey },
+      body: JSON.stringify({ title: 'Legit' }),
+    });
+    assert.equal(renamed.status, 200);
+    await ada.page.locator('#toast', { hasText: 'renamed the room to “Legit”' }).waitFor({ timeout: WAIT_MS });
+    const seen = await ada.page.evaluate(() => window.toastsSeen);
+    assert.ok(!seen.some((text) => text.includes('PHISHING')), seen.join(' | '));
+    assert.equal(await ada.page.inputValue('#title'), 'Legit');
+  } finally {
+    provider.destroy();
+    provider.awareness.destroy();
+    doc.destroy();
+    await ada.context.close();
+  }
 });

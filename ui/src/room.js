@@ -212,14 +212,26 @@ function showTitle() {
 
 // A title or language changed by someone else is announced: who, and to what. Changes
 // that arrive while joining (the room as it was) are not news.
+// The news waits a moment: a change the room puts back at once (someone who may not
+// rename the room tried to) is no news, and its text is never shown as if it were.
+const NEWS_AFTER_MS = 400;
+/** key -> {before, timer}: a change waiting to be announced, and the value before it. */
+const news = new Map();
 function announce(event, txn) {
   if (txn.origin !== connection.provider || !connection.provider.synced) return;
   for (const key of ["language", "title"]) {
     if (!event.keysChanged.has(key)) continue;
+    const waiting = news.get(key) ?? { before: event.changes.keys.get(key)?.oldValue };
+    clearTimeout(waiting.timer);
     const who = authorOf(key);
-    toast(key === "language"
-      ? `${who} changed the language to ${languageById(currentLanguage()).label}`
-      : `${who} renamed the room to “${currentTitle()}”`);
+    waiting.timer = setTimeout(() => {
+      news.delete(key);
+      if (meta.get(key) === waiting.before) return;
+      toast(key === "language"
+        ? `${who} changed the language to ${languageById(currentLanguage()).label}`
+        : `${who} renamed the room to “${currentTitle()}”`);
+    }, NEWS_AFTER_MS);
+    news.set(key, waiting);
   }
 }
 

@@ -152,9 +152,7 @@ async fn open(
     if !known {
         return Err(AppError::FileNotFound);
     }
-    let mut access = grant.peer();
-    access.epoch = epoch;
-    upgrade(state, doc, access, request)
+    upgrade(state, doc, grant.peer(epoch), request)
 }
 
 fn check_origin(state: &AppState, request: &Request) -> Result<(), AppError> {

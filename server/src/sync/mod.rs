@@ -149,6 +149,28 @@ pub mod close_reason {
     }
 }
 
+/// Who the stored history names for the updates the server makes itself. A name people
+/// give themselves never starts with `pairpad:` (see [`presence::check_state`]), so these
+/// cannot be claimed.
+pub mod author {
+    /// The room, putting back what a client broke or listing the project's files.
+    pub const ROOM: &str = "pairpad:room";
+    /// A shared folder's file, changed on disk.
+    pub const DISK: &str = "pairpad:disk";
+    /// The room's owner, renaming it through the API or the desktop app.
+    pub const OWNER: &str = "pairpad:owner";
+    /// What is stored for a person who calls themselves by a name the server keeps.
+    pub fn of_person(name: String) -> String {
+        match name
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("pairpad:"))
+        {
+            true => format!("~{name}"),
+            false => name,
+        }
+    }
+}
+
 /// Why and how a connection is being closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {

@@ -32,7 +32,8 @@ pub fn is_null(json: &str) -> bool {
 }
 
 /// Checks one state: `null` or a JSON object of at most [`MAX_STATE_BYTES`]. Returns the
-/// display name it carries (`user.name`, cut to 100 characters), if any.
+/// display name it carries (`user.name`, cut to 100 characters, and marked with `~` when
+/// it looks like one of the server's own, [`super::author`]), if any.
 pub fn check_state(json: &str) -> Result<Option<String>, &'static str> {
     if is_null(json) {
         return Ok(None);
@@ -48,7 +49,7 @@ pub fn check_state(json: &str) -> Result<Option<String>, &'static str> {
     Ok(state
         .pointer("/user/name")
         .and_then(serde_json::Value::as_str)
-        .map(|name| name.chars().take(MAX_NAME_CHARS).collect()))
+        .map(|name| super::author::of_person(name.chars().take(MAX_NAME_CHARS).collect())))
 }
 
 /// Whether client id `id` departed lately from an address other than `address`.

@@ -24,8 +24,8 @@ use super::peers::Peers;
 use super::persist::{short_id, Pace, Persister, StoredLog};
 use super::preflight::Shape;
 use super::protocol::{self, Incoming};
+use super::{author, Change, DocId, RoomServices, ROOM_ITSELF};
 use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
-use super::{Change, DocId, RoomServices, ROOM_ITSELF};
 use crate::store::{now_millis, NewUpdate, StoreError};
 
 /// Why the room refuses a peer's message: the close code and the reason it is given.
@@ -245,7 +245,7 @@ impl RoomActor {
             }
             RoomCommand::Retitle(title) => {
                 if let Some(update) = self.doc.retitle(&title) {
-                    self.store_as(update, "owner");
+                    self.store_as(update, author::OWNER);
                 }
             }
             RoomCommand::Connected { reply } => {
@@ -260,7 +260,7 @@ impl RoomActor {
                 let taken = matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading);
                 if taken {
                     if let Some(update) = self.doc.rewrite(&base, &text) {
-                        self.store_as(update, "disk");
+                        self.store_as(update, author::DISK);
                     }
                 }
                 let _ = reply.send(taken.then(|| self.doc.describe().code));
@@ -433,7 +433,7 @@ impl RoomActor {
 
     /// Stores and relays an update the room made itself, to everyone.
     fn store_own(&mut self, data: Bytes) {
-        self.store_as(data, "pairpad");
+        self.store_as(data, author::ROOM);
     }
 
     /// Stores and relays an update the room made for `author`, to everyone.
