@@ -26,15 +26,16 @@ function token(claims) {
   return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
 }
 
-async function createRoom(bearer) {
+async function createRoomFull(bearer) {
   const response = await fetch(`${env.server.base}/api/rooms`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
     body: JSON.stringify({ title: 'Signed in', language: 'python' }),
   });
   assert.equal(response.status, 201);
-  return (await response.json()).roomId;
+  return response.json();
 }
+const createRoom = async (bearer) => (await createRoomFull(bearer)).roomId;
 
 /** A page in its own context that records the WebSocket addresses it opens. */
 async function open(url) {
@@ -80,4 +81,15 @@ test('a signed-in person is let in by the token from the address, and shown by i
   await ada.page.reload();
   await connected(ada.page);
   await Promise.all([ada.context.close(), bob.context.close()]);
+});
+
+test('an owner key and a token handed over together are both kept', async () => {
+  const { roomId, ownerKey } = await createRoomFull(token({ name: 'Owner' }));
+  const owner = await open(`${env.server.base}/r/${roomId}#owner=${ownerKey}&token=${token({ name: 'Olga Owner' })}`);
+  await connected(owner.page);
+  assert.equal(new URL(owner.page.url()).hash, '', 'both left the address');
+  assert.equal(await owner.page.locator('#name .me').textContent(), 'Olga Owner');
+  await owner.page.click('#share');
+  await owner.page.locator('#owner-controls').waitFor({ timeout: WAIT_MS });
+  await owner.context.close();
 });

@@ -51,10 +51,13 @@ const STATUS_EXPLAINED = {
 const place = placeOf(location.pathname);
 // An owner key handed over in the address (`#owner=…`, as the desktop app and
 // `pairpad-server share` give it to their host) is kept, and taken out of the address.
-const handedKey = new URLSearchParams(location.hash.slice(1)).get("owner");
-if (place?.kind === "edit" && handedKey && /^[0-9a-f]{64}$/.test(handedKey)) {
-  saveOwnerKey(place.link, handedKey);
-  history.replaceState(null, "", `${location.pathname}${location.search}`);
+const handed = new URLSearchParams(location.hash.slice(1));
+const handedKey = handed.get("owner");
+if (handedKey) {
+  if (place?.kind === "edit" && /^[0-9a-f]{64}$/.test(handedKey)) saveOwnerKey(place.link, handedKey);
+  handed.delete("owner");
+  const rest = handed.toString();
+  history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
 }
 const ownerKey = place?.kind === "edit" ? ownerKeyOf(place.link) : null;
 useOwnerKey(ownerKey);
@@ -69,10 +72,13 @@ if (!info || info.gone || info.refused) {
         ? "Your sign-in has expired. Open this room again from your sign-in page."
         : "This server lets in people signed in through their organisation. Open this room from your sign-in page."]
       : info?.refused
-        ? ["signed-out", "Not allowed", `${info.message || "Your sign-in does not open this room"}.`]
+        ? ["signed-out", "Not allowed", `${info.message || "your sign-in does not open this room"}.`]
         : ["unreachable", STATUS_TEXT.unreachable, "Can't reach the server, and this room was never opened on this device."];
-  byId("banner").hidden = false;
-  byId("banner").textContent = explained;
+  const banner = byId("banner");
+  banner.hidden = false;
+  banner.textContent = explained.charAt(0).toUpperCase() + explained.slice(1);
+  // The desktop app's host lets people in one by one: the page to ask is one click away.
+  if (explained.includes("/join")) banner.append(" ", el("a", { href: "/join" }, "Ask to join"));
   byId("status").dataset.status = status;
   byId("status").textContent = label;
   // Nothing else on this page can work: the rest of it never runs.
