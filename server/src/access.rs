@@ -40,6 +40,8 @@ pub struct Grant {
     /// Whether the sign-in only views (then neither the edit link nor the owner key lets
     /// it change anything).
     pub view_only_sign_in: bool,
+    /// When the sign-in stops being taken, Unix seconds.
+    pub signed_in_until: Option<u64>,
 }
 
 impl Grant {
@@ -65,12 +67,14 @@ impl Grant {
             owner,
             person: None,
             view_only_sign_in: false,
+            signed_in_until: None,
         })
     }
 
     /// Applies what `identity`'s token says: who this is, and whether it only views.
     pub fn sign_in(&mut self, identity: &crate::auth::Identity) {
         self.person = Some(identity.person.clone());
+        self.signed_in_until = Some(identity.expires.saturating_add(crate::auth::LEEWAY_SECS));
         if identity.view_only {
             self.view_only_sign_in = true;
             self.owner = false;
@@ -106,6 +110,7 @@ impl Grant {
             owner: self.owner,
             person: self.person.clone(),
             epoch,
+            signed_in_until: self.signed_in_until,
         }
     }
 }
@@ -136,6 +141,8 @@ pub struct PeerAccess {
     /// The count of access changes read before its link was checked (see
     /// [`crate::sync::service::SyncService::access_epoch`]).
     pub epoch: u64,
+    /// When its sign-in stops being taken (Unix seconds): it is closed then.
+    pub signed_in_until: Option<u64>,
 }
 
 impl PeerAccess {
@@ -148,6 +155,7 @@ impl PeerAccess {
             owner: true,
             person: None,
             epoch: 0,
+            signed_in_until: None,
         }
     }
 

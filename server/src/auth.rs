@@ -17,6 +17,8 @@ use crate::config::{Config, ConfigError};
 
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash's size).
 const MIN_SECRET_BYTES: usize = 32;
+/// Seconds a token is still taken past its `exp` (clocks differ between machines).
+pub const LEEWAY_SECS: u64 = 30;
 /// Longest name or email kept from a token, in characters.
 const MAX_NAME_CHARS: usize = 100;
 
@@ -35,7 +37,7 @@ pub struct Identity {
     pub view_only: bool,
     /// The room links it may open; `None` for any.
     pub rooms: Option<Vec<Uuid>>,
-    /// When it expires, Unix seconds.
+    /// When it expires, Unix seconds (`exp`; it is taken [`LEEWAY_SECS`] longer).
     pub expires: u64,
 }
 
@@ -117,7 +119,7 @@ impl SignIn {
         };
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
         if let Some(issuer) = &config.jwt_issuer {
             validation.set_issuer(&[issuer]);
             validation.required_spec_claims.insert("iss".into());

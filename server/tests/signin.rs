@@ -374,3 +374,34 @@ async fn public_keys_verify_rs256_and_es256_and_nothing_else() {
         server.stop().await;
     }
 }
+
+/// A connection whose token expires is closed (4401), within a few seconds of the end of
+/// the grace the server gives clocks that differ.
+#[tokio::test]
+async fn a_connection_is_closed_when_its_sign_in_expires() {
+    let server = start(&["--jwt-secret", SECRET]).await;
+    let owner = hs256(json!({"exp": now() + 3600, "name": "Owner"}));
+    let room = create_room(&server, Some(&owner)).await.1["roomId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Expired 27 s ago: still taken (30 s of grace), for 3 s more.
+    let ending = hs256(json!({"exp": now() - 27, "name": "Ending"}));
+    let client = YClient::connect(server.addr, &format!("{room}?token={ending}")).await;
+    let lasting = YClient::connect(server.addr, &format!("{room}?token={owner}")).await;
+    assert_eq!(
+        client.wait_closed().await,
+        Ended::Closed {
+            code: 4401,
+            reason: "sign-in expired; sign in again".into()
+        }
+    );
+    assert!(lasting.is_open());
+    assert_eq!(
+        handshake(&server, &format!("/ws/{room}?token={ending}"), None)
+            .await
+            .0,
+        401
+    );
+    server.stop().await;
+}

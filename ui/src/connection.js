@@ -17,9 +17,12 @@ const tooLarge = (event) => event?.code === 1009 && String(event.reason ?? "").s
 /** Close codes on which reconnecting cannot help (see the server's `close_code`;
  * y-websocket 3.1 and later stop on the whole 4400 range by themselves): an edit from a
  * connection that may only view (4403), a link that no longer opens the room or a room
- * that was deleted (4404), and a person the host took out of the session (4410). */
-const FINAL_CODES = new Set([4403, 4404, 4410]);
-const ENDED_STATUS = { 4403: "read-only", 4404: "gone", 4410: "removed" };
+ * that was deleted (4404), a person the host took out of the session (4410), and a
+ * sign-in that expired (4401). */
+const FINAL_CODES = new Set([4401, 4403, 4404, 4410]);
+/** 4401: the sign-in expired (what is typed next stays here, and syncs once the person is
+ * back with a new token). */
+const ENDED_STATUS = { 4401: "signed-out", 4403: "read-only", 4404: "gone", 4410: "removed" };
 /** The room's owner changed who may edit: the page must ask again what it may do. */
 export const ACCESS_CHANGED = 4001;
 

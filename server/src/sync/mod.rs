@@ -134,6 +134,8 @@ pub mod close_code {
     pub const GONE: u16 = 4404;
     /// The host took this person out of the session.
     pub const REMOVED: u16 = 4410;
+    /// The connection's sign-in expired: reconnect with a new token.
+    pub const SIGNED_OUT: u16 = 4401;
 }
 
 /// Close reasons a client acts on, beyond the code.

@@ -151,6 +151,7 @@ pub fn serve(
         closer: Closer::default(),
         conn,
         address,
+        signed_in_until: access.signed_in_until,
         ctx,
         _slot: slot,
     };
@@ -159,6 +160,8 @@ pub fn serve(
 
 /// One connection's state.
 struct Session {
+    /// When the connection's sign-in stops being taken (Unix seconds), if it signed in.
+    signed_in_until: Option<u64>,
     ticks: watch::Receiver<u64>,
     socket: Socket,
     outbound: queue::Inbound,
@@ -270,6 +273,11 @@ impl Session {
                         .close(close_code::POLICY, "no traffic; ping timeout");
                     false
                 }
+                Event::Tick if self.sign_in_expired() => {
+                    let reason = "sign-in expired; sign in again";
+                    self.closer.close(close_code::SIGNED_OUT, reason);
+                    false
+                }
                 Event::Tick => {
                     self.write_noting_acks(Message::Ping(Bytes::new()), &mut silence)
                         .await
@@ -283,6 +291,14 @@ impl Session {
                 return;
             }
         }
+    }
+
+    /// Whether the connection signed in and its token is no longer taken.
+    fn sign_in_expired(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.signed_in_until.is_some_and(|until| now >= until)
     }
 
     /// Handles one read from the socket; `false` when the connection is to close.
