@@ -135,6 +135,11 @@ test('the owner keeps control: view-only for everyone else, a new edit link, del
   assert.equal(await textOf(bob.page), before);
   await connected(page);
   const freshId = page.url().split('/r/')[1];
+  // What this device keeps goes by the room's own id, so the new link found it.
+  const { fileId } = await (await fetch(`${env.server.base}/api/rooms/${freshId}`)).json();
+  const kept = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+  assert.ok(kept.includes(`pairpad:${fileId}`), kept.join(', '));
+  assert.ok(!kept.some((name) => name.includes(roomId) || name.includes(freshId)), kept.join(', '));
   await untilText(page, 'the room is the same behind the new link', { has: ['owner text and more'] });
   assert.equal((await fetch(`${env.server.base}/api/rooms/${roomId}`)).status, 404);
 

@@ -54,7 +54,10 @@ export class Connection {
     this.text = this.doc.getText("code");
     this.meta = this.doc.getMap("meta");
     const name = fileId === room.mainId ? room.path : `${room.path}/${fileId}`;
-    this.local = readOnly ? null : new IndexeddbPersistence(`pairpad:${name}`, this.doc);
+    // The device's copy goes by the room's own id, not by the link: a new link finds what
+    // was typed here before it (a room made before links has its id as its link).
+    const kept = fileId === room.mainId ? room.mainId : `${room.mainId}/${fileId}`;
+    this.local = readOnly ? null : new IndexeddbPersistence(`pairpad:${kept}`, this.doc);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     this.provider = new WebsocketProvider(`${scheme}//${location.host}/ws`, name, this.doc, {
       connect: navigator.onLine,
