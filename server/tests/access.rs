@@ -573,3 +573,34 @@ async fn a_departed_persons_presence_is_theirs_to_take_back() {
         .await;
     server.stop().await;
 }
+
+/// A client that reconnects by the view link and sends the same edit again, in a loop
+/// (as y-websocket before 3.1 does on 4403), soon has its requests refused before the
+/// room answers them, instead of costing a whole sync reply each time.
+#[tokio::test]
+async fn a_viewer_that_sends_the_same_edit_in_a_loop_is_soon_refused_cheaply() {
+    let server = TestServer::sqlite().await;
+    let room = create_room_full(server.addr).await;
+    let ada = YClient::connect(server.addr, &room.room).await;
+    ada.append("the room's text");
+    let mut refused_cheaply = false;
+    for _ in 0..40 {
+        let viewer = YClient::connect_from("127.0.0.5", server.addr, &view_path(&room.view)).await;
+        viewer.append("again");
+        match viewer.wait_closed().await {
+            Ended::Closed { code: 4403, .. } => {}
+            Ended::Closed { code: 1008, reason } => {
+                assert!(reason.contains("too costly"), "{reason}");
+                refused_cheaply = true;
+                break;
+            }
+            other => panic!("unexpected end: {other:?}"),
+        }
+    }
+    assert!(refused_cheaply, "the loop was never throttled");
+    // Others are not touched.
+    ada.append("!");
+    let late = YClient::connect(server.addr, &room.room).await;
+    late.wait_text("the room's text!").await;
+    server.stop().await;
+}

@@ -34,6 +34,9 @@ type Refusal = (u16, Cow<'static, str>);
 const TOO_COSTLY: &str = "updates too costly to apply";
 /// The reason a connection that may only view is given when it sends an edit.
 pub const READ_ONLY: &str = "read-only: this link can view the room but not edit it";
+/// What a refused edit from a connection that may only view costs its address, in work
+/// time (see [`super::work`]): a dozen in a row spend the burst.
+const READ_ONLY_COST: Duration = Duration::from_millis(250);
 /// Bytes of sync replies a room holds back while the store catches up.
 const MAX_HELD_REPLY_BYTES: usize = 64 << 20;
 /// How long shutdown waits for a failing store before giving up on a room.
@@ -353,11 +356,14 @@ impl RoomActor {
         };
         if !access.can_edit {
             // Never applied, and never dropped without a word: its editor must know that
-            // what it typed goes nowhere.
-            return match self.doc.would_change(&update, shape) {
-                true => Err((close_code::READ_ONLY, READ_ONLY.into())),
-                false => Ok(()),
-            };
+            // what it typed goes nowhere. The refusal is charged to the address: a client
+            // that reconnects and sends the same edit again, in a loop, soon has its
+            // requests refused before the room answers them.
+            if self.doc.would_change(&update, shape) {
+                self.charge(conn, READ_ONLY_COST);
+                return Err((close_code::READ_ONLY, READ_ONLY.into()));
+            }
+            return Ok(());
         }
         // Clients send what they build on first (a joining client's reply holds all the
         // server lacks), so an update with missing pieces is forged. yrs would hold it
