@@ -120,6 +120,7 @@ impl SignIn {
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp"]);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         if let Some(issuer) = &config.jwt_issuer {
             validation.set_issuer(&[issuer]);
             validation.required_spec_claims.insert("iss".into());
@@ -153,8 +154,14 @@ impl SignIn {
             },
         )?;
         let claims = data.claims;
+        // Characters that hide or reorder text are left out, so that "Ada\u{200B}" or
+        // a reversed "Alice" cannot pass for someone else.
         let clip = |s: String| -> Option<String> {
-            let s: String = s.trim().chars().take(MAX_NAME_CHARS).collect();
+            let visible: String = s
+                .chars()
+                .filter(|&c| !crate::paths::hides_text(c))
+                .collect();
+            let s: String = visible.trim().chars().take(MAX_NAME_CHARS).collect();
             (!s.is_empty() && !s.chars().any(char::is_control)).then_some(s)
         };
         let email = claims.email.and_then(clip);
@@ -226,6 +233,14 @@ mod tests {
         assert_eq!(who.person.name, "Ada");
         assert_eq!(who.person.email.as_deref(), Some("ada@example.com"));
         assert!(!who.view_only && who.may_create());
+        let hidden =
+            json!({"exp": in_an_hour(), "name": "Ada\u{200B}", "email": "\u{202E}moc.x@a"});
+        let hidden = check.check(&token(hidden)).unwrap();
+        assert_eq!(
+            hidden.person.name, "Ada",
+            "invisible characters are left out"
+        );
+        assert_eq!(hidden.person.email.as_deref(), Some("moc.x@a"));
         let by_sub = check
             .check(&token(json!({"exp": in_an_hour(), "sub": "u-42"})))
             .unwrap();
@@ -240,6 +255,8 @@ mod tests {
             json!({"exp": in_an_hour()}),
             json!({"exp": in_an_hour(), "name": "  "}),
             json!({"exp": in_an_hour(), "name": "a\u{0}b"}),
+            json!({"exp": in_an_hour(), "name": "\u{200B}\u{202E}"}),
+            json!({"exp": in_an_hour(), "name": "early", "nbf": in_an_hour()}),
             json!({"exp": in_an_hour(), "name": "x", "pairpad_access": "admin"}),
             json!({"exp": in_an_hour(), "name": "x", "pairpad_rooms": ["nope"]}),
             json!({"name": "no expiry"}),

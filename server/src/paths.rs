@@ -130,9 +130,15 @@ pub fn fold(text: &str) -> String {
 /// other invisible characters, blank fillers, variation selectors and tags, line and
 /// paragraph separators), with which two names that look the same could be told apart.
 fn forbidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*')
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}')
+    c.is_control() || matches!(c, '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*') || hides_text(c)
+}
+
+/// Whether `c` hides or reorders text: bidirectional controls and marks, zero-width and
+/// other invisible characters, blank fillers, variation selectors and tags, line and
+/// paragraph separators. Two names that look the same could be told apart by them (paths
+/// here, and the names sign-in vouches for).
+pub fn hides_text(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}')
         || matches!(c, '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
         || matches!(
             c,

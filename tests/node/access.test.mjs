@@ -133,6 +133,12 @@ test('the owner keeps control: view-only for everyone else, a new edit link, del
   await bob.page.locator('.cm-content').click();
   await bob.page.keyboard.type('lost?', { delay: 20 });
   assert.equal(await textOf(bob.page), before);
+  // Nor do undo and redo, which would change the shared text behind the editor's back.
+  await bob.page.keyboard.press('Control+z');
+  await bob.page.keyboard.press('Control+z');
+  await bob.page.keyboard.press('Control+y');
+  assert.equal(await textOf(bob.page), before);
+  assert.equal(await bob.page.locator('#language').isDisabled(), true);
   await connected(page);
   const freshId = page.url().split('/r/')[1];
   // What this device keeps goes by the room's own id, so the new link found it.

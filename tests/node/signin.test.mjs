@@ -56,6 +56,12 @@ test('a signed-in person is let in by the token from the address, and shown by i
   await stranger.page.waitForFunction(() => document.getElementById('status').dataset.status === 'signed-out', null, { timeout: WAIT_MS });
   assert.match(await stranger.page.locator('#banner').textContent(), /sign-in page/);
   assert.deepEqual(stranger.sockets, []);
+  // A token pasted into the address of that page afterwards lets them in; a name in
+  // any script is shown as the server shows it.
+  await stranger.page.evaluate((t) => { location.hash = `token=${t}`; }, token({ name: 'José Ñúñez 李\u200b' }));
+  await connected(stranger.page);
+  assert.equal(await stranger.page.locator('#name .me').textContent(), 'José Ñúñez 李');
+  assert.ok(!stranger.page.url().includes('token'));
   await stranger.context.close();
 
   // With one: in, without being asked a name; the name is the token's, and fixed.

@@ -174,7 +174,11 @@ export class Presence {
     for (const [clientId, state] of this.awareness.getStates()) {
       const user = state?.user;
       if (!user || typeof user.name !== "string") continue;
-      const key = typeof user.id === "string" && user.id ? `id:${user.id}` : `client:${clientId}`;
+      // Tabs of one person share an id; anyone can copy an id, so the name and whether
+      // they only view (both written by the server when it knows them) must match too.
+      const key = typeof user.id === "string" && user.id
+        ? `id:${user.id}:${user.name}:${user.viewer === true}`
+        : `client:${clientId}`;
       const mine = clientId === me || user.id === this.personId;
       const file = typeof state.file === "string" ? state.file : null;
       const person = byPerson.get(key);

@@ -61,8 +61,15 @@ if (handedKey) {
 }
 const ownerKey = place?.kind === "edit" ? ownerKeyOf(place.link) : null;
 useOwnerKey(ownerKey);
-// A sign-in token handed over in the address (`#token=…`) is kept for this tab.
+// A sign-in token handed over in the address (`#token=…`) is kept for this tab; one
+// pasted into the address of this page later (a new sign-in) too, and the page starts
+// again with it.
 takeToken();
+window.addEventListener("hashchange", () => {
+  if (!new URLSearchParams(location.hash.slice(1)).has("token")) return;
+  takeToken();
+  location.reload();
+});
 const info = place ? await loadRoomInfo(place) : null;
 if (!info || info.gone || info.refused) {
   const [status, label, explained] = info?.gone
@@ -168,7 +175,7 @@ function currentTitle() {
 const languageSelect = byId("language");
 languageSelect.replaceChildren(...LANGUAGES.map((l) => el("option", { value: l.id }, l.label)));
 languageSelect.addEventListener("change", async () => {
-  if (readOnly || !workspace.active?.isRoom) return;
+  if (readOnly || workspace.readOnly || !workspace.active?.isRoom) return;
   const id = languageSelect.value;
   saveLanguageChoice(id);
   const path = workspace.path(mainId);
@@ -188,7 +195,7 @@ function showLanguage(tab) {
     languageSelect.append(el("option", { value: id }, languageById(id).label));
   }
   languageSelect.value = id;
-  languageSelect.disabled = readOnly || !tab.isRoom;
+  languageSelect.disabled = workspace.readOnly || !tab.isRoom;
   languageSelect.title = readOnly ? "View only" : tab.isRoom ? "Language of this file" : "Set by the file's extension";
 }
 
@@ -284,7 +291,10 @@ const watchStatus = (tab) => {
   if (watched.has(tab.connection)) return;
   watched.add(tab.connection);
   tab.connection.onStatus((status) => {
-    if (FINAL.has(status) && !leaving) workspace.lock();
+    if (FINAL.has(status) && !leaving) {
+      workspace.lock();
+      languageSelect.disabled = true;
+    }
     if (workspace.active?.connection === tab.connection) renderStatus(status);
   });
 };

@@ -76,13 +76,24 @@ export function tokenClaims() {
   const payload = credentials.token?.split(".")[1];
   if (!payload) return null;
   try {
-    const json = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
-    const name = [json.name, json.preferred_username, json.email, json.sub].find((n) => typeof n === "string" && n.trim());
-    return { name: name?.trim() ?? null, exp: typeof json.exp === "number" ? json.exp : null };
+    const bytes = Uint8Array.from(atob(payload.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    const json = JSON.parse(new TextDecoder().decode(bytes));
+    // As the server reads it (server/src/auth.rs): the first claim that is a name once
+    // invisible characters are left out, with no control characters, cut to 100.
+    const clean = (n) => {
+      if (typeof n !== "string") return null;
+      const visible = Array.from(n.replace(HIDES_TEXT, "").trim()).slice(0, 100).join("");
+      return visible && !/\p{Cc}/u.test(visible) ? visible : null;
+    };
+    const name = [json.name, json.preferred_username, json.email, json.sub].map(clean).find(Boolean) ?? null;
+    return { name, exp: typeof json.exp === "number" ? json.exp : null };
   } catch {
     return null;
   }
 }
+
+/** Characters that hide or reorder text (the server's `paths::hides_text`). */
+const HIDES_TEXT = /[\u200B-\u200F\u202A-\u202E\u2028\u2029\u2060-\u206F\uFEFF\uFFF9-\uFFFB\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFFA0\uFE00-\uFE0F]|\uDB40[\uDC00-\uDDEF]|\uD834[\uDD73-\uDD7A]/g;
 
 /** Whether the token this page holds has expired (the server will refuse it). */
 export function tokenExpired() {

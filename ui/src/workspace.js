@@ -276,7 +276,11 @@ export class Workspace {
    * removed). */
   lock() {
     this.readOnly = true;
-    for (const tab of this.tabs.values()) setWritable(tab.view, false);
+    for (const tab of this.tabs.values()) {
+      setWritable(tab.view, false);
+      // Undo and redo change the shared text itself, past the editor's lock.
+      tab.undoManager.clear();
+    }
   }
 
   setTheme(theme) {

@@ -102,6 +102,9 @@ pub fn need_edit(grant: &Grant) -> Result<(), AppError> {
 pub fn need_owner(grant: &Grant) -> Result<(), AppError> {
     match (grant.owner, &grant.links.owner_key_hash) {
         (true, _) => Ok(()),
+        (false, Some(_)) if grant.view_only_sign_in => Err(AppError::Forbidden(
+            "your sign-in lets you view rooms, not manage them".into(),
+        )),
         (false, None) => Err(AppError::Forbidden(
             "this room has no owner key: it was made by an older version of Pairpad".into(),
         )),

@@ -106,14 +106,11 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateRoom>,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
-    if caller
-        .identity
-        .as_ref()
-        .is_some_and(|who| !who.may_create())
-    {
-        return Err(AppError::Forbidden(
-            "your sign-in may open certain rooms, not create them".into(),
-        ));
+    if let Some(who) = caller.identity.as_ref().filter(|who| !who.may_create()) {
+        return Err(AppError::Forbidden(match who.view_only {
+            true => "your sign-in lets you view rooms, not create them".into(),
+            false => "your sign-in opens certain rooms only, and creates none".into(),
+        }));
     }
     if let Some(Extension(ConnectInfo(peer))) = peer {
         state

@@ -161,12 +161,14 @@ pub mod author {
     pub const DISK: &str = "pairpad:disk";
     /// The room's owner, renaming it through the API or the desktop app.
     pub const OWNER: &str = "pairpad:owner";
-    /// What is stored for a person who calls themselves by a name the server keeps.
+    /// What is stored for a person called `name`: marked with `~` when it looks like one
+    /// of the server's names (or starts with `~`, so that a marked name and a real one
+    /// never meet).
     pub fn of_person(name: String) -> String {
-        match name
+        let server_like = name
             .get(..8)
-            .is_some_and(|p| p.eq_ignore_ascii_case("pairpad:"))
-        {
+            .is_some_and(|p| p.eq_ignore_ascii_case("pairpad:"));
+        match server_like || name.starts_with('~') {
             true => format!("~{name}"),
             false => name,
         }

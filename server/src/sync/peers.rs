@@ -226,8 +226,7 @@ impl Peers {
     /// display name it last published for itself.
     pub(crate) fn author(&self, conn: ConnId) -> Option<String> {
         let signed_in = self.links.get(&conn)?.access.person.as_ref();
-        signed_in
-            .map(|person| person.name.clone())
+        (signed_in.map(|person| super::author::of_person(person.name.clone())))
             .or_else(|| self.presence.author(conn))
     }
 

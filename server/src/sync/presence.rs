@@ -123,6 +123,10 @@ pub(crate) struct Presence {
 const RESERVED_FOR: Duration = Duration::from_secs(60);
 /// Most departed client ids kept; the oldest go first.
 const MAX_DEPARTED: usize = 4096;
+/// Highest presence clock taken (a client at a change a second would need 34 years).
+const MAX_CLOCK: u32 = 1 << 30;
+/// Most departed client ids kept for one address.
+const MAX_DEPARTED_PER_ADDRESS: usize = 64;
 
 #[derive(Default)]
 struct Peer {
@@ -179,26 +183,33 @@ impl Presence {
             }
         }
         let awareness = &self.awareness;
-        update.clients.retain(|client, entry| {
-            let null = is_null(&entry.json);
-            match awareness.meta(*client) {
-                None => !null,
-                Some((clock, _)) => entry.clock > clock || (entry.clock == clock && null),
-            }
-        });
         let peer = self.peers.entry(conn).or_default();
         let mut dropped = Vec::new();
         for (client, entry) in &mut update.clients {
             let id = client.get();
+            let null = is_null(&entry.json);
+            let known = awareness.meta(*client).map(|(clock, _)| clock);
+            // A client counts its clock up by one per change: one near the top is made up
+            // (to outrun its owner's), and counting past it would overflow.
+            if entry.clock > MAX_CLOCK {
+                dropped.push(*client);
+                continue;
+            }
             match self.owners.entry(id) {
                 Entry::Occupied(owner) if *owner.get() != conn => dropped.push(*client),
+                // Its own, but older than what the room has: nothing to apply.
+                Entry::Occupied(_)
+                    if known.is_some_and(|k| entry.clock < k || (entry.clock == k && !null)) =>
+                {
+                    dropped.push(*client);
+                }
                 Entry::Occupied(owner) => {
-                    if is_null(&entry.json) {
+                    if null {
                         owner.remove();
                         peer.clients.remove(&id);
                     }
                 }
-                Entry::Vacant(_) if is_null(&entry.json) => dropped.push(*client),
+                Entry::Vacant(_) if null => dropped.push(*client),
                 // Someone's who just left, from elsewhere: theirs to take back.
                 Entry::Vacant(_) if reserved(&self.departed, id, address) => {
                     dropped.push(*client);
@@ -213,6 +224,12 @@ impl Presence {
                     }
                     slot.insert(conn);
                     peer.clients.insert(id);
+                    // A client id taken (back) counts from past whatever clock the room
+                    // saw for it: whoever had it before, even with a clock pushed to the
+                    // top, cannot keep its owner's presence out.
+                    if let Some(k) = known.filter(|&k| entry.clock <= k) {
+                        entry.clock = k.saturating_add(1);
+                    }
                 }
             }
             if !is_null(&entry.json) && !dropped.contains(client) {
@@ -249,8 +266,15 @@ impl Presence {
         for client in &gone {
             self.owners.remove(&client.get());
             self.awareness.remove_state(*client);
-            if self.departed.len() >= MAX_DEPARTED {
+            // One address keeps at most its share of reservations, and the oldest go first:
+            // a flood of short connections from a few addresses cannot push out others'.
+            let mine = (self.departed.values())
+                .filter(|(from, _)| *from == address)
+                .count();
+            if mine >= MAX_DEPARTED_PER_ADDRESS || self.departed.len() >= MAX_DEPARTED {
+                let own_first = mine >= MAX_DEPARTED_PER_ADDRESS;
                 let oldest = (self.departed.iter())
+                    .filter(|(_, (from, _))| !own_first || *from == address)
                     .min_by_key(|(_, (_, at))| *at)
                     .map(|(&id, _)| id);
                 if let Some(oldest) = oldest {
