@@ -222,14 +222,21 @@ impl Presence {
                         dropped.push(*client);
                         continue;
                     }
-                    slot.insert(conn);
-                    peer.clients.insert(id);
-                    // A client id taken (back) counts from past whatever clock the room
-                    // saw for it: whoever had it before, even with a clock pushed to the
-                    // top, cannot keep its owner's presence out.
+                    // Older than what the room saw for this id: a connection passing on
+                    // the presence of someone who left (a ghost) is ignored, but one that
+                    // brings it as its very first is that person back (a stock client
+                    // reconnects with the clock it had). Theirs counts on from the room's
+                    // clock: whoever had the id meanwhile, even with a clock pushed to the
+                    // top, cannot keep their presence out.
                     if let Some(k) = known.filter(|&k| entry.clock <= k) {
+                        if !peer.clients.is_empty() {
+                            dropped.push(*client);
+                            continue;
+                        }
                         entry.clock = k.saturating_add(1);
                     }
+                    slot.insert(conn);
+                    peer.clients.insert(id);
                 }
             }
             if !is_null(&entry.json) && !dropped.contains(client) {
