@@ -184,7 +184,7 @@ impl Presence {
         }
         let awareness = &self.awareness;
         let peer = self.peers.entry(conn).or_default();
-        let mut dropped = Vec::new();
+        let mut dropped = HashSet::new();
         for (client, entry) in &mut update.clients {
             let id = client.get();
             let null = is_null(&entry.json);
@@ -192,16 +192,18 @@ impl Presence {
             // A client counts its clock up by one per change: one near the top is made up
             // (to outrun its owner's), and counting past it would overflow.
             if entry.clock > MAX_CLOCK {
-                dropped.push(*client);
+                dropped.insert(*client);
                 continue;
             }
             match self.owners.entry(id) {
-                Entry::Occupied(owner) if *owner.get() != conn => dropped.push(*client),
+                Entry::Occupied(owner) if *owner.get() != conn => {
+                    dropped.insert(*client);
+                }
                 // Its own, but older than what the room has: nothing to apply.
                 Entry::Occupied(_)
                     if known.is_some_and(|k| entry.clock < k || (entry.clock == k && !null)) =>
                 {
-                    dropped.push(*client);
+                    dropped.insert(*client);
                 }
                 Entry::Occupied(owner) => {
                     if null {
@@ -209,17 +211,19 @@ impl Presence {
                         peer.clients.remove(&id);
                     }
                 }
-                Entry::Vacant(_) if null => dropped.push(*client),
+                Entry::Vacant(_) if null => {
+                    dropped.insert(*client);
+                }
                 // Someone's who just left, from elsewhere: theirs to take back.
                 Entry::Vacant(_) if reserved(&self.departed, id, address) => {
-                    dropped.push(*client);
+                    dropped.insert(*client);
                 }
                 Entry::Vacant(slot) => {
                     // Past its share, a connection's new ids are dropped rather than the
                     // connection closed: a stock client passes on the presence of people
                     // who have left (ghosts an attacker made, say), and must not pay for it.
                     if peer.clients.len() >= MAX_CLIENTS_PER_PEER {
-                        dropped.push(*client);
+                        dropped.insert(*client);
                         continue;
                     }
                     // Older than what the room saw for this id: a connection passing on
@@ -230,7 +234,7 @@ impl Presence {
                     // top, cannot keep their presence out.
                     if let Some(k) = known.filter(|&k| entry.clock <= k) {
                         if !peer.clients.is_empty() {
-                            dropped.push(*client);
+                            dropped.insert(*client);
                             continue;
                         }
                         entry.clock = k.saturating_add(1);
@@ -239,7 +243,7 @@ impl Presence {
                     peer.clients.insert(id);
                 }
             }
-            if !is_null(&entry.json) && !dropped.contains(client) {
+            if !null && !dropped.contains(client) {
                 entry.json = stamp.apply(&entry.json).into();
                 if let Ok(Some(name)) = check_state(&entry.json) {
                     peer.author = Some(name);
