@@ -71,10 +71,18 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    /// `json` (a JSON object, checked) with this stamp on its `user`.
-    pub fn apply(&self, json: &str) -> String {
+    /// `json` (a JSON object, checked) with this stamp on its `user`; `None` when it
+    /// needs none (what most states, a cursor moved by an editor, need: not parsed again).
+    pub fn apply(&self, json: &str) -> Option<String> {
+        // Without a backslash a key is spelled out as is: a state with neither mark needs
+        // nothing taken out.
+        let marked =
+            json.contains('\\') || json.contains("\"viewer\"") || json.contains("\"verified\"");
+        if !self.viewer && self.person.is_none() && !marked {
+            return None;
+        }
         let Ok(serde_json::Value::Object(mut state)) = serde_json::from_str(json) else {
-            return json.to_string();
+            return None;
         };
         let stamps = self.viewer || self.person.is_some();
         if stamps && !state.get("user").is_some_and(serde_json::Value::is_object) {
@@ -96,7 +104,7 @@ impl Stamp {
                 user.remove("verified");
             }
         }
-        serde_json::Value::Object(state).to_string()
+        Some(serde_json::Value::Object(state).to_string())
     }
 }
 
@@ -175,9 +183,13 @@ impl Presence {
         mut update: AwarenessUpdate,
         stamp: &Stamp,
     ) -> Result<Option<Bytes>, Refusal> {
-        for entry in update.clients.values() {
+        // Each state's name, read while checking it (the one parse most states get).
+        let mut names = HashMap::with_capacity(update.clients.len());
+        for (client, entry) in &update.clients {
             match check_state(&entry.json) {
-                Ok(_) => {}
+                Ok(name) => {
+                    names.insert(*client, name);
+                }
                 Err(reason) if reason == TOO_LARGE => return Err((close_code::TOO_BIG, reason)),
                 Err(reason) => return Err((close_code::INVALID_PAYLOAD, reason)),
             }
@@ -244,9 +256,16 @@ impl Presence {
                 }
             }
             if !null && !dropped.contains(client) {
-                entry.json = stamp.apply(&entry.json).into();
-                if let Ok(Some(name)) = check_state(&entry.json) {
-                    peer.author = Some(name);
+                let name = match stamp.apply(&entry.json) {
+                    Some(stamped) => {
+                        let name = check_state(&stamped).ok().flatten();
+                        entry.json = stamped.into();
+                        name
+                    }
+                    None => names.remove(client).flatten(),
+                };
+                if name.is_some() {
+                    peer.author = name;
                 }
             }
         }
@@ -314,6 +333,32 @@ impl Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamps_leave_a_plain_state_alone_and_take_out_marks_however_spelled() {
+        let editor = Stamp::default();
+        assert_eq!(
+            editor.apply(r#"{"user":{"name":"Ada"},"cursor":null}"#),
+            None
+        );
+        let escaped = editor
+            .apply(r#"{"user":{"name":"Ada","\u0076erified":true}}"#)
+            .unwrap();
+        assert!(
+            !escaped.contains("verified") && escaped.contains("Ada"),
+            "{escaped}"
+        );
+        let plain = editor
+            .apply(r#"{"user":{"name":"Ada","viewer":true}}"#)
+            .unwrap();
+        assert!(!plain.contains("viewer"), "{plain}");
+        let viewer = Stamp {
+            viewer: true,
+            person: None,
+        };
+        let stamped = viewer.apply(r#"{"cursor":null}"#).unwrap();
+        assert!(stamped.contains(r#""viewer":true"#), "{stamped}");
+    }
 
     #[test]
     fn states_are_json_objects_of_bounded_size() {
