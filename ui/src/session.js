@@ -4,26 +4,12 @@
 // The room's own id names its first file and is learnt from the server (and kept here,
 // so that a reload while offline still knows it).
 
+import { readStored, writeStored } from "./storage.js";
+
 const LINK = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const OWNER_KEY = (link) => `pairpad.owner.${link}`;
 const INFO_KEY = (link) => `pairpad.room.${link}`;
 
-function read(storage, key) {
-  try {
-    return storage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-function write(storage, key, value) {
-  try {
-    if (value === null) storage.removeItem(key);
-    else storage.setItem(key, value);
-  } catch {
-    // Storage full or disabled: it lasts for this page only.
-  }
-}
 
 /**
  * The room a page address names: `{kind: "edit" | "view", link, path}`, or null.
@@ -40,13 +26,13 @@ export function placeOf(pathname) {
 
 /** The owner key this browser holds for the room whose edit link is `link`, or null. */
 export function ownerKeyOf(link) {
-  const key = read(localStorage, OWNER_KEY(link));
+  const key = readStored(OWNER_KEY(link));
   return key && /^[0-9a-f]{64}$/.test(key) ? key : null;
 }
 
 /** Keeps (or, with null, forgets) the owner key of the room whose edit link is `link`. */
 export function saveOwnerKey(link, key) {
-  write(localStorage, OWNER_KEY(link), key);
+  writeStored(OWNER_KEY(link), key);
 }
 
 /** What the page sends with every request: the token it signed in with (when the
@@ -63,12 +49,12 @@ export function takeToken() {
   const params = new URLSearchParams(location.hash.slice(1));
   const handed = params.get("token");
   if (handed) {
-    write(sessionStorage, TOKEN_KEY, handed);
+    writeStored(TOKEN_KEY, handed, sessionStorage);
     params.delete("token");
     const rest = params.toString();
     history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
   }
-  credentials.token = read(sessionStorage, TOKEN_KEY);
+  credentials.token = readStored(TOKEN_KEY, sessionStorage);
 }
 
 /** What the token says, without checking it (the server does): `{name, exp}`, or null. */
@@ -133,7 +119,7 @@ export async function loadRoomInfo(place) {
   try {
     const response = await fetch(`/api/rooms/${place.path}`, { headers: requestHeaders() });
     if (response.status === 404) {
-      write(localStorage, INFO_KEY(place.link), null);
+      writeStored(INFO_KEY(place.link), null);
       return { gone: true };
     }
     if (response.status === 401 || response.status === 403) {
@@ -143,7 +129,7 @@ export async function loadRoomInfo(place) {
     if (response.ok) {
       const info = await response.json();
       if (info && typeof info.fileId === "string" && LINK.test(info.fileId)) {
-        write(localStorage, INFO_KEY(place.link), JSON.stringify(info));
+        writeStored(INFO_KEY(place.link), JSON.stringify(info));
         return info;
       }
     }
@@ -151,7 +137,7 @@ export async function loadRoomInfo(place) {
     // Offline: what was kept, if anything.
   }
   try {
-    const kept = JSON.parse(read(localStorage, INFO_KEY(place.link)) ?? "null");
+    const kept = JSON.parse(readStored(INFO_KEY(place.link)) ?? "null");
     return kept && typeof kept.fileId === "string" && LINK.test(kept.fileId) ? kept : null;
   } catch {
     return null;

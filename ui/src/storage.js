@@ -18,21 +18,27 @@ export const PALETTE = [
   "#d63f3f", "#d9731a", "#a88a00", "#3d9a2e", "#13958c", "#2f7fd8", "#6b5bd6", "#c13f9c",
 ];
 
-function read(key) {
+/** The value kept under `key` in `storage` (local storage unless told), or null. */
+export function readStored(key, storage = localStorage) {
   try {
-    return localStorage.getItem(key);
+    return storage.getItem(key);
   } catch {
     return null;
   }
 }
 
-function write(key, value) {
+/** Keeps `value` under `key` in `storage` (local storage unless told); null forgets it. */
+export function writeStored(key, value, storage = localStorage) {
   try {
-    localStorage.setItem(key, value);
+    if (value === null) storage.removeItem(key);
+    else storage.setItem(key, value);
   } catch {
-    // Storage full or disabled: the setting lasts for this page only.
+    // Storage full or disabled: it lasts for this page only.
   }
 }
+
+const read = (key) => readStored(key);
+const write = (key, value) => writeStored(key, value);
 
 /** Trims a display name and cuts it to the allowed length; "" when nothing is left. */
 export function cleanName(name) {
