@@ -184,12 +184,14 @@ impl Presence {
         stamp: &Stamp,
     ) -> Result<Option<Bytes>, Refusal> {
         // Each state's name, read while checking it (the one parse most states get).
-        let mut names = HashMap::with_capacity(update.clients.len());
+        // (Allocated only for states that name someone: a flood of removals costs nothing.)
+        let mut names = HashMap::new();
         for (client, entry) in &update.clients {
             match check_state(&entry.json) {
-                Ok(name) => {
+                Ok(Some(name)) => {
                     names.insert(*client, name);
                 }
+                Ok(None) => {}
                 Err(reason) if reason == TOO_LARGE => return Err((close_code::TOO_BIG, reason)),
                 Err(reason) => return Err((close_code::INVALID_PAYLOAD, reason)),
             }
@@ -262,7 +264,7 @@ impl Presence {
                         entry.json = stamped.into();
                         name
                     }
-                    None => names.remove(client).flatten(),
+                    None => names.remove(client),
                 };
                 if name.is_some() {
                     peer.author = name;
