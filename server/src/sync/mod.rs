@@ -298,6 +298,8 @@ pub enum RoomCommand {
         conn: ConnId,
         /// The frame's messages, in order.
         messages: Vec<protocol::Incoming>,
+        /// The sender's share of frames in flight, given back once they are handled.
+        held: tokio::sync::OwnedSemaphorePermit,
     },
     /// A connection went away.
     Leave {

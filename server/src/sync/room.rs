@@ -217,13 +217,18 @@ impl RoomActor {
                     self.peers.leave(conn);
                 }
             }
-            RoomCommand::Messages { conn, messages } => {
+            RoomCommand::Messages {
+                conn,
+                messages,
+                held,
+            } => {
                 for message in messages {
                     if !self.peers.contains(conn) || self.lifecycle == Lifecycle::Poisoned {
                         break;
                     }
                     self.on_message(conn, message);
                 }
+                drop(held);
             }
             RoomCommand::Leave { conn } => self.peers.leave(conn),
             RoomCommand::Describe { reply } => {

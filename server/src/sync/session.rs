@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,12 @@ const FRAGMENT_BYTES: usize = 32 * 1024;
 const SEND_LIMIT: Duration = Duration::from_secs(10);
 /// How long the close handshake may take.
 const CLOSE_LIMIT: Duration = Duration::from_secs(1);
+/// Bytes of one connection's frames handed to its room and not yet handled. Decoded, a
+/// frame can take several times its size (a 10-byte presence removal becomes a map entry
+/// of some 80), so a peer sending faster than its room works through them would otherwise
+/// fill the room's queue with hundreds of megabytes. Past this the session stops reading,
+/// and TCP holds the peer back. A frame larger than this goes alone.
+const IN_FLIGHT_BYTES: u32 = 1 << 20;
 
 /// What a session needs from the server.
 #[derive(Clone)]
@@ -153,6 +159,7 @@ pub fn serve(
         address,
         signed_in_until: access.signed_in_until,
         ctx,
+        in_flight: Arc::new(Semaphore::new(IN_FLIGHT_BYTES as usize)),
         _slot: slot,
     };
     async move { session.serve(doc, tx, access).await }
@@ -169,6 +176,8 @@ struct Session {
     conn: ConnId,
     address: std::net::IpAddr,
     ctx: SessionContext,
+    /// [`IN_FLIGHT_BYTES`], less what the room holds.
+    in_flight: Arc<Semaphore>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -333,11 +342,21 @@ impl Session {
             self.close_too_big();
             return false;
         }
+        // Waits (reading nothing more) while the room holds too much of this peer's.
+        let cost = u32::try_from(frame.len()).map_or(IN_FLIGHT_BYTES, |n| n.min(IN_FLIGHT_BYTES));
+        let Ok(held) = self.in_flight.clone().acquire_many_owned(cost).await else {
+            return false;
+        };
         match decode_frame(&frame) {
             Ok(messages) if messages.is_empty() => true,
             Ok(messages) => {
                 let conn = self.conn;
-                if room.send(RoomCommand::Messages { conn, messages }).await {
+                let command = RoomCommand::Messages {
+                    conn,
+                    messages,
+                    held,
+                };
+                if room.send(command).await {
                     true
                 } else {
                     self.closer
