@@ -57,6 +57,12 @@ pub struct Config {
     #[arg(global = true, long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Redis URL (`redis://host:6379/0`): run as one of several servers that share rooms.
+    /// Live updates and presence cross between them through Redis; PostgreSQL (which
+    /// `--database-url` must then name) stays the durable truth.
+    #[arg(global = true, long, env = "PAIRPAD_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Directory for the default SQLite database. Default: the platform data directory
     /// (e.g. `~/.local/share/pairpad`).
     #[arg(global = true, long, env = "PAIRPAD_DATA_DIR")]
@@ -250,6 +256,18 @@ impl Config {
         Ok(format!("sqlite://{}", dir.join("pairpad.db").display()))
     }
 
+    /// Checks that a `--redis-url` comes with a PostgreSQL store.
+    pub fn check_shared(&self) -> Result<(), ConfigError> {
+        if self.redis_url.is_none() {
+            return Ok(());
+        }
+        let url = self.database_url.as_deref().unwrap_or("");
+        match url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            true => Ok(()),
+            false => Err(ConfigError::SharedNeedsPostgres),
+        }
+    }
+
     /// Every setting at the default its flag documents, whatever the environment holds:
     /// for embedders (the desktop app), which set the fields they need on the value.
     pub fn defaults() -> Self {
@@ -284,6 +302,12 @@ pub enum ConfigError {
     /// The data directory could not be created.
     #[error("cannot create data directory {0}: {1}")]
     DataDir(PathBuf, std::io::Error),
+    /// `--redis-url` without a PostgreSQL `--database-url`.
+    #[error("--redis-url needs a PostgreSQL --database-url (postgres://…): servers that share rooms share their store, and SQLite is one process's file")]
+    SharedNeedsPostgres,
+    /// The Redis URL cannot be used.
+    #[error("{0}")]
+    Redis(String),
     /// The sign-in settings cannot be used.
     #[error("sign-in: {0}")]
     SignIn(String),
@@ -297,6 +321,7 @@ impl fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(redact_url),
             )
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("data_dir", &self.data_dir)
             .field("log_format", &self.log_format)
             .field("public_url", &self.public_url)

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod auth;
 pub mod autocomplete;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod meta;
@@ -50,6 +51,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     auth::SignIn::from_config(&config)?;
+    config.check_shared()?;
+    if let Some(url) = &config.redis_url {
+        redis::Client::open(url.as_str())
+            .map_err(|e| config::ConfigError::Redis(format!("bad --redis-url: {e}")))?;
+    }
     let url = config.effective_database_url()?;
     tracing::info!(database = %config::redact_url(&url), "opening store");
     let store = store::connect(&url).await?;

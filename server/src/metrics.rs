@@ -32,6 +32,19 @@ pub struct Metrics {
     /// Rooms whose writes have failed (or hung) long enough that they turn peers away;
     /// `/ready` answers 503 while any is.
     pub rooms_store_down: Gauge,
+    /// With `--redis-url`: whether this server reaches Redis now (1) or not (0).
+    pub redis_up: Gauge,
+    /// Updates published to the other servers through Redis.
+    pub cluster_published: Counter,
+    /// Updates other servers published that this one received.
+    pub cluster_received: Counter,
+    /// Updates this server fetched from the store because Redis had not brought them (a
+    /// gap in a document's numbers, Redis down or restarted).
+    pub cluster_healed: Counter,
+    /// Messages to the other servers dropped (Redis down, or the queue to it full).
+    pub cluster_dropped: Counter,
+    /// Round trip to Redis (PING), in seconds.
+    pub redis_latency_seconds: Histogram,
 }
 
 impl Metrics {
@@ -49,6 +62,12 @@ impl Metrics {
             store_errors: Counter::default(),
             store_write_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             rooms_store_down: Gauge::default(),
+            redis_up: Gauge::default(),
+            cluster_published: Counter::default(),
+            cluster_received: Counter::default(),
+            cluster_healed: Counter::default(),
+            cluster_dropped: Counter::default(),
+            redis_latency_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             registry: Registry::default(),
         };
         let m = &metrics;
@@ -59,6 +78,11 @@ impl Metrics {
                 "rooms_store_down",
                 "Rooms that cannot write and turn peers away",
                 &m.rooms_store_down,
+            ),
+            (
+                "redis_up",
+                "Whether Redis is reachable (1) or not (0)",
+                &m.redis_up,
             ),
         ];
         for (name, help, gauge) in gauges {
@@ -79,6 +103,26 @@ impl Metrics {
                 &m.bad_frames,
             ),
             ("store_errors", "Failed store writes", &m.store_errors),
+            (
+                "cluster_published_updates",
+                "Updates published to the other servers",
+                &m.cluster_published,
+            ),
+            (
+                "cluster_received_updates",
+                "Updates received from the other servers",
+                &m.cluster_received,
+            ),
+            (
+                "cluster_healed_updates",
+                "Updates fetched from the store to fill a gap",
+                &m.cluster_healed,
+            ),
+            (
+                "cluster_dropped_messages",
+                "Messages to the other servers dropped",
+                &m.cluster_dropped,
+            ),
         ];
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
@@ -87,6 +131,11 @@ impl Metrics {
             "store_write_seconds",
             "Latency of store writes",
             m.store_write_seconds.clone(),
+        );
+        registry.register(
+            "redis_latency_seconds",
+            "Round trip to Redis",
+            m.redis_latency_seconds.clone(),
         );
         Self {
             registry,

@@ -24,6 +24,20 @@ pub const ACCESS_CHANGED: &str = "the room's owner changed who may edit; reconne
 /// See [`EDIT_LINK_REPLACED`].
 pub const REMOVED: &str = "the host removed you from the session";
 
+/// The reason among this module's that `reason` spells (another server's event names
+/// one); the access-changed one for any other.
+pub fn known_reason(reason: &str) -> &'static str {
+    [
+        EDIT_LINK_REPLACED,
+        VIEW_LINK_REPLACED,
+        ACCESS_CHANGED,
+        REMOVED,
+    ]
+    .into_iter()
+    .find(|known| *known == reason)
+    .unwrap_or(ACCESS_CHANGED)
+}
+
 /// Makes room `room`'s edit link edit (or only view, for everyone but the owner); whoever
 /// it changes things for is told to reconnect. `false` when there is no such room.
 pub async fn set_access(state: &AppState, room: Uuid, access: Access) -> Result<bool, StoreError> {

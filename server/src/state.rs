@@ -83,6 +83,15 @@ impl AppState {
             compact_after: config.compact_after.max(1),
             max_document_bytes: config.max_document_bytes,
             memory: sync::budget::MemoryBudget::new(config.memory_budget),
+            cluster: config.redis_url.as_deref().and_then(
+                |url| match crate::cluster::Cluster::new(url, metrics.clone()) {
+                    Ok(cluster) => Some(cluster),
+                    Err(error) => {
+                        tracing::error!(%error, "not sharing rooms with other servers");
+                        None
+                    }
+                },
+            ),
         };
         let sync = SyncService::new(
             settings,

@@ -8,14 +8,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
- * A running server with `extraArgs`: `base` is its http URL; `stop()` sends SIGTERM and
+ * A running server with `extraArgs` (on the database at `databaseUrl`, a throwaway SQLite
+ * file by default): `base` is its http URL; `stop()` sends SIGTERM and
  * checks exit 0, `kill()` sends SIGKILL.
  */
-export async function startServer(extraArgs = []) {
+export async function startServer(extraArgs = [], { databaseUrl } = {}) {
   const bin = process.env.PAIRPAD_BIN;
   assert.ok(bin, 'PAIRPAD_BIN must point at the pairpad-server binary');
   const dataDir = mkdtempSync(join(tmpdir(), 'pairpad-node-'));
-  const child = spawn(bin, ['--bind', '127.0.0.1:0', '--database-url', `sqlite://${join(dataDir, 'p.db')}`, ...extraArgs], {
+  const database = databaseUrl ?? `sqlite://${join(dataDir, 'p.db')}`;
+  const child = spawn(bin, ['--bind', '127.0.0.1:0', '--database-url', database, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: 'warn' },
   });

@@ -24,6 +24,13 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppErro
     if state.metrics.rooms_store_down.get() > 0 {
         return Err(AppError::Unavailable("rooms cannot write to the store"));
     }
+    // Serving while cut off from the other servers would split a room in two: a load
+    // balancer should send newcomers elsewhere (peers already here are still served).
+    if !state.sync.cluster_is_up() {
+        return Err(AppError::Unavailable(
+            "Redis unreachable: edits here do not reach the other servers",
+        ));
+    }
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
         Ok(Err(error)) => Err(AppError::Store(error)),

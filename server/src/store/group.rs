@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    FileRecord, LinkChange, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomLinks,
+    Catchup, FileRecord, LinkChange, Mirror, NewFile, NewRoom, NewUpdate, ProjectLimits, RoomLinks,
     RoomMirror, RoomRecord, RoomUpdates, Store, StoreError, StoredDoc,
 };
 use crate::paths::ProjectPath;
@@ -224,6 +224,10 @@ impl Store for GroupCommit {
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
         self.inner.load(id).await
+    }
+
+    async fn catch_up(&self, id: Uuid, after: i64) -> Result<Option<Catchup>, StoreError> {
+        self.inner.catch_up(id, after).await
     }
 
     async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {

@@ -401,6 +401,18 @@ pub struct StoredDoc {
     pub path: String,
 }
 
+/// What a document's live copy lacks after a given sequence number: see
+/// [`Store::catch_up`].
+#[derive(Debug, Clone, Default)]
+pub struct Catchup {
+    /// The stored snapshot, when updates after the number were folded into it since.
+    pub snapshot: Option<Vec<u8>>,
+    /// The stored updates after the number (or after the snapshot), oldest first.
+    pub updates: Vec<Vec<u8>>,
+    /// With these applied, the copy holds every update through this number.
+    pub through: i64,
+}
+
 /// One Yjs update to append, with who sent it and when.
 #[derive(Debug, Clone)]
 pub struct NewUpdate {
@@ -454,6 +466,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Loads snapshot + updates since; `None` when the room does not exist.
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError>;
+    /// What a live copy of document `id` that holds every update through sequence number
+    /// `after` lacks; `None` when the document does not exist. (This default reads the
+    /// whole document, which applies as a no-op where the copy has it.)
+    async fn catch_up(&self, id: Uuid, after: i64) -> Result<Option<Catchup>, StoreError> {
+        let _ = after;
+        Ok(self.load(id).await?.map(|stored| Catchup {
+            snapshot: stored.snapshot,
+            updates: stored.updates,
+            through: stored.last_seq,
+        }))
+    }
 
     /// Appends updates in one transaction and returns the sequence number of the last one.
     async fn append_updates(&self, id: Uuid, updates: &[NewUpdate]) -> Result<i64, StoreError> {

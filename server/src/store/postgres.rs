@@ -10,8 +10,8 @@ use sqlx::{Connection, FromRow, PgPool, Postgres, QueryBuilder, Row, Transaction
 use uuid::Uuid;
 
 use super::{
-    now_millis, settle_write, FileRecord, FileRow, LinkChange, LinksRow, Mirror, NewFile, NewRoom,
-    NewUpdate, ProjectLimits, ProjectShape, RoomLinks, RoomMirror, RoomRecord, RoomRow,
+    now_millis, settle_write, Catchup, FileRecord, FileRow, LinkChange, LinksRow, Mirror, NewFile,
+    NewRoom, NewUpdate, ProjectLimits, ProjectShape, RoomLinks, RoomMirror, RoomRecord, RoomRow,
     RoomUpdates, Store, StoreError, StoredDoc,
 };
 use crate::paths::{first_file_path, fold, ProjectPath};
@@ -128,10 +128,16 @@ impl Store for PostgresStore {
     }
 
     async fn load(&self, id: Uuid) -> Result<Option<StoredDoc>, StoreError> {
+        // One view of the document: a compaction committing between the reads (another
+        // server's) would otherwise leave updates in neither the snapshot nor the log.
         let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
         let Some(row) = sqlx::query(
             "SELECT snapshot, title, language, COALESCE(project_id, id) AS project, \
-             COALESCE(path, '') AS path FROM rooms WHERE id = $1",
+             COALESCE(path, '') AS path, COALESCE(l.snapshot_seq, 0) AS snapshot_seq \
+             FROM rooms LEFT JOIN doc_logs l USING (id) WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -140,26 +146,74 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let snapshot: Option<Vec<u8>> = row.try_get("snapshot")?;
-        let rows =
-            sqlx::query("SELECT seq, data FROM room_updates WHERE room_id = $1 ORDER BY seq")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT doc_seq, data FROM room_updates WHERE room_id = $1 ORDER BY doc_seq",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         let mut doc = StoredDoc {
             snapshot,
             updates: Vec::with_capacity(rows.len()),
-            last_seq: 0,
+            last_seq: row.try_get("snapshot_seq")?,
             title: row.try_get("title")?,
             language: row.try_get("language")?,
             project: row.try_get("project")?,
             path: row.try_get("path")?,
         };
         for row in rows {
-            doc.last_seq = row.try_get("seq")?;
+            doc.last_seq = doc.last_seq.max(row.try_get("doc_seq")?);
             doc.updates.push(row.try_get("data")?);
         }
         Ok(Some(doc))
+    }
+
+    async fn catch_up(&self, id: Uuid, after: i64) -> Result<Option<Catchup>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let Some(row) = sqlx::query(
+            "SELECT COALESCE(l.snapshot_seq, 0) AS snapshot_seq FROM rooms \
+             LEFT JOIN doc_logs l USING (id) WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let snapshot_seq: i64 = row.try_get("snapshot_seq")?;
+        // What was folded away since `after` is only in the snapshot now.
+        let snapshot = match snapshot_seq > after {
+            true => {
+                sqlx::query_scalar("SELECT snapshot FROM rooms WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+            false => None,
+        };
+        let rows = sqlx::query(
+            "SELECT doc_seq, data FROM room_updates WHERE room_id = $1 AND doc_seq > $2 \
+             ORDER BY doc_seq",
+        )
+        .bind(id)
+        .bind(after.max(snapshot_seq))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut catchup = Catchup {
+            snapshot,
+            updates: Vec::with_capacity(rows.len()),
+            through: after.max(snapshot_seq),
+        };
+        for row in rows {
+            catchup.through = catchup.through.max(row.try_get("doc_seq")?);
+            catchup.updates.push(row.try_get("data")?);
+        }
+        Ok(Some(catchup))
     }
 
     async fn commit_many(
@@ -171,7 +225,10 @@ impl Store for PostgresStore {
         let result = async {
             let mut tx = connection.begin().await?;
             let seqs = append_in(&mut tx, appends).await?;
-            for m in mirrors {
+            // In id order, as the logs are locked (the last mirror of a room still last).
+            let mut ordered: Vec<&RoomMirror> = mirrors.iter().collect();
+            ordered.sort_by_key(|m| m.room);
+            for m in ordered {
                 mirror_in(&mut tx, m.room, &m.mirror).await?;
             }
             tx.commit().await?;
@@ -191,24 +248,41 @@ impl Store for PostgresStore {
         let mut connection = self.pool.acquire().await?;
         let result = async {
             let mut tx = connection.begin().await?;
-            sqlx::query(
-                "UPDATE rooms SET snapshot = $1, code = $2, title = $3, \
-                 language = $4, updated_at = GREATEST(updated_at, $5) \
-                 WHERE id = $6",
-            )
-            .bind(snapshot)
-            .bind(&mirror.text.code)
-            .bind(&mirror.text.title)
-            .bind(&mirror.text.language)
-            .bind(mirror.updated_at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM room_updates WHERE room_id = $1 AND seq <= $2")
+            // One compaction of a document at a time, across servers: whoever finds the
+            // lock taken leaves the folding to its holder.
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
+                .bind(format!("pairpad:compact:{id}"))
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO doc_logs (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
                 .bind(id)
-                .bind(through_seq)
                 .execute(&mut *tx)
                 .await?;
+            let folded: i64 =
+                sqlx::query_scalar("SELECT snapshot_seq FROM doc_logs WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            // A snapshot covering less than the stored one (another server's document was
+            // further along) would lose what the stored one folded: the mirror only.
+            if locked && through_seq > folded {
+                sqlx::query("UPDATE rooms SET snapshot = $1 WHERE id = $2")
+                    .bind(snapshot)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE doc_logs SET snapshot_seq = $1 WHERE id = $2")
+                    .bind(through_seq)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM room_updates WHERE room_id = $1 AND doc_seq <= $2")
+                    .bind(id)
+                    .bind(through_seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            mirror_in(&mut tx, id, mirror).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -399,69 +473,76 @@ impl Store for PostgresStore {
     }
 }
 
-/// Rows per multi-row `INSERT`: 5 bound parameters each stays far below PostgreSQL's
+/// Rows per multi-row `INSERT`: 6 bound parameters each stays far below PostgreSQL's
 /// 65535.
 const ROWS_PER_INSERT: usize = 1000;
-
-/// One multi-row `INSERT` of a multi-room append: (index of the batch, update).
-type InsertChunk<'a> = Vec<(usize, &'a NewUpdate)>;
-
-/// Splits `appends` into `INSERT` statements of at most [`ROWS_PER_INSERT`] rows in which
-/// a room belongs to one batch only, so the largest `seq` returned for a room in a
-/// statement is that batch's.
-fn insert_chunks(appends: &[RoomUpdates]) -> Vec<InsertChunk<'_>> {
-    let mut chunks = Vec::new();
-    let mut chunk: InsertChunk<'_> = Vec::new();
-    let mut owner: HashMap<Uuid, usize> = HashMap::new();
-    for (index, batch) in appends.iter().enumerate() {
-        for update in &batch.updates {
-            let clash = owner.get(&batch.room).is_some_and(|&b| b != index);
-            if chunk.len() >= ROWS_PER_INSERT || clash {
-                chunks.push(std::mem::take(&mut chunk));
-                owner.clear();
-            }
-            owner.insert(batch.room, index);
-            chunk.push((index, update));
-        }
-    }
-    if !chunk.is_empty() {
-        chunks.push(chunk);
-    }
-    chunks
-}
 
 /// Appends the updates of several rooms inside `tx` with multi-row statements; returns
 /// each batch's last sequence number (0 for an empty batch). The room rows are left alone
 /// (rewriting a row that holds the snapshot on every keystroke would be costly):
 /// `updated_at` moves with the mirror, which follows an edit within about a second.
+///
+/// Each document's updates are numbered on from its `doc_logs` row, which the numbering
+/// locks until the commit: appends to one document from several servers are committed in
+/// the order of their numbers, with none missing. Rows are locked in id order, so that two
+/// servers' commits never wait on each other in a cycle.
 async fn append_in(
     tx: &mut Transaction<'_, Postgres>,
     appends: &[RoomUpdates],
 ) -> Result<Vec<i64>, StoreError> {
+    let mut counts: std::collections::BTreeMap<Uuid, i64> = std::collections::BTreeMap::new();
+    for batch in appends.iter().filter(|b| !b.updates.is_empty()) {
+        *counts.entry(batch.room).or_default() += batch.updates.len() as i64;
+    }
+    if counts.is_empty() {
+        return Ok(vec![0; appends.len()]);
+    }
+    let ids: Vec<Uuid> = counts.keys().copied().collect();
+    let added: Vec<i64> = counts.values().copied().collect();
+    let numbered = sqlx::query(
+        "INSERT INTO doc_logs (id, last_seq) \
+         SELECT id, n FROM unnest($1::uuid[], $2::bigint[]) AS t(id, n) ORDER BY id \
+         ON CONFLICT (id) DO UPDATE SET last_seq = doc_logs.last_seq + EXCLUDED.last_seq \
+         RETURNING id, last_seq",
+    )
+    .bind(&ids)
+    .bind(&added)
+    .fetch_all(&mut **tx)
+    .await?;
+    // The next number for each document.
+    let mut next: HashMap<Uuid, i64> = HashMap::with_capacity(numbered.len());
+    for row in numbered {
+        let id: Uuid = row.try_get("id")?;
+        let last: i64 = row.try_get("last_seq")?;
+        next.insert(id, last - counts.get(&id).copied().unwrap_or(0) + 1);
+    }
     let mut seqs = vec![0; appends.len()];
-    for chunk in insert_chunks(appends) {
-        let owner: HashMap<Uuid, usize> = chunk
-            .iter()
-            .map(|&(index, _)| (appends[index].room, index))
-            .collect();
+    let mut rows: Vec<(Uuid, i64, &NewUpdate)> = Vec::new();
+    for (index, batch) in appends.iter().enumerate() {
+        for update in &batch.updates {
+            let Some(seq) = next.get_mut(&batch.room) else {
+                return Err(StoreError::Corrupt(
+                    "a document's log was not numbered".into(),
+                ));
+            };
+            rows.push((batch.room, *seq, update));
+            seqs[index] = *seq;
+            *seq += 1;
+        }
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::new(
-            "INSERT INTO room_updates (room_id, data, client_id, author, created_at) ",
+            "INSERT INTO room_updates (room_id, doc_seq, data, client_id, author, created_at) ",
         );
-        insert.push_values(&chunk, |mut row, (index, update)| {
-            row.push_bind(appends[*index].room)
+        insert.push_values(chunk, |mut row, (room, seq, update)| {
+            row.push_bind(*room)
+                .push_bind(*seq)
                 .push_bind(update.data.as_ref())
                 .push_bind(update.client_id)
                 .push_bind(&update.author)
                 .push_bind(update.created_at);
         });
-        insert.push(" RETURNING room_id, seq");
-        for row in insert.build().fetch_all(&mut **tx).await? {
-            let room: Uuid = row.try_get("room_id")?;
-            let seq: i64 = row.try_get("seq")?;
-            if let Some(&index) = owner.get(&room) {
-                seqs[index] = seqs[index].max(seq);
-            }
-        }
+        insert.build().execute(&mut **tx).await?;
     }
     Ok(seqs)
 }

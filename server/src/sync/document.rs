@@ -234,6 +234,24 @@ impl RoomDoc {
         self.clocks.step1()
     }
 
+    /// The document's state vector.
+    pub fn state_vector(&self) -> StateVector {
+        self.clocks.state_vector().clone()
+    }
+
+    /// What the document gained since it had state vector `sv`, as one v1 update.
+    pub fn changes_since(&self, sv: &StateVector) -> Bytes {
+        Bytes::from(self.doc.transact().encode_state_as_update_v1(sv))
+    }
+
+    /// Takes what another server changed in the room's list of files as the list it
+    /// keeps (that server checked it against the store): it is not put back.
+    pub fn accept_remote_files(&self) {
+        if let Some(files) = &self.files {
+            files.take_touched();
+        }
+    }
+
     /// Whether an update of this shape builds only on edits the document has.
     pub fn has_what_it_needs(&self, shape: &Shape) -> bool {
         shape.needs_only(|client| self.clocks.get(client))

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod room;
 pub mod service;
 pub mod session;
+mod shared;
 pub mod work;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -76,6 +77,8 @@ pub struct RoomSettings {
     pub max_document_bytes: usize,
     /// What loaded documents and queued frames count against.
     pub memory: Arc<budget::MemoryBudget>,
+    /// The other servers that serve the same rooms (`--redis-url`), if any.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// What every room actor shares.
@@ -337,6 +340,8 @@ pub enum RoomCommand {
         /// Why.
         reason: &'static str,
     },
+    /// What another server said about this document.
+    Cluster(crate::cluster::Remote),
     /// Bring the text to `text`, a new version of `base` made outside (a file saved on
     /// disk), keeping what others changed since; answers with the text after, or `None`
     /// when the document takes no edits now (it is shutting down, failed or deleted).

@@ -26,6 +26,8 @@ pub(crate) struct Peers {
     links: HashMap<ConnId, PeerLink>,
     presence: Presence,
     metrics: Arc<Metrics>,
+    /// Presence frames for the other servers (with `--redis-url`), until taken.
+    published: Option<Vec<Bytes>>,
 }
 
 impl Peers {
@@ -36,6 +38,32 @@ impl Peers {
             links: HashMap::new(),
             presence: Presence::new(doc),
             metrics,
+            published: None,
+        }
+    }
+
+    /// Keeps the presence frames this room's peers cause for the other servers (see
+    /// [`Self::take_published`]).
+    pub(crate) fn share_presence(&mut self) {
+        self.published = Some(Vec::new());
+    }
+
+    /// The presence frames caused since the last call, to publish to the other servers.
+    pub(crate) fn take_published(&mut self) -> Vec<Bytes> {
+        self.published
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// This server's peers' presence as one frame.
+    pub(crate) fn presence_frame(&mut self) -> Option<Bytes> {
+        self.presence.frame()
+    }
+
+    fn publish(&mut self, frame: &Bytes) {
+        if let Some(published) = &mut self.published {
+            published.push(frame.clone());
         }
     }
 
@@ -133,7 +161,10 @@ impl Peers {
             return Vec::new();
         };
         match self.presence.remove(conn, link.address) {
-            Some(frame) => self.fan_out(None, &frame),
+            Some(frame) => {
+                self.publish(&frame);
+                self.fan_out(None, &frame)
+            }
             None => Vec::new(),
         }
     }
@@ -210,6 +241,7 @@ impl Peers {
         };
         let (address, stamp) = (link.address, link.access.stamp());
         if let Some(frame) = self.presence.apply(conn, address, update, &stamp)? {
+            self.publish(&frame);
             self.broadcast(None, &frame);
         }
         Ok(())

@@ -457,7 +457,10 @@ impl Persister {
 
     /// Records the outcome of a finished write. A failed write is retried with backoff;
     /// a failed one that carried the mirror leaves it due again on the usual delay.
-    pub fn complete(&mut self, outcome: WriteOutcome) {
+    /// Returns the updates a successful append stored, with the number of the first in
+    /// the document's log (the others follow on, when the store numbers each document's
+    /// log on its own).
+    pub fn complete(&mut self, outcome: WriteOutcome) -> Option<(i64, Vec<bytes::Bytes>)> {
         let now = Instant::now();
         self.in_flight = None;
         self.in_flight_bytes = 0;
@@ -475,12 +478,15 @@ impl Persister {
             self.backoff = FIRST_BACKOFF;
             self.failing_since = None;
         }
+        let mut stored = None;
         match (outcome.written, outcome.result) {
             (Written::Updates { batch, upto, .. }, Ok(seq)) => {
                 self.metrics.updates_stored.inc_by(batch.len() as u64);
                 self.since_compaction += batch.len();
                 self.durable = upto;
                 self.store_seq = seq.max(self.store_seq);
+                let first = seq - batch.len() as i64 + 1;
+                stored = Some((first, batch.into_iter().map(|u| u.data).collect()));
             }
             (
                 Written::Updates {
@@ -505,6 +511,23 @@ impl Persister {
         if self.mirror_dirty {
             self.mirror_due.get_or_insert(now + MIRROR_DELAY);
         }
+        stored
+    }
+
+    /// `count` updates stored by another server were applied to the document: the
+    /// mirror is stale, and the log longer.
+    pub fn applied_elsewhere(&mut self, count: usize) {
+        self.since_compaction += count;
+        self.mirror_dirty = true;
+        let delay = self.mirror_delay();
+        self.mirror_due
+            .get_or_insert_with(|| Instant::now() + delay);
+    }
+
+    /// The document holds every update of its log through `seq` (with several servers
+    /// appending, not only those this one stored): what a compaction folds.
+    pub fn holds_through(&mut self, seq: i64) {
+        self.store_seq = seq;
     }
 }
 

@@ -79,6 +79,19 @@ impl RoomRegistry {
             })
     }
 
+    /// Hands `command` to document `id` if it is loaded, without waiting; `false` when
+    /// its queue is full.
+    pub(crate) fn offer(&self, id: Uuid, command: RoomCommand) -> bool {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(entry) = rooms.get(&id) else {
+            return true;
+        };
+        !matches!(
+            entry.tx.try_send(command),
+            Err(flume::TrySendError::Full(_))
+        )
+    }
+
     /// The count of access changes so far (see `RoomServices::access_epoch`).
     pub fn access_epoch(&self) -> u64 {
         self.services.access_epoch.load(Ordering::SeqCst)
@@ -231,6 +244,7 @@ mod tests {
                 compact_after: 1_000,
                 max_document_bytes: 1 << 20,
                 memory: MemoryBudget::new(0),
+                cluster: None,
             },
             CancellationToken::new(),
             TaskTracker::new(),

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 use uuid::Uuid;
+use yrs::updates::decoder::Decode;
 use yrs::{StateVector, Update};
 
 use super::document::{Applied, RoomDoc};
@@ -24,8 +25,10 @@ use super::peers::Peers;
 use super::persist::{short_id, Pace, Persister, StoredLog};
 use super::preflight::Shape;
 use super::protocol::{self, Incoming};
+use super::shared::{Shared, HEAL_AFTER};
 use super::{author, Change, DocId, RoomServices, ROOM_ITSELF};
 use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
+use crate::cluster::Remote;
 use crate::store::{now_millis, NewUpdate, StoreError};
 
 /// Why the room refuses a peer's message: the close code and the reason it is given.
@@ -80,6 +83,8 @@ pub(crate) struct RoomActor {
     outbox: Outbox,
     idle_since: Option<Instant>,
     lifecycle: Lifecycle,
+    /// Where the document stands among the servers that share it (`--redis-url`).
+    shared: Option<Shared>,
 }
 
 impl RoomActor {
@@ -144,6 +149,7 @@ impl RoomActor {
             false => None,
         };
         let log = StoredLog::of(&stored);
+        let through = stored.last_seq;
         // Replaying the log can take long (it holds whatever clients sent): off the workers.
         let load = move || RoomDoc::load(&stored, files.as_deref(), budget);
         let (text, errors) = tokio::task::spawn_blocking(load)
@@ -160,10 +166,16 @@ impl RoomActor {
             services.settings.compact_after,
             log,
         );
+        let mut peers = Peers::new(short_id(id), text.doc().clone(), services.metrics.clone());
+        let shared = (services.settings.cluster.clone()).map(|cluster| {
+            peers.share_presence();
+            Shared::new(cluster, id, through)
+        });
         Ok(Some(Self {
             id,
             key: doc,
-            peers: Peers::new(short_id(id), text.doc().clone(), services.metrics.clone()),
+            peers,
+            shared,
             doc: text,
             persist,
             outbox: Outbox::default(),
@@ -184,7 +196,7 @@ impl RoomActor {
                 },
                 outcome = self.persist.finished() => {
                     let durable = self.persist.durable();
-                    self.persist.complete(outcome);
+                    let stored = self.persist.complete(outcome);
                     if self.persist.durable() > durable {
                         let _ = self.services.changes.send(Change::Text(self.key));
                     }
@@ -192,7 +204,13 @@ impl RoomActor {
                     for delivery in released {
                         self.deliver(delivery);
                     }
+                    if let (Some(shared), Some((first, updates))) = (&mut self.shared, stored) {
+                        shared.stored(first, &updates);
+                        let ready = shared.ready();
+                        self.apply_remote(ready);
+                    }
                 }
+                healed = heal_finished(&mut self.shared) => self.on_healed(healed),
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {}
                 // A poisoned room only salvages its updates, shutdown or not.
                 () = shutdown.cancelled(), if matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading) => {
@@ -200,7 +218,11 @@ impl RoomActor {
                 }
             }
             self.on_timers();
+            self.publish_presence();
             let pace = self.lifecycle.pace();
+            if let Some(shared) = &self.shared {
+                self.persist.holds_through(shared.through());
+            }
             self.persist.start_next(Instant::now(), pace, &mut self.doc);
             if self.finished() {
                 break;
@@ -233,7 +255,8 @@ impl RoomActor {
             RoomCommand::Leave { conn } => self.peers.leave(conn),
             RoomCommand::Describe { reply } => {
                 let text = self.doc.describe();
-                let active_users = self.peers.len();
+                let elsewhere = self.shared.as_ref().map_or(0, Shared::people_elsewhere);
+                let active_users = self.peers.len() + elsewhere;
                 let _ = reply.send(LiveRoom { text, active_users });
             }
             RoomCommand::Files(change) => {
@@ -264,6 +287,7 @@ impl RoomActor {
                 code,
                 reason,
             } => self.peers.close_where(leavers, code, reason),
+            RoomCommand::Cluster(remote) => self.on_remote(remote),
             RoomCommand::Rewrite { base, text, reply } => {
                 let taken = matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading);
                 if taken {
@@ -297,6 +321,9 @@ impl RoomActor {
         self.lifecycle = Lifecycle::Serving;
         self.idle_since = None;
         self.peers.admit(conn, link, self.doc.step1());
+        if let Some(frame) = self.shared.as_ref().and_then(Shared::presence_frame) {
+            self.peers.send(conn, frame);
+        }
         true
     }
 
@@ -310,6 +337,9 @@ impl RoomActor {
                 .map_err(|(code, reason)| (code, reason.into())),
             Incoming::AwarenessQuery => {
                 self.peers.send_presence(conn);
+                if let Some(frame) = self.shared.as_ref().and_then(Shared::presence_frame) {
+                    self.peers.send(conn, frame);
+                }
                 Ok(())
             }
         };
@@ -475,6 +505,152 @@ impl RoomActor {
         self.hold(seq, relay);
     }
 
+    /// Handles what another server said about the document.
+    fn on_remote(&mut self, remote: Remote) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        match remote {
+            Remote::Updates { first, updates, .. } => {
+                shared.received(first, updates);
+                let ready = shared.ready();
+                self.apply_remote(ready);
+            }
+            Remote::Presence { from, frame } => {
+                if let Some(frame) = shared.heard_presence(from, frame) {
+                    self.peers.broadcast(None, &frame);
+                }
+            }
+            Remote::Tick { from, people, top } => shared.heard_tick(from, people, top),
+            Remote::Bye { from } => {
+                if let Some(removal) = shared.gone(from) {
+                    self.peers.broadcast(None, &removal);
+                }
+            }
+            Remote::Query { .. } => {
+                shared.announce_presence_only();
+                if let Some(frame) = self.peers.presence_frame() {
+                    shared.publish_presence(&frame);
+                }
+            }
+            Remote::Resubscribed => {
+                // What was published before the subscription may be lost: read it, and
+                // tell the others who is here.
+                shared.behind_now();
+                shared.announce();
+                if let Some(frame) = self.peers.presence_frame() {
+                    shared.publish_presence(&frame);
+                }
+            }
+        }
+    }
+
+    /// Applies updates other servers stored (checked there, durable already) and relays
+    /// them to this server's peers.
+    fn apply_remote(&mut self, updates: Vec<Bytes>) {
+        let mut applied = 0;
+        for raw in updates {
+            let update = match Update::decode_v1(&raw) {
+                Ok(update) => update,
+                Err(error) => {
+                    tracing::error!(room = %short_id(self.id), %error, "skipping an unreadable update from another server");
+                    continue;
+                }
+            };
+            match self.doc.apply(update, raw.len()) {
+                Applied::Changed => {
+                    applied += 1;
+                    self.peers.broadcast(None, &protocol::update(&raw));
+                }
+                Applied::Unchanged => {}
+                Applied::Refused(error) => {
+                    tracing::error!(room = %short_id(self.id), %error, "another server's update did not apply");
+                }
+                Applied::Panicked => {
+                    tracing::error!(room = %short_id(self.id), "document panicked applying another server's update; unloading room");
+                    self.poison();
+                    return;
+                }
+            }
+        }
+        self.settle_remote(applied);
+    }
+
+    /// Counts `applied` updates from other servers in the document.
+    fn settle_remote(&mut self, applied: usize) {
+        if applied == 0 {
+            return;
+        }
+        self.doc.accept_remote_files();
+        self.persist.applied_elsewhere(applied);
+        let _ = self.services.changes.send(Change::Text(self.key));
+    }
+
+    /// The catch-up read from the store finished: applies what the document lacked and
+    /// relays it, as one update, to this server's peers.
+    fn on_healed(&mut self, healed: Result<Option<crate::store::Catchup>, StoreError>) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let catchup = match healed {
+            Ok(Some(catchup)) => catchup,
+            // The document is gone; its deletion reaches the room as an event.
+            Ok(None) => {
+                let through = shared.through();
+                shared.caught_up(Some(through));
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(room = %short_id(self.id), %error, "catching up from the store failed; retrying");
+                shared.caught_up(None);
+                return;
+            }
+        };
+        let before = self.doc.state_vector();
+        let count = catchup.updates.len() + usize::from(catchup.snapshot.is_some());
+        let mut applied = 0;
+        for raw in catchup.snapshot.iter().chain(&catchup.updates) {
+            let Ok(update) = Update::decode_v1(raw) else {
+                tracing::error!(room = %short_id(self.id), "skipping an unreadable stored update");
+                continue;
+            };
+            match self.doc.apply(update, raw.len()) {
+                Applied::Changed => applied += 1,
+                Applied::Unchanged => {}
+                Applied::Refused(error) => {
+                    tracing::error!(room = %short_id(self.id), %error, "a stored update did not apply");
+                }
+                Applied::Panicked => {
+                    self.poison();
+                    return;
+                }
+            }
+        }
+        self.services.metrics.cluster_healed.inc_by(count as u64);
+        if applied > 0 {
+            let changes = self.doc.changes_since(&before);
+            self.peers.broadcast(None, &protocol::update(&changes));
+            tracing::info!(room = %short_id(self.id), updates = count, "caught up from the store");
+        }
+        self.settle_remote(applied);
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        shared.caught_up(Some(catchup.through));
+        let ready = shared.ready();
+        self.apply_remote(ready);
+    }
+
+    /// Publishes the presence frames this server's peers caused to the other servers.
+    fn publish_presence(&mut self) {
+        let frames = self.peers.take_published();
+        if let Some(shared) = &self.shared {
+            for frame in frames {
+                shared.publish_presence(&frame);
+            }
+        }
+    }
+
     /// Whether `conn`'s address has spent its budget of work.
     fn over_budget(&self, conn: ConnId) -> bool {
         let now = std::time::Instant::now();
@@ -531,11 +707,27 @@ impl RoomActor {
         let store = self
             .persist
             .next_deadline(self.lifecycle.pace(), !self.peers.is_empty());
-        own.into_iter().chain(store).min()
+        let shared = self
+            .shared
+            .as_ref()
+            .map(|shared| match shared.is_healing() {
+                true => shared.next_tick(),
+                false => shared.next_tick().min(Instant::now() + HEAL_AFTER),
+            });
+        own.into_iter().chain(store).chain(shared).min()
     }
 
     fn on_timers(&mut self) {
         let now = Instant::now();
+        if let Some(shared) = &mut self.shared {
+            shared.heal_if_due(&self.services.store, now);
+            if now >= shared.next_tick() {
+                if let Some(removal) = shared.expire(now) {
+                    self.peers.broadcast(None, &removal);
+                }
+            }
+            shared.tick_if_due(now, self.peers.len());
+        }
         // The store has been failing for a while: nothing can be relayed, so every peer
         // is told to come back later (their editors keep what they type meanwhile and
         // merge it on reconnect) instead of looking connected while nobody sees their edits.
@@ -568,6 +760,16 @@ impl RoomActor {
             Lifecycle::Poisoned => settled,
             Lifecycle::Deleted => true,
         }
+    }
+}
+
+/// Resolves when the room's catch-up read finishes; pending forever when it has none.
+async fn heal_finished(
+    shared: &mut Option<Shared>,
+) -> Result<Option<crate::store::Catchup>, StoreError> {
+    match shared {
+        Some(shared) => shared.healed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -10,8 +10,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::files::FileChange;
 use super::session::{self, PingClock, SessionContext, Socket};
-use super::{Change, DocId, LiveRoom, RoomCommand, RoomRegistry, RoomSettings};
+use super::{Change, DocId, Leavers, LiveRoom, RoomCommand, RoomRegistry, RoomSettings};
+use crate::access::Via;
+use crate::cluster::{Cluster, Event};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -25,6 +28,8 @@ pub struct SyncService {
     /// One permit per open WebSocket.
     slots: Arc<Semaphore>,
     next_connection: AtomicU64,
+    /// The other servers that serve the same rooms, if any.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// A connection's place under the connection limit, held from the handshake on.
@@ -43,14 +48,25 @@ impl SyncService {
     ) -> Self {
         let memory = settings.memory.clone();
         let max_document_bytes = settings.max_document_bytes;
+        let cluster = settings.cluster.clone();
         let registry = Arc::new(RoomRegistry::new(
             store,
             metrics.clone(),
             settings,
             shutdown.clone(),
-            tracker,
+            tracker.clone(),
         ));
+        if let Some(cluster) = &cluster {
+            let events = Arc::downgrade(&registry);
+            let on_event = Box::new(move |event| {
+                if let Some(registry) = events.upgrade() {
+                    tokio::spawn(act_on(registry, event));
+                }
+            });
+            cluster.start(&registry, on_event, shutdown.clone(), &tracker);
+        }
         Self {
+            cluster,
             sessions: SessionContext {
                 registry: registry.clone(),
                 metrics,
@@ -106,17 +122,31 @@ impl SyncService {
         answer.await.ok().flatten()
     }
 
-    /// Hands `command` to document `doc` if it is loaded; `false` when it is not.
+    /// Hands `command` to document `doc` if it is loaded; `false` when it is not. A
+    /// change every server's copy must see (a file listed, moved or deleted) goes to the
+    /// other servers too.
     pub async fn tell(&self, doc: DocId, command: RoomCommand) -> bool {
+        if let (Some(cluster), Some(event)) = (&self.cluster, event_of(doc, &command)) {
+            cluster.publish_event(event);
+        }
         self.registry.tell(doc, command).await
     }
 
     /// Hands the command `make` builds to every loaded document of room `room` (its own
-    /// and its files').
+    /// and its files'), on every server.
     pub async fn tell_room(&self, room: uuid::Uuid, make: impl Fn() -> RoomCommand) {
+        if let (Some(cluster), Some(event)) = (&self.cluster, event_of(DocId::room(room), &make()))
+        {
+            cluster.publish_event(event);
+        }
         for handle in self.registry.loaded_in(room) {
             handle.send(make()).await;
         }
+    }
+
+    /// Whether the other servers are reachable (always, when there are none).
+    pub fn cluster_is_up(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.is_up())
     }
 
     /// The count of access changes so far: read it before checking a connection's link,
@@ -192,5 +222,110 @@ impl SyncService {
             self.sessions.clone(),
             admission.0,
         )
+    }
+}
+
+/// The event that carries `command` for document `doc` to the other servers, if it is one
+/// they must act on.
+fn event_of(doc: DocId, command: &RoomCommand) -> Option<Event> {
+    Some(match command {
+        RoomCommand::Files(FileChange::Listed { id, path, revision }) => Event::Files {
+            room: doc.room,
+            file: *id,
+            listed: Some((path.clone(), *revision)),
+        },
+        RoomCommand::Files(FileChange::Removed { id }) => Event::Files {
+            room: doc.room,
+            file: *id,
+            listed: None,
+        },
+        RoomCommand::Moved(path) => Event::Moved {
+            room: doc.room,
+            doc: doc.id,
+            path: path.to_string(),
+        },
+        RoomCommand::Deleted { room } => Event::Deleted {
+            room: doc.room,
+            doc: doc.id,
+            whole: *room,
+        },
+        RoomCommand::Revoke {
+            leavers,
+            code,
+            reason,
+        } => Event::Revoke {
+            room: doc.room,
+            leavers: match leavers {
+                Leavers::Came(Via::Edit) => "edit",
+                Leavers::Came(Via::View) => "view",
+                Leavers::EditorsButTheOwner => "editors",
+                // A connection is this server's own.
+                Leavers::Connection(_) => return None,
+            }
+            .to_string(),
+            code: *code,
+            reason: (*reason).to_string(),
+        },
+        _ => return None,
+    })
+}
+
+/// Does here what another server's event asks of every server.
+async fn act_on(registry: Arc<RoomRegistry>, event: Event) {
+    match event {
+        Event::Revoke {
+            room,
+            leavers,
+            code,
+            reason,
+        } => {
+            let leavers = match leavers.as_str() {
+                "edit" => Leavers::Came(Via::Edit),
+                "view" => Leavers::Came(Via::View),
+                _ => Leavers::EditorsButTheOwner,
+            };
+            let reason = crate::owner::known_reason(&reason);
+            registry.access_changed();
+            for handle in registry.loaded_in(room) {
+                let command = RoomCommand::Revoke {
+                    leavers,
+                    code,
+                    reason,
+                };
+                handle.send(command).await;
+            }
+        }
+        Event::Deleted { room, doc, whole } => {
+            if whole {
+                registry.access_changed();
+                for handle in registry.loaded_in(room) {
+                    handle.send(RoomCommand::Deleted { room: true }).await;
+                }
+            } else {
+                let command = RoomCommand::Deleted { room: false };
+                registry.tell(DocId::file(room, doc), command).await;
+            }
+        }
+        Event::Moved { room, doc, path } => {
+            if let Ok(path) = crate::paths::ProjectPath::parse(&path) {
+                registry
+                    .tell(DocId::file(room, doc), RoomCommand::Moved(path))
+                    .await;
+            }
+        }
+        Event::Files { room, file, listed } => {
+            let change = match listed {
+                Some((path, revision)) => FileChange::Listed {
+                    id: file,
+                    path,
+                    revision,
+                },
+                None => FileChange::Removed { id: file },
+            };
+            registry
+                .tell(DocId::room(room), RoomCommand::Files(change))
+                .await;
+            registry.announce(Change::Files(room));
+        }
     }
 }

@@ -549,6 +549,26 @@ impl YClient {
         self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
     }
 
+    /// Takes in everything `old` has (a client of a server that died) and sends it, as
+    /// an editor reconnecting elsewhere does.
+    pub fn carry_over(&self, old: &YClient) {
+        let update = {
+            let old = old.awareness.lock().unwrap();
+            let txn = old.doc().transact();
+            txn.encode_state_as_update_v1(&StateVector::default())
+        };
+        {
+            let awareness = self.awareness.lock().unwrap();
+            let decoded = Update::decode_v1(&update).expect("valid update");
+            awareness
+                .doc()
+                .transact_mut()
+                .apply_update(decoded)
+                .expect("applies");
+        }
+        self.send(YMessage::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+
     pub fn send(&self, frame: Vec<u8>) {
         let _ = self.out.send(Message::Binary(frame.into()));
     }
