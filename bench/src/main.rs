@@ -83,6 +83,14 @@ struct RunArgs {
     /// PID of the server process (CPU time and RSS from /proc).
     #[arg(long)]
     pid: u32,
+    /// A second instance of the same server sharing its rooms (scale-out): its WebSocket
+    /// base URL.
+    #[arg(long)]
+    ws2: Option<String>,
+    /// Other processes whose CPU time counts with the server's (the second instance,
+    /// Redis).
+    #[arg(long, value_delimiter = ',')]
+    also_pids: Vec<u32>,
     /// Scenario to run.
     #[arg(long, value_enum)]
     scenario: Scenario,
@@ -104,6 +112,7 @@ enum Scenario {
     LargeDoc,
     Churn,
     ReconnectStorm,
+    ScaleOut,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -140,6 +149,11 @@ async fn run(args: RunArgs) {
         },
         rooms_api: args.rooms_api.map(|u| u.trim_end_matches('/').to_string()),
         pid: args.pid,
+        second: args.ws2.map(|ws| Target {
+            ws_base: ws.trim_end_matches('/').to_string(),
+            dialect: args.dialect,
+        }),
+        also_pids: args.also_pids,
     };
     let sizes = |default: &[f64]| {
         if args.sizes.is_empty() {
@@ -179,6 +193,11 @@ async fn run(args: RunArgs) {
             }
         }
         Scenario::Churn => scenarios::churn(&server, args.seconds, Duration::from_secs(10)).await,
+        Scenario::ScaleOut => {
+            for rooms in counts(&[100.0]) {
+                scenarios::scale_out(&server, rooms, args.seconds).await;
+            }
+        }
         Scenario::ReconnectStorm => {
             for n in counts(&[1000.0]) {
                 scenarios::reconnect_storm(&server, n).await;

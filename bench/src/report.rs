@@ -127,6 +127,19 @@ const TABLES: &[TableSpec] = &[
         ],
     },
     TableSpec {
+        scenario: "scale-out",
+        title: "Scale-out: rooms of 2 typing, both on one instance (x = 1) or one on each of two (x = 2); CPU of both instances and Redis",
+        x_label: "instances the room spans",
+        columns: &[
+            ("deliveries/s", "deliveries_per_sec", Better::Higher),
+            ("p50 ms", "p50_ms", Better::Lower),
+            ("p99 ms", "p99_ms", Better::Lower),
+            ("max ms", "max_ms", Better::Lower),
+            ("CPU µs/delivery", "cpu_us_per_delivery", Better::Lower),
+            ("errors", "errors", Better::Lower),
+        ],
+    },
+    TableSpec {
         scenario: "project",
         title: "Project: a shared folder (pairpad-server share), 100 files opened",
         x_label: "files",

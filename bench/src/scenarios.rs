@@ -28,6 +28,20 @@ pub struct Server {
     pub rooms_api: Option<String>,
     /// Process to read CPU and memory from.
     pub pid: u32,
+    /// A second instance sharing the first one's rooms (scale-out).
+    pub second: Option<Target>,
+    /// Other processes whose CPU counts with the server's (the second instance, Redis).
+    pub also_pids: Vec<u32>,
+}
+
+impl Server {
+    /// CPU time of the server and the processes that count with it, µs.
+    fn cpu_us(&self) -> u64 {
+        std::iter::once(self.pid)
+            .chain(self.also_pids.iter().copied())
+            .map(|pid| sample(pid).cpu_us)
+            .sum()
+    }
 }
 
 /// One measurement.
@@ -164,19 +178,20 @@ async fn close_all(clients: Vec<Client>) {
 async fn measure(server: &Server, stats: &Stats, row: &mut Row, seconds: f64) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stats.take_window();
-    let before = sample(server.pid);
+    let cpu_before = server.cpu_us();
     let ours_before = sample(std::process::id());
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let window = stats.take_window();
     let elapsed = start.elapsed().as_secs_f64();
     let after = sample(server.pid);
+    let cpu_after = server.cpu_us();
     let ours_after = sample(std::process::id());
     row.loadgen_core_percent =
         Some(ours_after.cpu_us.saturating_sub(ours_before.cpu_us) as f64 / 1e4 / elapsed);
     row.deliveries_per_sec = window.delivered as f64 / elapsed;
     row.cpu_us_per_delivery = (window.delivered > 0)
-        .then(|| after.cpu_us.saturating_sub(before.cpu_us) as f64 / window.delivered as f64);
+        .then(|| cpu_after.saturating_sub(cpu_before) as f64 / window.delivered as f64);
     row.window = window;
     row.rss_kib = after.rss_kib;
     row.seconds = elapsed;
@@ -369,6 +384,55 @@ pub async fn large_doc(server: &Server, kib: usize, seconds: f64) {
     row.written_per_edit = (sent > 0).then(|| written as f64 / sent as f64);
     row.emit();
     close_all(clients).await;
+}
+
+/// Scale-out: `rooms` rooms of 2, both typing; first both people of every room on the
+/// first instance, then one on each instance (every edit crosses Redis). The second row's
+/// latency and CPU per delivery against the first's are what the hop costs.
+pub async fn scale_out(server: &Server, rooms: usize, seconds: f64) {
+    let Some(second) = &server.second else {
+        return eprintln!("scale-out needs a second instance (--ws2)");
+    };
+    for spans in [1usize, 2] {
+        let stats = Arc::new(Stats::new());
+        let mut plan = Vec::new();
+        for _ in 0..rooms {
+            match new_room(server).await {
+                Ok(room) => {
+                    plan.push((room.clone(), &server.target));
+                    plan.push((room, if spans == 2 { second } else { &server.target }));
+                }
+                Err(error) => eprintln!("cannot create a room: {error:#}"),
+            }
+        }
+        let results: Vec<_> = stream::iter(plan)
+            .map(|(room, target)| {
+                let stats = stats.clone();
+                async move { Client::connect(target, &room, stats, EDITS_PER_SEC).await }
+            })
+            .buffer_unordered(CONNECT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut errors = 0;
+        let mut clients = Vec::new();
+        for result in results {
+            match result {
+                Ok(client) => clients.push(client),
+                Err(error) => {
+                    if errors == 0 {
+                        eprintln!("connect failed: {error:#}");
+                    }
+                    errors += 1;
+                }
+            }
+        }
+        let mut row = Row::new(server, "scale-out", spans as f64, clients.len());
+        row.errors = errors;
+        measure(server, &stats, &mut row, seconds).await;
+        row.errors += stats.disconnects.swap(0, Ordering::Relaxed);
+        row.emit();
+        close_all(clients).await;
+    }
 }
 
 /// 6. Durable writes: a fixed moderate load; compare latency between stores.

@@ -113,6 +113,13 @@ pub struct Config {
     )]
     pub max_connections_per_address: usize,
 
+    /// Reverse proxies (addresses or CIDR blocks, comma-separated) whose
+    /// `X-Forwarded-For` is believed: a request through one counts as from the client it
+    /// names, for the per-address budgets, presence and the host's gate. The limit on
+    /// connections per address still sees the proxy (set it to `0` behind one).
+    #[arg(global = true, long, env = "PAIRPAD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Longest a client may take to send a request's headers, and longest an HTTP
     /// connection may wait idle for its next request.
     #[arg(global = true, long, env = "PAIRPAD_HEADER_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
@@ -293,6 +300,15 @@ impl Config {
     }
 }
 
+/// An address or CIDR block (`10.0.0.0/8`, `::1`).
+fn parse_net(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{value:?} is not an address or CIDR block"))
+}
+
 /// Configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -331,6 +347,7 @@ impl fmt::Debug for Config {
                 "max_connections_per_address",
                 &self.max_connections_per_address,
             )
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("header_timeout", &self.header_timeout)
             .field("rooms_per_minute", &self.rooms_per_minute)
             .field("autocomplete_concurrency", &self.autocomplete_concurrency)

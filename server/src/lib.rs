@@ -84,6 +84,9 @@ pub async fn serve(
     let tracker = state.tracker.clone();
     let store = state.store.clone();
     let settings = net::AcceptSettings {
+        proxies: std::sync::Arc::new(net::TrustedProxies::new(
+            state.config.trusted_proxies.clone(),
+        )),
         limits: net::ConnectionLimits::new(state.config.max_connections_per_address, cap),
         header_timeout: state.config.header_timeout,
     };

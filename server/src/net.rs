@@ -160,8 +160,45 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The reverse proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Believes the proxies in `nets`.
+    pub fn new(nets: Vec<ipnet::IpNet>) -> Self {
+        Self(nets)
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Where a request from `peer` with `headers` comes from: `peer`, or, when `peer` is
+    /// a trusted proxy, the last address in `X-Forwarded-For` that is not one (each
+    /// proxy appends the address it was reached from; entries left of a trusted one may
+    /// be made up by the client).
+    pub fn client_of(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> SocketAddr {
+        if self.0.is_empty() || !self.trusts(peer.ip()) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = (headers.get_all("x-forwarded-for").iter())
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map_while(|entry| entry.trim().parse::<IpAddr>().ok())
+            .collect();
+        let client = (forwarded.iter().rev())
+            .find(|ip| !self.trusts(**ip))
+            .or(forwarded.first());
+        client.map_or(peer, |&ip| SocketAddr::new(ip, peer.port()))
+    }
+}
+
 /// How the accept loop treats each connection.
 pub struct AcceptSettings {
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub proxies: Arc<TrustedProxies>,
     /// Open connection counts and caps.
     pub limits: Arc<ConnectionLimits>,
     /// Longest a connection may take to send a request's headers, and longest an HTTP
@@ -217,10 +254,12 @@ pub async fn accept_loop(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
+        let proxies = settings.proxies.clone();
         let service =
             app.clone()
                 .map_request(move |mut request: axum::extract::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
+                    let client = proxies.client_of(peer, request.headers());
+                    request.extensions_mut().insert(ConnectInfo(client));
                     request
                 });
         let http = http.clone();
@@ -299,6 +338,30 @@ pub fn peer_of(request_extensions: &axum::http::Extensions) -> Option<SocketAddr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trusted_proxy_names_the_client_and_an_untrusted_one_does_not() {
+        let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let proxy: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        let stranger: SocketAddr = "203.0.113.9:5000".parse().unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        // The client made up the first entry; the proxies appended the rest.
+        headers.insert(
+            "x-forwarded-for",
+            "1.1.1.1, 198.51.100.7, 10.9.9.9".parse().unwrap(),
+        );
+        assert_eq!(
+            proxies.client_of(proxy, &headers).ip(),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(proxies.client_of(stranger, &headers), stranger);
+        assert_eq!(
+            proxies.client_of(proxy, &axum::http::HeaderMap::new()),
+            proxy
+        );
+        let nobody = TrustedProxies::default();
+        assert_eq!(nobody.client_of(proxy, &headers), proxy);
+    }
 
     #[test]
     fn addresses_are_counted_per_host() {

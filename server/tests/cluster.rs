@@ -372,3 +372,70 @@ async fn sharing_needs_postgres() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PostgreSQL"), "{stderr}");
 }
+
+#[tokio::test]
+async fn files_and_owner_actions_reach_every_server() {
+    let Some((db, redis)) = backing().await else {
+        return;
+    };
+    let servers = servers(&db, &redis, 2, &[]).await;
+    let (a, b) = (servers[0].addr, servers[1].addr);
+    let room = common::create_room_full(a).await;
+    let http = reqwest::Client::new();
+    // A file made through one server is edited together through both.
+    let created: serde_json::Value = http
+        .post(format!("http://{a}/api/rooms/{}/files", room.room))
+        .json(&serde_json::json!({"path": "src/lib.rs", "text": "fn main() {}\n"}))
+        .send()
+        .await
+        .expect("create file")
+        .json()
+        .await
+        .expect("json");
+    let file = created["fileId"].as_str().expect("file id").to_string();
+    let on_file = format!("{}/{file}", room.room);
+    let ada = YClient::connect(a, &on_file).await;
+    let bob = YClient::connect(b, &on_file).await;
+    ada.wait_text("fn main() {}\n").await;
+    bob.wait_text("fn main() {}\n").await;
+    ada.insert(0, "// Ada\n");
+    bob.append("// Bob\n");
+    let both = ["// Ada\n".to_string(), "// Bob\n".to_string()];
+    converge(&[&ada, &bob], &both).await;
+    // The room's list of files on the other server shows it.
+    let lister = YClient::connect(b, &room.room).await;
+    lister
+        .wait_for("the file in the list", |c| {
+            c.files().values().any(|path| path.contains("src/lib.rs"))
+        })
+        .await;
+    // Deleted through one server: its editors on the other are told.
+    let deleted = http
+        .delete(format!("http://{a}/api/rooms/{}/files/{file}", room.room))
+        .header("Pairpad-Owner-Key", &room.owner_key)
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    match bob.wait_closed().await {
+        common::Ended::Closed { code, reason } => {
+            assert_eq!((code, reason.as_str()), (1000, "file deleted"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Made view-only through one server: the other's editors are closed (4001).
+    let editor = YClient::connect(b, &room.room).await;
+    editor.wait_for("synced", |c| c.frames_received() > 0).await;
+    let patched = http
+        .patch(format!("http://{a}/api/rooms/{}", room.room))
+        .header("Pairpad-Owner-Key", &room.owner_key)
+        .json(&serde_json::json!({"access": "view"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    match editor.wait_closed().await {
+        common::Ended::Closed { code, .. } => assert_eq!(code, 4001),
+        other => panic!("{other:?}"),
+    }
+}

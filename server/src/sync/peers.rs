@@ -56,6 +56,11 @@ impl Peers {
             .unwrap_or_default()
     }
 
+    /// Whether presence client id `client` belongs to one of this room's connections.
+    pub(crate) fn holds_client(&self, client: u64) -> bool {
+        self.presence.holds(client)
+    }
+
     /// This server's peers' presence as one frame.
     pub(crate) fn presence_frame(&mut self) -> Option<Bytes> {
         self.presence.frame()

@@ -320,6 +320,11 @@ impl Presence {
         Some(protocol::awareness(update))
     }
 
+    /// Whether client id `client` belongs to one of the room's connections.
+    pub(crate) fn holds(&self, client: u64) -> bool {
+        self.owners.contains_key(&client)
+    }
+
     /// The display name `conn` last published, stored with its updates.
     pub(crate) fn author(&self, conn: ConnId) -> Option<String> {
         self.peers.get(&conn)?.author.clone()

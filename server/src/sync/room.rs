@@ -25,7 +25,7 @@ use super::peers::Peers;
 use super::persist::{short_id, Pace, Persister, StoredLog};
 use super::preflight::Shape;
 use super::protocol::{self, Incoming};
-use super::shared::{Shared, HEAL_AFTER};
+use super::shared::Shared;
 use super::{author, Change, DocId, RoomServices, ROOM_ITSELF};
 use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
 use crate::cluster::Remote;
@@ -510,20 +510,28 @@ impl RoomActor {
         let Some(shared) = &mut self.shared else {
             return;
         };
+        let serving = self.lifecycle == Lifecycle::Serving;
         match remote {
+            // A room on its way out takes nothing more in (nobody here would see it, and
+            // folding it would only compete with the servers whose people typed it); if
+            // someone joins after all, it catches up from the store.
+            Remote::Updates { .. } if !serving => shared.behind_now(),
             Remote::Updates { first, updates, .. } => {
                 shared.received(first, updates);
                 let ready = shared.ready();
                 self.apply_remote(ready);
             }
             Remote::Presence { from, frame } => {
-                if let Some(frame) = shared.heard_presence(from, frame) {
+                let peers = &self.peers;
+                let here = |client| peers.holds_client(client);
+                if let Some(frame) = shared.heard_presence(from, frame, here) {
                     self.peers.broadcast(None, &frame);
                 }
             }
             Remote::Tick { from, people, top } => shared.heard_tick(from, people, top),
             Remote::Bye { from } => {
-                if let Some(removal) = shared.gone(from) {
+                let peers = &self.peers;
+                if let Some(removal) = shared.gone(from, |client| peers.holds_client(client)) {
                     self.peers.broadcast(None, &removal);
                 }
             }
@@ -592,6 +600,10 @@ impl RoomActor {
         let Some(shared) = &mut self.shared else {
             return;
         };
+        if self.lifecycle != Lifecycle::Serving {
+            shared.caught_up(None);
+            return;
+        }
         let catchup = match healed {
             Ok(Some(catchup)) => catchup,
             // The document is gone; its deletion reaches the room as an event.
@@ -707,22 +719,24 @@ impl RoomActor {
         let store = self
             .persist
             .next_deadline(self.lifecycle.pace(), !self.peers.is_empty());
-        let shared = self
-            .shared
-            .as_ref()
-            .map(|shared| match shared.is_healing() {
-                true => shared.next_tick(),
-                false => shared.next_tick().min(Instant::now() + HEAL_AFTER),
-            });
+        // Only a serving room catches up (see `on_remote`).
+        let serving = self.lifecycle == Lifecycle::Serving;
+        let shared = (self.shared.as_ref()).map(|shared| match serving {
+            true => shared.next_deadline(),
+            false => shared.next_tick(),
+        });
         own.into_iter().chain(store).chain(shared).min()
     }
 
     fn on_timers(&mut self) {
         let now = Instant::now();
         if let Some(shared) = &mut self.shared {
-            shared.heal_if_due(&self.services.store, now);
+            if self.lifecycle == Lifecycle::Serving {
+                shared.heal_if_due(&self.services.store, now);
+            }
             if now >= shared.next_tick() {
-                if let Some(removal) = shared.expire(now) {
+                let peers = &self.peers;
+                if let Some(removal) = shared.expire(now, |client| peers.holds_client(client)) {
                     self.peers.broadcast(None, &removal);
                 }
             }

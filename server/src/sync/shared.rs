@@ -213,11 +213,6 @@ impl Shared {
         self.behind_since = None;
     }
 
-    /// Whether a catch-up read is in flight.
-    pub(crate) fn is_healing(&self) -> bool {
-        self.healing.is_some()
-    }
-
     /// Another server's tick: it serves `people` here and its copy goes through `top`.
     pub(crate) fn heard_tick(&mut self, from: InstanceId, people: u32, top: i64) {
         let other = self.other(from);
@@ -240,17 +235,28 @@ impl Shared {
     }
 
     /// Another server's presence frame: recorded, and returned to relay to this server's
-    /// peers (`None` when it is not a presence frame).
-    pub(crate) fn heard_presence(&mut self, from: InstanceId, frame: Bytes) -> Option<Bytes> {
+    /// peers (`None` when it is not a presence frame or holds nothing to relay). States of
+    /// client ids `here` says are connected to this server now (someone who moved here,
+    /// whose old connection closed over there) are left out.
+    pub(crate) fn heard_presence(
+        &mut self,
+        from: InstanceId,
+        frame: Bytes,
+        here: impl Fn(u64) -> bool,
+    ) -> Option<Bytes> {
         let messages = protocol::decode_frame(&frame).ok()?;
         let other = self.other(from);
-        let mut any = false;
+        let mut relayed = HashMap::new();
+        let mut left_out = false;
         for message in messages {
             let Incoming::Awareness(update) = message else {
                 continue;
             };
-            any = true;
             for (client, entry) in update.clients {
+                if here(client.get()) {
+                    left_out = true;
+                    continue;
+                }
                 if super::presence::is_null(&entry.json) {
                     other.clients.remove(&client.get());
                 } else if other.clients.len() < MAX_REMOTE_CLIENTS
@@ -258,11 +264,16 @@ impl Shared {
                 {
                     other
                         .clients
-                        .insert(client.get(), (entry.clock, entry.json));
+                        .insert(client.get(), (entry.clock, entry.json.clone()));
                 }
+                relayed.insert(client, entry);
             }
         }
-        any.then_some(frame)
+        match (relayed.is_empty(), left_out) {
+            (true, _) => None,
+            (false, false) => Some(frame),
+            (false, true) => Some(protocol::awareness(AwarenessUpdate { clients: relayed })),
+        }
     }
 
     /// Everyone's presence on other servers as one frame, for a newcomer.
@@ -281,15 +292,19 @@ impl Shared {
     }
 
     /// Another server unloaded the document or stopped: the frame that removes its
-    /// peers' presence, if it had any.
-    pub(crate) fn gone(&mut self, from: InstanceId) -> Option<Bytes> {
+    /// peers' presence, if it had any (but for the client ids `here` says are connected
+    /// to this server now: someone who moved here from it).
+    pub(crate) fn gone(&mut self, from: InstanceId, here: impl Fn(u64) -> bool) -> Option<Bytes> {
         let other = self.others.remove(&from)?;
-        removal(other)
+        let clients: HashMap<ClientID, AwarenessUpdateEntry> = removal_entries(other)
+            .filter(|(client, _)| !here(client.get()))
+            .collect();
+        (!clients.is_empty()).then(|| protocol::awareness(AwarenessUpdate { clients }))
     }
 
     /// Removes the servers not heard from in [`EXPIRE_AFTER`]; the frame that removes
-    /// their peers' presence, if any.
-    pub(crate) fn expire(&mut self, now: Instant) -> Option<Bytes> {
+    /// their peers' presence, if any (see [`Self::gone`] for `here`).
+    pub(crate) fn expire(&mut self, now: Instant, here: impl Fn(u64) -> bool) -> Option<Bytes> {
         let silent: Vec<InstanceId> = (self.others.iter())
             .filter(|(_, other)| other.heard + EXPIRE_AFTER <= now)
             .map(|(&id, _)| id)
@@ -301,7 +316,7 @@ impl Shared {
                 "another server went silent; removing its presence"
             );
             if let Some(other) = self.others.remove(&id) {
-                clients.extend(removal_entries(other));
+                clients.extend(removal_entries(other).filter(|(client, _)| !here(client.get())));
             }
         }
         self.check_behind();
@@ -316,6 +331,15 @@ impl Shared {
     /// When the next tick is due.
     pub(crate) fn next_tick(&self) -> Instant {
         self.next_tick
+    }
+
+    /// When the room next has something to do here: a tick, or a catch-up once a gap has
+    /// been open for [`HEAL_AFTER`].
+    pub(crate) fn next_deadline(&self) -> Instant {
+        let heal = (self.behind_since)
+            .filter(|_| self.healing.is_none())
+            .map(|since| since + HEAL_AFTER);
+        heal.map_or(self.next_tick, |heal| heal.min(self.next_tick))
     }
 
     /// Sends a tick if one is due.
@@ -360,11 +384,6 @@ fn removal_entries(other: Other) -> impl Iterator<Item = (ClientID, AwarenessUpd
         };
         (ClientID::new(client), entry)
     })
-}
-
-fn removal(other: Other) -> Option<Bytes> {
-    let clients: HashMap<ClientID, AwarenessUpdateEntry> = removal_entries(other).collect();
-    (!clients.is_empty()).then(|| protocol::awareness(AwarenessUpdate { clients }))
 }
 
 #[cfg(test)]
@@ -430,11 +449,12 @@ mod tests {
         let mut awareness = yrs::sync::Awareness::new(yrs::Doc::new());
         awareness.set_local_state_raw(r#"{"user":{"name":"Ada"}}"#);
         let frame = protocol::awareness(awareness.update().unwrap());
-        assert!(room.heard_presence(5, frame).is_some());
+        assert!(room.heard_presence(5, frame.clone(), |_| true).is_none());
+        assert!(room.heard_presence(5, frame, |_| false).is_some());
         assert!(room.presence_frame().is_some());
-        assert!(room.expire(Instant::now()).is_none());
+        assert!(room.expire(Instant::now(), |_| false).is_none());
         tokio::time::advance(EXPIRE_AFTER).await;
-        let removal = room.expire(Instant::now()).expect("removal");
+        let removal = room.expire(Instant::now(), |_| false).expect("removal");
         let Ok(messages) = protocol::decode_frame(&removal) else {
             panic!("removal frame")
         };
