@@ -150,8 +150,10 @@ pub type EventHandler = Box<dyn Fn(Event) + Send + Sync>;
 pub struct Cluster {
     instance: InstanceId,
     client: redis::Client,
-    outgoing: flume::Sender<(String, Vec<u8>)>,
-    incoming: flume::Receiver<(String, Vec<u8>)>,
+    outgoing: flume::Sender<Outgoing>,
+    incoming: flume::Receiver<Outgoing>,
+    /// The publishing connection while it works (for reads: who is where).
+    reader: Mutex<Option<redis::aio::MultiplexedConnection>>,
     /// Documents loaded here (whose channels to subscribe to).
     watched: Mutex<HashSet<Uuid>>,
     watch_changed: Notify,
@@ -189,6 +191,7 @@ impl Cluster {
             client,
             outgoing,
             incoming,
+            reader: Mutex::new(None),
             watched: Mutex::new(HashSet::new()),
             watch_changed: Notify::new(),
             publishing: AtomicBool::new(false),
@@ -265,12 +268,47 @@ impl Cluster {
     }
 
     /// Tells the other servers that `doc` is loaded here with `people` connections and
-    /// its copy holds the log through `top`.
+    /// its copy holds the log through `top`, and records the count for servers that do
+    /// not have it loaded (see [`Self::people`]).
     pub fn publish_tick(&self, doc: Uuid, people: u32, top: i64) {
         let mut message = self.header(Kind::Tick, 12);
         message.extend_from_slice(&people.to_le_bytes());
         message.extend_from_slice(&top.to_le_bytes());
         self.send(doc_channel(doc), message);
+        let count = Outgoing::People {
+            key: people_key(doc),
+            field: self.instance.to_string(),
+            value: format!("{people}:{}", crate::store::now_millis()),
+        };
+        if self.publishing.load(Ordering::Relaxed) && self.outgoing.try_send(count).is_err() {
+            self.metrics.cluster_dropped.inc();
+        }
+    }
+
+    /// People connected to document `doc` on the servers that have it loaded, as their
+    /// last ticks said; `None` when Redis cannot tell.
+    pub async fn people(&self, doc: Uuid) -> Option<usize> {
+        let mut connection = self
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let mut command = redis::cmd("HGETALL");
+        command.arg(people_key(doc));
+        let read = command.query_async::<Vec<(String, String)>>(&mut connection);
+        let fields = tokio::time::timeout(READ_TIMEOUT, read).await.ok()?.ok()?;
+        let now = crate::store::now_millis();
+        let fresh = i64::try_from(EXPIRE_PEOPLE.as_millis()).unwrap_or(i64::MAX);
+        Some(
+            fields
+                .iter()
+                .filter_map(|(_, value)| {
+                    let (count, at) = value.split_once(':')?;
+                    let at: i64 = at.parse().ok()?;
+                    (now - at < fresh).then(|| count.parse::<usize>().ok())?
+                })
+                .sum(),
+        )
     }
 
     /// Tells the other servers that `doc` unloaded here.
@@ -312,7 +350,10 @@ impl Cluster {
             self.metrics.cluster_dropped.inc();
             return false;
         }
-        match self.outgoing.try_send((channel, message)) {
+        match self
+            .outgoing
+            .try_send(Outgoing::Publish { channel, message })
+        {
             Ok(()) => true,
             Err(_) => {
                 self.metrics.cluster_dropped.inc();
@@ -350,6 +391,7 @@ impl Cluster {
             // store when they resubscribe.
             let stale = self.incoming.drain().count();
             self.metrics.cluster_dropped.inc_by(stale as u64);
+            *self.reader.lock().unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
             self.publishing.store(true, Ordering::Relaxed);
             self.note_up();
             let mut ping = tokio::time::interval(PING_EVERY);
@@ -359,9 +401,8 @@ impl Cluster {
                     first = self.incoming.recv_async() => {
                         let Ok(first) = first else { return };
                         let mut pipe = redis::pipe();
-                        pipe.publish(&first.0, &first.1).ignore();
-                        for (channel, message) in self.incoming.try_iter().take(PIPELINE - 1) {
-                            pipe.publish(channel, message).ignore();
+                        for outgoing in std::iter::once(first).chain(self.incoming.try_iter().take(PIPELINE - 1)) {
+                            outgoing.add_to(&mut pipe);
                         }
                         let sent = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut connection)).await;
                         match sent {
@@ -381,6 +422,7 @@ impl Cluster {
                     }
                 }
             };
+            *self.reader.lock().unwrap_or_else(PoisonError::into_inner) = None;
             self.down(&self.publishing, &failure);
         }
     }
@@ -530,6 +572,42 @@ impl Cluster {
 }
 
 const DOC_PREFIX: &str = "pairpad:doc:";
+
+/// How long a server's count of people in a document stands without a newer tick.
+const EXPIRE_PEOPLE: Duration = Duration::from_secs(7);
+/// Longest a read of the counts may take (it is in a REST request's path).
+const READ_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What the publishing task sends to Redis.
+enum Outgoing {
+    /// A message on a channel.
+    Publish { channel: String, message: Vec<u8> },
+    /// This server's count of people in a document, in the document's hash.
+    People {
+        key: String,
+        field: String,
+        value: String,
+    },
+}
+
+impl Outgoing {
+    fn add_to(self, pipe: &mut redis::Pipeline) {
+        match self {
+            Self::Publish { channel, message } => {
+                pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
+            }
+            Self::People { key, field, value } => {
+                pipe.cmd("HSET").arg(&key).arg(field).arg(value).ignore();
+                let expire = u64::try_from(EXPIRE_PEOPLE.as_millis()).unwrap_or(u64::MAX);
+                pipe.cmd("PEXPIRE").arg(key).arg(expire).ignore();
+            }
+        }
+    }
+}
+
+fn people_key(doc: Uuid) -> String {
+    format!("pairpad:people:{doc}")
+}
 
 fn doc_channel(doc: Uuid) -> String {
     format!("{DOC_PREFIX}{doc}")

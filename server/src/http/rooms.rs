@@ -177,10 +177,10 @@ async fn describe(
         .get_room(id)
         .await?
         .ok_or(AppError::RoomNotFound)?;
-    let live = state.sync.describe(DocId::room(id)).await;
-    let (text, active_users) = match live {
+    let doc = DocId::room(id);
+    let (text, active_users) = match state.sync.describe(doc).await {
         Some(live) => (live.text, live.active_users),
-        None => (record.text, 0),
+        None => (record.text, state.sync.people_elsewhere(doc).await),
     };
     let links = &grant.links;
     let base = base_url(&state.config, headers);

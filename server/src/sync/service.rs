@@ -144,6 +144,15 @@ impl SyncService {
         }
     }
 
+    /// People connected to document `doc` on the other servers, for a document not loaded
+    /// here (0 without other servers, or when Redis cannot tell).
+    pub async fn people_elsewhere(&self, doc: DocId) -> usize {
+        match &self.cluster {
+            Some(cluster) => cluster.people(doc.id).await.unwrap_or(0),
+            None => 0,
+        }
+    }
+
     /// Whether the other servers are reachable (always, when there are none).
     pub fn cluster_is_up(&self) -> bool {
         self.cluster.as_ref().is_none_or(|c| c.is_up())
