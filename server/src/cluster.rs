@@ -14,7 +14,7 @@
 //! Nothing here waits on Redis in a room's path: messages go through a bounded queue to
 //! one publishing task, and what cannot be queued is dropped (and healed from the store).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
@@ -154,8 +154,9 @@ pub struct Cluster {
     incoming: flume::Receiver<Outgoing>,
     /// The publishing connection while it works (for reads: who is where).
     reader: Mutex<Option<redis::aio::MultiplexedConnection>>,
-    /// Documents loaded here (whose channels to subscribe to).
-    watched: Mutex<HashSet<Uuid>>,
+    /// Documents loaded here (whose channels to subscribe to), with how many rooms hold
+    /// each (an unloading room and its successor may overlap).
+    watched: Mutex<HashMap<Uuid, usize>>,
     watch_changed: Notify,
     publishing: AtomicBool,
     subscribed: AtomicBool,
@@ -192,7 +193,7 @@ impl Cluster {
             outgoing,
             incoming,
             reader: Mutex::new(None),
-            watched: Mutex::new(HashSet::new()),
+            watched: Mutex::new(HashMap::new()),
             watch_changed: Notify::new(),
             publishing: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
@@ -231,17 +232,24 @@ impl Cluster {
     /// Subscribes to document `doc`'s channel (its room just loaded); the room hears
     /// [`Remote::Resubscribed`] once the subscription is in place.
     pub fn watch(&self, doc: Uuid) {
-        self.lock_watched().insert(doc);
+        *self.lock_watched().entry(doc).or_default() += 1;
         self.watch_changed.notify_one();
     }
 
     /// Unsubscribes from document `doc`'s channel (its room unloaded).
     pub fn unwatch(&self, doc: Uuid) {
-        self.lock_watched().remove(&doc);
+        let mut watched = self.lock_watched();
+        if let Some(count) = watched.get_mut(&doc) {
+            *count -= 1;
+            if *count == 0 {
+                watched.remove(&doc);
+            }
+        }
+        drop(watched);
         self.watch_changed.notify_one();
     }
 
-    fn lock_watched(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+    fn lock_watched(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
         self.watched.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -475,7 +483,7 @@ impl Cluster {
         self.subscribed.store(true, Ordering::Relaxed);
         self.note_up();
         loop {
-            let wanted = self.lock_watched().clone();
+            let wanted: HashSet<Uuid> = self.lock_watched().keys().copied().collect();
             let added: Vec<Uuid> = wanted.difference(&subscribed).copied().collect();
             let removed: Vec<Uuid> = subscribed.difference(&wanted).copied().collect();
             for chunk in added.chunks(SUBSCRIBE_CHUNK) {
