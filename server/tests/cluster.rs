@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
 use common::{eventually, get_room, ChildServer, Db, YClient};
+use yrs::updates::encoder::Encode;
 
 /// A `redis-server` on a port of its own, without persistence.
 struct Redis {
@@ -438,4 +439,139 @@ async fn files_and_owner_actions_reach_every_server() {
         common::Ended::Closed { code, .. } => assert_eq!(code, 4001),
         other => panic!("{other:?}"),
     }
+}
+
+/// Publishes `payload` on document `doc`'s channel, as something with access to Redis.
+async fn publish(redis: &Redis, doc: uuid::Uuid, payload: Vec<u8>) {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    redis::cmd("PUBLISH")
+        .arg(format!("pairpad:doc:{doc}"))
+        .arg(payload)
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("publish");
+}
+
+#[tokio::test]
+async fn an_unreadable_update_on_redis_does_not_take_a_real_one_s_place() {
+    let Some((db, redis)) = backing().await else {
+        return;
+    };
+    let servers = servers(&db, &redis, 2, &[]).await;
+    let room = common::create_room(servers[0].addr).await;
+    let ada = YClient::connect(servers[0].addr, &room).await;
+    let bob = YClient::connect(servers[1].addr, &room).await;
+    ada.append("one ");
+    bob.append("two ");
+    converge(&[&ada, &bob], &["one ".into(), "two ".into()]).await;
+    let store = pairpad_server::store::connect(&db.url())
+        .await
+        .expect("store");
+    let id = common::stored_id(store.as_ref(), &room).await;
+    let top = store.load(id).await.expect("load").expect("room").last_seq;
+    // Garbage numbered as the next update, from a server nobody knows.
+    let mut forged = vec![1u8];
+    forged.extend_from_slice(&42u64.to_le_bytes());
+    forged.extend_from_slice(&(top + 1).to_le_bytes());
+    forged.extend_from_slice(&1u32.to_le_bytes());
+    forged.extend_from_slice(&7u32.to_le_bytes());
+    forged.extend_from_slice(b"garbage");
+    publish(&redis, id, forged).await;
+    // The real update with that number (and those after) still reach the other server.
+    for word in ["important ", "line "] {
+        ada.append(word);
+    }
+    bob.wait_for("Ada's line on the other server", |c| {
+        c.text().contains("important line")
+    })
+    .await;
+    converge(&[&ada, &bob], &["important line ".into()]).await;
+}
+
+#[tokio::test]
+async fn owner_actions_while_redis_is_down_still_reach_every_server() {
+    let Some((db, mut redis)) = backing().await else {
+        return;
+    };
+    let servers = servers(&db, &redis, 2, &[]).await;
+    let (a, b) = (servers[0].addr, servers[1].addr);
+    let room = common::create_room_full(a).await;
+    let editor = YClient::connect(b, &room.room).await;
+    editor.wait_for("synced", |c| c.frames_received() > 0).await;
+    let other = common::create_room_full(a).await;
+    let doomed = YClient::connect(b, &other.room).await;
+    doomed.wait_for("synced", |c| c.frames_received() > 0).await;
+    redis.stop();
+    for addr in [a, b] {
+        eventually("/ready says Redis is gone", || async move {
+            common::status(addr, "/ready").await == 503
+        })
+        .await;
+    }
+    let http = reqwest::Client::new();
+    let patched = http
+        .patch(format!("http://{a}/api/rooms/{}", room.room))
+        .header("Pairpad-Owner-Key", &room.owner_key)
+        .json(&serde_json::json!({"access": "view"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    let deleted = http
+        .delete(format!("http://{a}/api/rooms/{}", other.room))
+        .header("Pairpad-Owner-Key", &other.owner_key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    // No event can tell the other server; it finds out from the store.
+    match editor.wait_closed().await {
+        common::Ended::Closed { code, .. } => assert_eq!(code, 4001),
+        other => panic!("{other:?}"),
+    }
+    match doomed.wait_closed().await {
+        common::Ended::Closed { code, .. } => assert_eq!(code, 4404),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn presence_passed_back_by_a_client_does_not_outlive_its_server() {
+    let Some((db, redis)) = backing().await else {
+        return;
+    };
+    let mut servers = servers(&db, &redis, 2, &[]).await;
+    let room = common::create_room(servers[0].addr).await;
+    let cy = YClient::connect(servers[1].addr, &room).await;
+    cy.set_name("Cy");
+    let ada = YClient::connect(servers[0].addr, &room).await;
+    ada.wait_for("Cy from the other server", |c| {
+        c.remote_names().contains(&"Cy".to_string())
+    })
+    .await;
+    // A stock client sends everyone's presence when it connects: Cy's included.
+    let echo = YClient::connect(servers[0].addr, &room).await;
+    echo.wait_for("Cy", |c| c.remote_names().contains(&"Cy".to_string()))
+        .await;
+    echo.set_name("Echo");
+    let everyone = {
+        let awareness = echo.awareness.lock().unwrap();
+        let ids: Vec<_> = awareness.iter().map(|(id, _)| id).collect();
+        let update = awareness.update_with_clients(ids).unwrap();
+        yrs::sync::Message::Awareness(update).encode_v1()
+    };
+    echo.send(everyone);
+    ada.wait_for("Echo", |c| c.remote_names().contains(&"Echo".to_string()))
+        .await;
+    // Cy's server dies: Cy goes everywhere, whoever passed Cy's presence on.
+    servers.remove(1).kill().await;
+    ada.wait_for("Cy gone with their server", |c| {
+        !c.remote_names().contains(&"Cy".to_string())
+    })
+    .await;
+    assert!(ada.remote_names().contains(&"Echo".to_string()));
 }

@@ -326,6 +326,10 @@ impl Store for GroupCommit {
         self.inner.change_links(room, change).await
     }
 
+    async fn room_links(&self, room: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        self.inner.room_links(room).await
+    }
+
     async fn delete_room(&self, room: Uuid) -> Result<bool, StoreError> {
         self.inner.delete_room(room).await
     }

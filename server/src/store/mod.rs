@@ -561,6 +561,14 @@ pub trait Store: Send + Sync + 'static {
     /// The room one of whose links (edit or view) is `link`; `None` when none has it.
     async fn find_link(&self, link: Uuid) -> Result<Option<RoomLinks>, StoreError>;
 
+    /// Room `room`'s links, owner and access; `None` when there is no such room.
+    async fn room_links(&self, room: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        let _ = room;
+        Err(StoreError::Unavailable(
+            "this store cannot read a room's links".into(),
+        ))
+    }
+
     /// Changes room `room`'s access or replaces one of its links; `false` when there is
     /// no such room.
     async fn change_links(&self, room: Uuid, change: LinkChange) -> Result<bool, StoreError>;

@@ -464,6 +464,18 @@ impl Store for SqliteStore {
         row.map(LinksRow::into_links).transpose()
     }
 
+    async fn room_links(&self, room: Uuid) -> Result<Option<RoomLinks>, StoreError> {
+        let query = format!(
+            "SELECT {} FROM rooms WHERE id = ?1 AND project_id = id",
+            LinksRow::COLUMNS
+        );
+        let row: Option<LinksRow> = sqlx::query_as(&query)
+            .bind(room.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(LinksRow::into_links).transpose()
+    }
+
     async fn change_links(&self, room: Uuid, change: LinkChange) -> Result<bool, StoreError> {
         let (query, value) = match change {
             LinkChange::Access(access) => (

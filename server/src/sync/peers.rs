@@ -240,12 +240,16 @@ impl Peers {
         &mut self,
         conn: ConnId,
         update: AwarenessUpdate,
+        elsewhere: &dyn Fn(u64) -> bool,
     ) -> Result<(), Refusal> {
         let Some(link) = self.links.get(&conn) else {
             return Ok(());
         };
         let (address, stamp) = (link.address, link.access.stamp());
-        if let Some(frame) = self.presence.apply(conn, address, update, &stamp)? {
+        if let Some(frame) = self
+            .presence
+            .apply(conn, address, update, &stamp, elsewhere)?
+        {
             self.publish(&frame);
             self.broadcast(None, &frame);
         }
@@ -309,8 +313,12 @@ mod tests {
             ends.push((link, inbound));
         }
         // Two of them have presence, whose removal everyone left is told of.
-        peers.update_presence(1, presence("Ada")).unwrap();
-        peers.update_presence(3, presence("Cy")).unwrap();
+        peers
+            .update_presence(1, presence("Ada"), &|_| false)
+            .unwrap();
+        peers
+            .update_presence(3, presence("Cy"), &|_| false)
+            .unwrap();
         // Nobody reads: every queue fills up.
         for (link, _) in &ends {
             while link.queue.push(Bytes::from_static(b"x")) {}

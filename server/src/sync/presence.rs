@@ -175,13 +175,17 @@ impl Presence {
     /// A connection sets presence only for the client ids it brought into the room: stock
     /// clients pass on everyone's presence, so other ids, and states older than the
     /// room's, are dropped without a word (applying them could only put back something
-    /// stale, or let one person speak for another). Each state it may set is `stamp`ed.
+    /// stale, or let one person speak for another). Ids `elsewhere` says another server's
+    /// peers hold are taken only as a connection's first (someone who moved here), never
+    /// passed on by another, and only alone in its message. Each state it may set is
+    /// `stamp`ed.
     pub(crate) fn apply(
         &mut self,
         conn: ConnId,
         address: IpAddr,
         mut update: AwarenessUpdate,
         stamp: &Stamp,
+        elsewhere: &dyn Fn(u64) -> bool,
     ) -> Result<Option<Bytes>, Refusal> {
         // Each state's name, read while checking it (the one parse most states get).
         // (Allocated only for states that name someone: a flood of removals costs nothing.)
@@ -197,6 +201,7 @@ impl Presence {
             }
         }
         let awareness = &self.awareness;
+        let lone = (update.clients.len() == 1).then_some(());
         let peer = self.peers.entry(conn).or_default();
         let mut dropped = HashSet::new();
         for (client, entry) in &mut update.clients {
@@ -237,6 +242,13 @@ impl Presence {
                     // connection closed: a stock client passes on the presence of people
                     // who have left (ghosts an attacker made, say), and must not pay for it.
                     if peer.clients.len() >= MAX_CLIENTS_PER_PEER {
+                        dropped.insert(*client);
+                        continue;
+                    }
+                    // Someone on another server, passed back by a stock client here (which
+                    // sends everyone's presence when it connects): taken only from a
+                    // connection that brings it alone, as its first (someone who moved).
+                    if elsewhere(id) && (lone.is_none() || !peer.clients.is_empty()) {
                         dropped.insert(*client);
                         continue;
                     }

@@ -25,9 +25,12 @@ use super::peers::Peers;
 use super::persist::{short_id, Pace, Persister, StoredLog};
 use super::preflight::Shape;
 use super::protocol::{self, Incoming};
-use super::shared::Shared;
+use super::shared::{Finished, Shared};
 use super::{author, Change, DocId, RoomServices, ROOM_ITSELF};
-use super::{close_code, close_reason, ConnId, JoinOutcome, LiveRoom, PeerLink, RoomCommand};
+use super::{
+    close_code, close_reason, ConnId, JoinOutcome, Leavers, LiveRoom, PeerLink, RoomCommand,
+};
+use crate::access::Via;
 use crate::cluster::Remote;
 use crate::store::{now_millis, NewUpdate, StoreError};
 
@@ -167,9 +170,15 @@ impl RoomActor {
             log,
         );
         let mut peers = Peers::new(short_id(id), text.doc().clone(), services.metrics.clone());
+        // What the room's links are now, to see whether they change while the events
+        // that say so cannot come (Redis down).
+        let links = match &services.settings.cluster {
+            Some(_) => services.store.room_links(doc.room).await.ok().flatten(),
+            None => None,
+        };
         let shared = (services.settings.cluster.clone()).map(|cluster| {
             peers.share_presence();
-            Shared::new(cluster, id, through)
+            Shared::new(cluster, id, through, links)
         });
         Ok(Some(Self {
             id,
@@ -210,7 +219,10 @@ impl RoomActor {
                         self.apply_remote(ready);
                     }
                 }
-                healed = heal_finished(&mut self.shared) => self.on_healed(healed),
+                finished = read_finished(&mut self.shared) => match finished {
+                    Finished::Healed(healed) => self.on_healed(healed),
+                    Finished::Links(read, adopt) => self.on_links_read(read, adopt),
+                },
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {}
                 // A poisoned room only salvages its updates, shutdown or not.
                 () = shutdown.cancelled(), if matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading) => {
@@ -286,7 +298,15 @@ impl RoomActor {
                 leavers,
                 code,
                 reason,
-            } => self.peers.close_where(leavers, code, reason),
+            } => {
+                self.peers.close_where(leavers, code, reason);
+                // Taken in as the links now stand, so that a later check does not act
+                // on this change again.
+                if let Some(shared) = &mut self.shared {
+                    let store = self.services.store.clone();
+                    shared.check_links_if_due(&store, Instant::now(), self.key.room, true);
+                }
+            }
             RoomCommand::Cluster(remote) => self.on_remote(remote),
             RoomCommand::Rewrite { base, text, reply } => {
                 let taken = matches!(self.lifecycle, Lifecycle::Serving | Lifecycle::Unloading);
@@ -321,9 +341,7 @@ impl RoomActor {
         self.lifecycle = Lifecycle::Serving;
         self.idle_since = None;
         self.peers.admit(conn, link, self.doc.step1());
-        if let Some(frame) = self.shared.as_ref().and_then(Shared::presence_frame) {
-            self.peers.send(conn, frame);
-        }
+        self.send_presence_elsewhere(conn);
         true
     }
 
@@ -333,13 +351,15 @@ impl RoomActor {
         let handled = match message {
             Incoming::SyncStep1(sv) => self.on_sync_step1(conn, &sv),
             Incoming::Update { update, raw, shape } => self.on_update(conn, update, raw, &shape),
-            Incoming::Awareness(update) => (self.peers.update_presence(conn, update))
-                .map_err(|(code, reason)| (code, reason.into())),
+            Incoming::Awareness(update) => {
+                let shared = self.shared.as_ref();
+                let elsewhere = |client| shared.is_some_and(|s| s.holds_elsewhere(client));
+                (self.peers.update_presence(conn, update, &elsewhere))
+                    .map_err(|(code, reason)| (code, reason.into()))
+            }
             Incoming::AwarenessQuery => {
                 self.peers.send_presence(conn);
-                if let Some(frame) = self.shared.as_ref().and_then(Shared::presence_frame) {
-                    self.peers.send(conn, frame);
-                }
+                self.send_presence_elsewhere(conn);
                 Ok(())
             }
         };
@@ -546,6 +566,7 @@ impl RoomActor {
                 // tell the others who is here.
                 shared.behind_now();
                 shared.announce();
+                shared.check_links_soon();
                 if let Some(frame) = self.peers.presence_frame() {
                     shared.publish_presence(&frame);
                 }
@@ -554,25 +575,27 @@ impl RoomActor {
     }
 
     /// Applies updates other servers stored (checked there, durable already) and relays
-    /// them to this server's peers.
-    fn apply_remote(&mut self, updates: Vec<Bytes>) {
+    /// them to this server's peers. One that cannot be read or applied (a forged or
+    /// corrupt message) is not counted as held: the rest is read from the store.
+    fn apply_remote(&mut self, updates: Vec<(i64, Bytes)>) {
         let mut applied = 0;
-        for raw in updates {
-            let update = match Update::decode_v1(&raw) {
-                Ok(update) => update,
-                Err(error) => {
-                    tracing::error!(room = %short_id(self.id), %error, "skipping an unreadable update from another server");
-                    continue;
-                }
+        for (seq, raw) in updates {
+            let outcome = match Update::decode_v1(&raw) {
+                Ok(update) => self.doc.apply(update, raw.len()),
+                Err(error) => Applied::Refused(error.to_string()),
             };
-            match self.doc.apply(update, raw.len()) {
+            match outcome {
                 Applied::Changed => {
                     applied += 1;
                     self.peers.broadcast(None, &protocol::update(&raw));
                 }
                 Applied::Unchanged => {}
                 Applied::Refused(error) => {
-                    tracing::error!(room = %short_id(self.id), %error, "another server's update did not apply");
+                    tracing::warn!(room = %short_id(self.id), seq, %error, "an update from another server did not apply; reading it from the store");
+                    if let Some(shared) = &mut self.shared {
+                        shared.not_applied(seq);
+                    }
+                    break;
                 }
                 Applied::Panicked => {
                     tracing::error!(room = %short_id(self.id), "document panicked applying another server's update; unloading room");
@@ -653,6 +676,72 @@ impl RoomActor {
         self.apply_remote(ready);
     }
 
+    /// Sends `conn` the presence of the other servers' peers, if any.
+    fn send_presence_elsewhere(&mut self, conn: ConnId) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let peers = &self.peers;
+        if let Some(frame) = shared.presence_frame(|client| peers.holds_client(client)) {
+            self.peers.send(conn, frame);
+        }
+    }
+
+    /// The room's links were read again (Redis was down, or came back): a change the
+    /// events did not bring is acted on here as they would have (`adopt`: it was already).
+    fn on_links_read(&mut self, read: Result<super::shared::Links, StoreError>, adopt: bool) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let Some((before, now)) = shared.links_read(read) else {
+            return;
+        };
+        if adopt {
+            return;
+        }
+        let epoch =
+            || (self.services.access_epoch).fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if now.room.is_none() || !now.doc_exists {
+            let whole = now.room.is_none();
+            tracing::info!(room = %short_id(self.id), whole, "deleted while this server could not hear of it");
+            epoch();
+            self.handle(RoomCommand::Deleted { room: whole });
+            return;
+        }
+        let (Some(before), Some(after)) = (before, now.room) else {
+            return;
+        };
+        let mut revokes = Vec::new();
+        if before.access != after.access {
+            revokes.push((
+                Leavers::EditorsButTheOwner,
+                close_code::ACCESS_CHANGED,
+                crate::owner::ACCESS_CHANGED,
+            ));
+        }
+        if before.edit != after.edit {
+            revokes.push((
+                Leavers::Came(Via::Edit),
+                close_code::GONE,
+                crate::owner::EDIT_LINK_REPLACED,
+            ));
+        }
+        if before.view != after.view {
+            revokes.push((
+                Leavers::Came(Via::View),
+                close_code::GONE,
+                crate::owner::VIEW_LINK_REPLACED,
+            ));
+        }
+        if !revokes.is_empty() {
+            tracing::info!(room = %short_id(self.id), "links changed while this server could not hear of it");
+            epoch();
+        }
+        for (leavers, code, reason) in revokes {
+            self.peers.close_where(leavers, code, reason);
+        }
+    }
+
     /// Publishes the presence frames this server's peers caused to the other servers.
     fn publish_presence(&mut self) {
         let frames = self.peers.take_published();
@@ -722,7 +811,9 @@ impl RoomActor {
         // Only a serving room catches up (see `on_remote`).
         let serving = self.lifecycle == Lifecycle::Serving;
         let shared = (self.shared.as_ref()).map(|shared| match serving {
-            true => shared.next_deadline(),
+            true => (shared.next_links_check()).map_or(shared.next_deadline(), |check| {
+                check.min(shared.next_deadline())
+            }),
             false => shared.next_tick(),
         });
         own.into_iter().chain(store).chain(shared).min()
@@ -733,6 +824,7 @@ impl RoomActor {
         if let Some(shared) = &mut self.shared {
             if self.lifecycle == Lifecycle::Serving {
                 shared.heal_if_due(&self.services.store, now);
+                shared.check_links_if_due(&self.services.store, now, self.key.room, false);
             }
             if now >= shared.next_tick() {
                 let peers = &self.peers;
@@ -777,12 +869,11 @@ impl RoomActor {
     }
 }
 
-/// Resolves when the room's catch-up read finishes; pending forever when it has none.
-async fn heal_finished(
-    shared: &mut Option<Shared>,
-) -> Result<Option<crate::store::Catchup>, StoreError> {
+/// Resolves when one of the room's reads for the cluster finishes; pending forever when
+/// it has none.
+async fn read_finished(shared: &mut Option<Shared>) -> Finished {
     match shared {
-        Some(shared) => shared.healed().await,
+        Some(shared) => shared.read_finished().await,
         None => std::future::pending().await,
     }
 }

@@ -24,7 +24,7 @@ use yrs::ClientID;
 
 use super::protocol::{self, Incoming};
 use crate::cluster::{Cluster, InstanceId};
-use crate::store::{Catchup, Store, StoreError};
+use crate::store::{Catchup, RoomLinks, Store, StoreError};
 
 /// How long a gap may stay open before the room reads what it lacks from the store (pub/sub
 /// delivers one server's messages in order, but two servers' may cross).
@@ -39,6 +39,14 @@ pub const EXPIRE_AFTER: Duration = Duration::from_secs(7);
 const MAX_WAITING_BYTES: usize = 16 << 20;
 /// Presence states kept per other server and document.
 const MAX_REMOTE_CLIENTS: usize = 512;
+/// How often a room checks its links and access in the store while Redis is down (the
+/// events that say they changed cannot come).
+pub const LINKS_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Other servers kept track of per document.
+const MAX_OTHERS: usize = 64;
+/// How far past what the copy holds a published update may be numbered: further is taken
+/// for a forged or corrupt message (no server commits that many while another reads).
+const MAX_AHEAD: i64 = 1 << 16;
 
 /// What the room needs to know of another server.
 struct Other {
@@ -65,11 +73,44 @@ pub(crate) struct Shared {
     healing: Option<BoxFuture<'static, Result<Option<Catchup>, StoreError>>>,
     others: HashMap<InstanceId, Other>,
     next_tick: Instant,
+    /// What the last tick said: people here, and whether this server stored anything
+    /// since (a room nobody here uses, that writes nothing, need not tick).
+    ticked_people: u32,
+    stored_since_tick: bool,
+    /// The room's links and access as last read from the store (`None` when unknown).
+    links: Option<RoomLinks>,
+    /// The read of them in flight, and whether its answer is only to be taken in (the
+    /// change it would show was already acted on).
+    checking: Option<(BoxFuture<'static, Result<Links, StoreError>>, bool)>,
+    /// When to read them next.
+    next_check: Option<Instant>,
+}
+
+/// A read from the store that finished (see [`Shared::read_finished`]).
+pub(crate) enum Finished {
+    /// The catch-up.
+    Healed(Result<Option<Catchup>, StoreError>),
+    /// The links, and whether they were only to be taken in.
+    Links(Result<Links, StoreError>, bool),
+}
+
+/// A room's links and access as stored, and whether the document is still there.
+pub(crate) struct Links {
+    /// The room's links, `None` when the room is gone.
+    pub room: Option<RoomLinks>,
+    /// Whether the document (the room's own, or a file) still exists.
+    pub doc_exists: bool,
 }
 
 impl Shared {
-    /// A room whose copy of `doc` holds the log through `through`; subscribes to it.
-    pub(crate) fn new(cluster: Arc<Cluster>, doc: Uuid, through: i64) -> Self {
+    /// A room whose copy of `doc` holds the log through `through`, and whose links were
+    /// `links` when it loaded; subscribes to it.
+    pub(crate) fn new(
+        cluster: Arc<Cluster>,
+        doc: Uuid,
+        through: i64,
+        links: Option<RoomLinks>,
+    ) -> Self {
         cluster.watch(doc);
         Self {
             cluster,
@@ -82,6 +123,11 @@ impl Shared {
             healing: None,
             others: HashMap::new(),
             next_tick: Instant::now(),
+            ticked_people: 0,
+            stored_since_tick: true,
+            links,
+            checking: None,
+            next_check: None,
         }
     }
 
@@ -97,7 +143,10 @@ impl Shared {
             return;
         }
         self.cluster.publish_updates(self.doc, first, updates);
-        let last = first + updates.len() as i64 - 1;
+        self.stored_since_tick = true;
+        let Some(last) = last_of(first, updates.len()) else {
+            return;
+        };
         if last > self.through {
             self.own_ahead.insert(first, last);
         }
@@ -105,8 +154,10 @@ impl Shared {
 
     /// Another server stored `updates` as numbers `first`, …: kept until they can apply.
     pub(crate) fn received(&mut self, first: i64, updates: Vec<Bytes>) {
-        let last = first + updates.len() as i64 - 1;
-        if updates.is_empty() || last <= self.through {
+        let Some(last) = last_of(first, updates.len()) else {
+            return;
+        };
+        if last <= self.through || first < 1 || first - self.through > MAX_AHEAD {
             return;
         }
         let size: usize = updates.iter().map(Bytes::len).sum();
@@ -121,9 +172,10 @@ impl Shared {
         }
     }
 
-    /// The updates that apply now, in order (those that follow on from what the copy
-    /// holds); the copy is taken to hold them once they are returned.
-    pub(crate) fn ready(&mut self) -> Vec<Bytes> {
+    /// The updates that apply now, with their numbers, in order (those that follow on
+    /// from what the copy holds); the copy is taken to hold them once they are returned,
+    /// unless [`Self::not_applied`] says otherwise.
+    pub(crate) fn ready(&mut self) -> Vec<(i64, Bytes)> {
         let mut ready = Vec::new();
         loop {
             if let Some((&first, &last)) = self.own_ahead.first_key_value() {
@@ -140,9 +192,11 @@ impl Shared {
                     };
                     self.waiting_bytes -= updates.iter().map(Bytes::len).sum::<usize>();
                     let held = usize::try_from(self.through + 1 - first).unwrap_or(0);
-                    let last = first + updates.len() as i64 - 1;
-                    ready.extend(updates.into_iter().skip(held));
-                    self.through = self.through.max(last);
+                    let numbered = (first..).zip(updates).skip(held);
+                    for (seq, update) in numbered {
+                        ready.push((seq, update));
+                        self.through = self.through.max(seq);
+                    }
                     continue;
                 }
             }
@@ -150,6 +204,14 @@ impl Shared {
         }
         self.check_behind();
         ready
+    }
+
+    /// Update `seq` (returned by [`Self::ready`]) could not be applied (it was unreadable,
+    /// or yrs refused it: a forged or corrupt message): the copy holds the log only up to
+    /// before it, and reads the rest from the store.
+    pub(crate) fn not_applied(&mut self, seq: i64) {
+        self.through = self.through.min(seq - 1);
+        self.behind_now();
     }
 
     /// Notes whether the copy lacks something it knows of.
@@ -180,15 +242,6 @@ impl Shared {
         self.healing = Some(async move { store.catch_up(doc, after).await }.boxed());
     }
 
-    /// Resolves when the catch-up read in flight finishes; pending forever when there is
-    /// none.
-    pub(crate) async fn healed(&mut self) -> Result<Option<Catchup>, StoreError> {
-        match self.healing.as_mut() {
-            Some(read) => read.await,
-            None => std::future::pending().await,
-        }
-    }
-
     /// The catch-up read finished: the copy holds the log through `through` once what it
     /// read is applied.
     pub(crate) fn caught_up(&mut self, through: Option<i64>) {
@@ -215,7 +268,9 @@ impl Shared {
 
     /// Another server's tick: it serves `people` here and its copy goes through `top`.
     pub(crate) fn heard_tick(&mut self, from: InstanceId, people: u32, top: i64) {
-        let other = self.other(from);
+        let Some(other) = self.other(from) else {
+            return;
+        };
         other.people = people;
         other.top = other.top.max(top);
         if top > self.through {
@@ -223,7 +278,12 @@ impl Shared {
         }
     }
 
-    fn other(&mut self, from: InstanceId) -> &mut Other {
+    /// Another server's record, made when it is first heard of (`None` past
+    /// [`MAX_OTHERS`]: made-up server ids cannot grow the room without bound).
+    fn other(&mut self, from: InstanceId) -> Option<&mut Other> {
+        if self.others.len() >= MAX_OTHERS && !self.others.contains_key(&from) {
+            return None;
+        }
         let other = self.others.entry(from).or_insert_with(|| Other {
             heard: Instant::now(),
             people: 0,
@@ -231,7 +291,7 @@ impl Shared {
             clients: HashMap::new(),
         });
         other.heard = Instant::now();
-        other
+        Some(other)
     }
 
     /// Another server's presence frame: recorded, and returned to relay to this server's
@@ -245,7 +305,7 @@ impl Shared {
         here: impl Fn(u64) -> bool,
     ) -> Option<Bytes> {
         let messages = protocol::decode_frame(&frame).ok()?;
-        let other = self.other(from);
+        let other = self.other(from)?;
         let mut relayed = HashMap::new();
         let mut left_out = false;
         for message in messages {
@@ -253,7 +313,9 @@ impl Shared {
                 continue;
             };
             for (client, entry) in update.clients {
-                if here(client.get()) {
+                // The same rules as for this server's own peers: a state that would break
+                // or burden every client is not passed on.
+                if here(client.get()) || super::presence::check_state(&entry.json).is_err() {
                     left_out = true;
                     continue;
                 }
@@ -276,10 +338,19 @@ impl Shared {
         }
     }
 
-    /// Everyone's presence on other servers as one frame, for a newcomer.
-    pub(crate) fn presence_frame(&self) -> Option<Bytes> {
+    /// Whether another server has client id `client` among its peers.
+    pub(crate) fn holds_elsewhere(&self, client: u64) -> bool {
+        self.others
+            .values()
+            .any(|o| o.clients.contains_key(&client))
+    }
+
+    /// Everyone's presence on other servers as one frame, for a newcomer (but for the
+    /// client ids `here` says are connected to this server now).
+    pub(crate) fn presence_frame(&self, here: impl Fn(u64) -> bool) -> Option<Bytes> {
         let clients: HashMap<ClientID, AwarenessUpdateEntry> = (self.others.values())
             .flat_map(|other| other.clients.iter())
+            .filter(|(&client, _)| !here(client))
             .map(|(&client, (clock, json))| {
                 let entry = AwarenessUpdateEntry {
                     clock: *clock,
@@ -297,7 +368,7 @@ impl Shared {
     pub(crate) fn gone(&mut self, from: InstanceId, here: impl Fn(u64) -> bool) -> Option<Bytes> {
         let other = self.others.remove(&from)?;
         let clients: HashMap<ClientID, AwarenessUpdateEntry> = removal_entries(other)
-            .filter(|(client, _)| !here(client.get()))
+            .filter(|(client, _)| !here(client.get()) && !self.holds_elsewhere(client.get()))
             .collect();
         (!clients.is_empty()).then(|| protocol::awareness(AwarenessUpdate { clients }))
     }
@@ -310,14 +381,21 @@ impl Shared {
             .map(|(&id, _)| id)
             .collect();
         let mut clients = HashMap::new();
+        let mut gone = Vec::new();
         for id in silent {
             tracing::info!(
                 instance = id,
                 "another server went silent; removing its presence"
             );
-            if let Some(other) = self.others.remove(&id) {
-                clients.extend(removal_entries(other).filter(|(client, _)| !here(client.get())));
-            }
+            gone.extend(self.others.remove(&id));
+        }
+        // Someone who moved to another server that is still heard from stays.
+        for other in gone {
+            clients.extend(
+                removal_entries(other).filter(|(client, _)| {
+                    !here(client.get()) && !self.holds_elsewhere(client.get())
+                }),
+            );
         }
         self.check_behind();
         (!clients.is_empty()).then(|| protocol::awareness(AwarenessUpdate { clients }))
@@ -349,7 +427,101 @@ impl Shared {
         }
         self.next_tick = now + TICK_EVERY;
         let people = u32::try_from(people).unwrap_or(u32::MAX);
+        // Nobody here, before as now, and nothing stored: nothing to tell (others need
+        // a tick to keep this server's people, or to learn how far its log went).
+        if people == 0 && self.ticked_people == 0 && !self.stored_since_tick {
+            return;
+        }
         self.cluster.publish_tick(self.doc, people, self.through);
+        self.ticked_people = people;
+        self.stored_since_tick = false;
+    }
+
+    /// Reads the room's links again soon (Redis came back: a change made meanwhile was
+    /// not heard of).
+    pub(crate) fn check_links_soon(&mut self) {
+        self.next_check = Some(Instant::now());
+    }
+
+    /// Starts reading the room's (`room`) links and whether document `doc` exists, when
+    /// a read is due: asked for, or every [`LINKS_CHECK_EVERY`] while Redis is down.
+    /// With `adopt`, the answer is only taken in (a change was just acted on here).
+    pub(crate) fn check_links_if_due(
+        &mut self,
+        store: &Arc<dyn Store>,
+        now: Instant,
+        room: Uuid,
+        adopt: bool,
+    ) {
+        if self.checking.is_some() {
+            return;
+        }
+        let down = !self.cluster.is_up();
+        let due = adopt || self.next_check.is_some_and(|at| at <= now);
+        if !due && !down {
+            return;
+        }
+        if !due && down {
+            self.next_check.get_or_insert(now + LINKS_CHECK_EVERY);
+            return;
+        }
+        self.next_check = down.then_some(now + LINKS_CHECK_EVERY);
+        let (store, doc) = (store.clone(), self.doc);
+        let read = async move {
+            let links = store.room_links(room).await?;
+            let doc_exists = match (doc == room, &links) {
+                (_, None) => false,
+                (true, Some(_)) => true,
+                (false, Some(_)) => store.get_file(room, doc).await?.is_some(),
+            };
+            Ok(Links {
+                room: links,
+                doc_exists,
+            })
+        };
+        self.checking = Some((read.boxed(), adopt));
+    }
+
+    /// Resolves when a read from the store in flight finishes (the catch-up or the links);
+    /// pending forever when there is none.
+    pub(crate) async fn read_finished(&mut self) -> Finished {
+        let healing = async {
+            match self.healing.as_mut() {
+                Some(read) => read.await,
+                None => std::future::pending().await,
+            }
+        };
+        let checking = async {
+            match self.checking.as_mut() {
+                Some((read, adopt)) => {
+                    let adopt = *adopt;
+                    (read.await, adopt)
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            healed = healing => Finished::Healed(healed),
+            (read, adopt) = checking => Finished::Links(read, adopt),
+        }
+    }
+
+    /// The read of the links finished: what changed since the last (`None` when the
+    /// read failed), the new links taken in.
+    pub(crate) fn links_read(
+        &mut self,
+        read: Result<Links, StoreError>,
+    ) -> Option<(Option<RoomLinks>, Links)> {
+        self.checking = None;
+        let read = read.ok()?;
+        let before = self.links.clone();
+        self.links = read.room.clone();
+        Some((before, read))
+    }
+
+    /// When the next read of the links is due, if one is.
+    pub(crate) fn next_links_check(&self) -> Option<Instant> {
+        self.next_check.filter(|_| self.checking.is_none())
     }
 
     /// Publishes a presence frame of this server's peers.
@@ -376,10 +548,19 @@ impl Drop for Shared {
     }
 }
 
+/// The number of the last of `count` updates numbered from `first`; `None` for none, or
+/// past the largest number.
+fn last_of(first: i64, count: usize) -> Option<i64> {
+    let count = i64::try_from(count).ok().filter(|&c| c > 0)?;
+    first.checked_add(count - 1)
+}
+
 fn removal_entries(other: Other) -> impl Iterator<Item = (ClientID, AwarenessUpdateEntry)> {
     other.clients.into_iter().map(|(client, (clock, _))| {
+        // At the clock clients last saw (a removal at an equal clock is taken): one
+        // higher would make them ignore that person's next state, should they be back.
         let entry = AwarenessUpdateEntry {
-            clock: clock.saturating_add(1),
+            clock,
             json: Arc::from("null"),
         };
         (ClientID::new(client), entry)
@@ -393,7 +574,7 @@ mod tests {
 
     fn shared(through: i64) -> Shared {
         let cluster = Cluster::new("redis://127.0.0.1:1/", Arc::new(Metrics::new())).unwrap();
-        Shared::new(cluster, Uuid::new_v4(), through)
+        Shared::new(cluster, Uuid::new_v4(), through, None)
     }
 
     fn updates(names: &[&'static str]) -> Vec<Bytes> {
@@ -401,6 +582,29 @@ mod tests {
             .iter()
             .map(|n| Bytes::from_static(n.as_bytes()))
             .collect()
+    }
+
+    fn texts(ready: Vec<(i64, Bytes)>) -> Vec<Bytes> {
+        ready.into_iter().map(|(_, update)| update).collect()
+    }
+
+    #[tokio::test]
+    async fn an_update_that_did_not_apply_is_not_counted_as_held() {
+        let mut room = shared(4);
+        // A forged message takes number 5 before the real one comes.
+        room.received(5, updates(&["garbage"]));
+        assert_eq!(room.ready().len(), 1);
+        room.not_applied(5);
+        assert_eq!(room.through(), 4);
+        assert!(room.behind_since.is_some());
+        room.received(5, updates(&["real"]));
+        assert_eq!(texts(room.ready()), updates(&["real"]));
+        // Numbers at the very top, or far ahead, are not kept (nor do they overflow).
+        room.received(i64::MAX, updates(&["a", "b"]));
+        room.received(i64::MAX - 1, updates(&["a"]));
+        room.received(6 + MAX_AHEAD, updates(&["far"]));
+        room.received(-3, updates(&["negative"]));
+        assert!(room.waiting.is_empty());
     }
 
     #[tokio::test]
@@ -414,11 +618,11 @@ mod tests {
         room.stored(12, &updates(&["12"]));
         assert!(room.ready().is_empty());
         room.received(11, updates(&["11"]));
-        assert_eq!(room.ready(), updates(&["11", "13", "14"]));
+        assert_eq!(texts(room.ready()), updates(&["11", "13", "14"]));
         assert_eq!(room.through(), 14);
         // Repeats and overlaps give nothing twice.
         room.received(12, updates(&["12", "13", "14", "15"]));
-        assert_eq!(room.ready(), updates(&["15"]));
+        assert_eq!(room.ready(), vec![(15, Bytes::from_static(b"15"))]);
         room.received(9, updates(&["9", "10"]));
         assert!(room.ready().is_empty());
         assert!(room.behind_since.is_none());
@@ -443,15 +647,54 @@ mod tests {
         assert_eq!(room.people_elsewhere(), 2);
     }
 
+    #[tokio::test]
+    async fn presence_from_another_server_is_held_to_the_same_rules() {
+        let mut room = shared(0);
+        let mut update = AwarenessUpdate {
+            clients: HashMap::new(),
+        };
+        let state = |json: &str| AwarenessUpdateEntry {
+            clock: 1,
+            json: Arc::from(json),
+        };
+        update.clients.insert(ClientID::new(1), state("{not json"));
+        update.clients.insert(
+            ClientID::new(2),
+            state(&format!("{{\"pad\":\"{}\"}}", "x".repeat(5000))),
+        );
+        update
+            .clients
+            .insert(ClientID::new(3), state(r#"{"user":{"name":"Ada"}}"#));
+        let relayed = room
+            .heard_presence(5, protocol::awareness(update), |_| false)
+            .expect("Ada is relayed");
+        let Ok(messages) = protocol::decode_frame(&relayed) else {
+            panic!("a frame")
+        };
+        let Some(Incoming::Awareness(update)) = messages.into_iter().next() else {
+            panic!("awareness")
+        };
+        let ids: Vec<u64> = update.clients.keys().map(|c| c.get()).collect();
+        assert_eq!(ids, vec![3]);
+        // Made-up servers cannot grow the room past its bound.
+        for server in 0..(MAX_OTHERS as u64 + 10) {
+            room.heard_tick(1000 + server, 1, 0);
+        }
+        assert_eq!(room.others.len(), MAX_OTHERS);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_server_s_presence_is_removed() {
         let mut room = shared(0);
         let mut awareness = yrs::sync::Awareness::new(yrs::Doc::new());
         awareness.set_local_state_raw(r#"{"user":{"name":"Ada"}}"#);
-        let frame = protocol::awareness(awareness.update().unwrap());
+        let update = awareness.update().unwrap();
+        let seen_clock = update.clients.values().next().expect("a state").clock;
+        let frame = protocol::awareness(update);
         assert!(room.heard_presence(5, frame.clone(), |_| true).is_none());
         assert!(room.heard_presence(5, frame, |_| false).is_some());
-        assert!(room.presence_frame().is_some());
+        assert!(room.presence_frame(|_| false).is_some());
+        assert!(room.presence_frame(|_| true).is_none());
         assert!(room.expire(Instant::now(), |_| false).is_none());
         tokio::time::advance(EXPIRE_AFTER).await;
         let removal = room.expire(Instant::now(), |_| false).expect("removal");
@@ -463,6 +706,9 @@ mod tests {
         };
         let entry = update.clients.values().next().expect("one client");
         assert_eq!(&*entry.json, "null");
-        assert!(room.presence_frame().is_none());
+        // At the clock last seen, so that the person's next state (one higher) is taken
+        // should they come back through another server.
+        assert_eq!(entry.clock, seen_clock);
+        assert!(room.presence_frame(|_| false).is_none());
     }
 }
