@@ -140,15 +140,27 @@ async fn open_rooms(
             Err(error) => eprintln!("cannot create a room: {error:#}"),
         }
     }
-    let results: Vec<_> = stream::iter(plan.into_iter().enumerate())
-        .map(|(i, (room, member))| {
-            let rate = if typing(i, member) {
-                EDITS_PER_SEC
-            } else {
-                0.0
-            };
+    let plan = plan.into_iter().enumerate().map(|(i, (room, member))| {
+        let rate = if typing(i, member) {
+            EDITS_PER_SEC
+        } else {
+            0.0
+        };
+        (room, &server.target, rate)
+    });
+    connect_all(stats, plan).await
+}
+
+/// Connects every `(room, target, edits per second)` of `plan`, a few at a time; the
+/// clients and how many failed.
+async fn connect_all<'a>(
+    stats: &Arc<Stats>,
+    plan: impl Iterator<Item = (String, &'a Target, f64)>,
+) -> (Vec<Client>, u64) {
+    let results: Vec<_> = stream::iter(plan)
+        .map(|(room, target, rate)| {
             let stats = stats.clone();
-            async move { Client::connect(&server.target, &room, stats, rate).await }
+            async move { Client::connect(target, &room, stats, rate).await }
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect()
@@ -399,33 +411,14 @@ pub async fn scale_out(server: &Server, rooms: usize, seconds: f64) {
         for _ in 0..rooms {
             match new_room(server).await {
                 Ok(room) => {
-                    plan.push((room.clone(), &server.target));
-                    plan.push((room, if spans == 2 { second } else { &server.target }));
+                    let other = if spans == 2 { second } else { &server.target };
+                    plan.push((room.clone(), &server.target, EDITS_PER_SEC));
+                    plan.push((room, other, EDITS_PER_SEC));
                 }
                 Err(error) => eprintln!("cannot create a room: {error:#}"),
             }
         }
-        let results: Vec<_> = stream::iter(plan)
-            .map(|(room, target)| {
-                let stats = stats.clone();
-                async move { Client::connect(target, &room, stats, EDITS_PER_SEC).await }
-            })
-            .buffer_unordered(CONNECT_CONCURRENCY)
-            .collect()
-            .await;
-        let mut errors = 0;
-        let mut clients = Vec::new();
-        for result in results {
-            match result {
-                Ok(client) => clients.push(client),
-                Err(error) => {
-                    if errors == 0 {
-                        eprintln!("connect failed: {error:#}");
-                    }
-                    errors += 1;
-                }
-            }
-        }
+        let (clients, errors) = connect_all(&stats, plan.into_iter()).await;
         let mut row = Row::new(server, "scale-out", spans as f64, clients.len());
         row.errors = errors;
         measure(server, &stats, &mut row, seconds).await;

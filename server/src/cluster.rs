@@ -370,31 +370,42 @@ impl Cluster {
         }
     }
 
-    async fn publish_forever(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Connects with `connect`, trying again with backoff until it works; `None` once
+    /// shutting down. Each failure marks `which` connection down.
+    async fn connect_retrying<T, F, Fut>(
+        &self,
+        which: &AtomicBool,
+        shutdown: &CancellationToken,
+        connect: F,
+    ) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let mut backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            let connected = tokio::select! {
-                () = shutdown.cancelled() => return,
-                c = tokio::time::timeout(REDIS_TIMEOUT, self.client.get_multiplexed_async_connection()) => c,
+        loop {
+            let attempt = tokio::select! {
+                () = shutdown.cancelled() => return None,
+                attempt = tokio::time::timeout(REDIS_TIMEOUT, connect()) => attempt,
             };
-            let mut connection = match connected {
-                Ok(Ok(connection)) => connection,
-                Ok(Err(error)) => {
-                    self.down(&self.publishing, &error.to_string());
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-                Err(_) => {
-                    self.down(&self.publishing, "connecting timed out");
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(100);
+            match attempt {
+                Ok(Ok(connected)) => return Some(connected),
+                Ok(Err(error)) => self.down(which, &error.to_string()),
+                Err(_) => self.down(which, "connecting timed out"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn publish_forever(self: Arc<Self>, shutdown: CancellationToken) {
+        let connect = || self.client.get_multiplexed_async_connection();
+        while let Some(mut connection) =
+            (self.connect_retrying(&self.publishing, &shutdown, connect)).await
+        {
             // What was queued while Redis was away is stale: the rooms heal from the
             // store when they resubscribe.
             let stale = self.incoming.drain().count();
@@ -436,30 +447,9 @@ impl Cluster {
     }
 
     async fn subscribe_forever(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            let connected = tokio::select! {
-                () = shutdown.cancelled() => return,
-                c = tokio::time::timeout(REDIS_TIMEOUT, self.client.get_async_pubsub()) => c,
-            };
-            let pubsub = match connected {
-                Ok(Ok(pubsub)) => pubsub,
-                Ok(Err(error)) => {
-                    self.down(&self.subscribed, &error.to_string());
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-                Err(_) => {
-                    self.down(&self.subscribed, "connecting timed out");
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(100);
+        let connect = || self.client.get_async_pubsub();
+        while let Some(pubsub) = (self.connect_retrying(&self.subscribed, &shutdown, connect)).await
+        {
             let failure = self.serve_subscription(pubsub, &shutdown).await;
             if shutdown.is_cancelled() {
                 return;

@@ -126,6 +126,14 @@ async fn metric(addr: SocketAddr, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The close code and reason the server ended `client`'s connection with.
+async fn closed(client: &YClient) -> (u16, String) {
+    match client.wait_closed().await {
+        common::Ended::Closed { code, reason } => (code, reason),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
 /// Waits until every client's text holds every chunk, then checks they are identical.
 async fn converge(clients: &[&YClient], chunks: &[String]) -> String {
     for client in clients {
@@ -418,12 +426,7 @@ async fn files_and_owner_actions_reach_every_server() {
         .await
         .expect("delete");
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    match bob.wait_closed().await {
-        common::Ended::Closed { code, reason } => {
-            assert_eq!((code, reason.as_str()), (1000, "file deleted"));
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(closed(&bob).await, (1000, "file deleted".into()));
     // Made view-only through one server: the other's editors are closed (4001).
     let editor = YClient::connect(b, &room.room).await;
     editor.wait_for("synced", |c| c.frames_received() > 0).await;
@@ -435,10 +438,7 @@ async fn files_and_owner_actions_reach_every_server() {
         .await
         .expect("patch");
     assert_eq!(patched.status(), 200);
-    match editor.wait_closed().await {
-        common::Ended::Closed { code, .. } => assert_eq!(code, 4001),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(closed(&editor).await.0, 4001);
 }
 
 /// Publishes `payload` on document `doc`'s channel, as something with access to Redis.
@@ -529,14 +529,8 @@ async fn owner_actions_while_redis_is_down_still_reach_every_server() {
         .expect("delete");
     assert_eq!(deleted.status(), 204);
     // No event can tell the other server; it finds out from the store.
-    match editor.wait_closed().await {
-        common::Ended::Closed { code, .. } => assert_eq!(code, 4001),
-        other => panic!("{other:?}"),
-    }
-    match doomed.wait_closed().await {
-        common::Ended::Closed { code, .. } => assert_eq!(code, 4404),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(closed(&editor).await.0, 4001);
+    assert_eq!(closed(&doomed).await.0, 4404);
 }
 
 #[tokio::test]
