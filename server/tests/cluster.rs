@@ -126,6 +126,28 @@ async fn metric(addr: SocketAddr, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits until every server at `addrs` answers `/ready` with `status`.
+async fn ready_becomes(addrs: &[SocketAddr], status: u16) {
+    for &addr in addrs {
+        eventually(&format!("/ready answers {status}"), || async move {
+            common::status(addr, "/ready").await == status
+        })
+        .await;
+    }
+}
+
+/// Makes `room` view-only through the server at `addr`, as its owner.
+async fn make_view_only(addr: SocketAddr, room: &common::Created) {
+    let patched = reqwest::Client::new()
+        .patch(format!("http://{addr}/api/rooms/{}", room.room))
+        .header("Pairpad-Owner-Key", &room.owner_key)
+        .json(&serde_json::json!({"access": "view"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+}
+
 /// The close code and reason the server ended `client`'s connection with.
 async fn closed(client: &YClient) -> (u16, String) {
     match client.wait_closed().await {
@@ -292,12 +314,7 @@ async fn servers_that_lost_redis_catch_up_when_it_is_back() {
     }
     converge(&[&ada, &bob], &chunks).await;
     redis.stop();
-    for addr in [servers[0].addr, servers[1].addr] {
-        eventually("/ready says Redis is gone", || async move {
-            common::status(addr, "/ready").await == 503
-        })
-        .await;
-    }
+    ready_becomes(&[servers[0].addr, servers[1].addr], 503).await;
     // Each server keeps serving its own people; nothing crosses.
     for round in 10..20 {
         for (name, client) in [("a", &ada), ("b", &bob)] {
@@ -316,12 +333,7 @@ async fn servers_that_lost_redis_catch_up_when_it_is_back() {
     let healed = metric(servers[0].addr, "pairpad_cluster_healed_updates_total").await
         + metric(servers[1].addr, "pairpad_cluster_healed_updates_total").await;
     assert!(healed > 0.0, "the catch-up is counted");
-    for addr in [servers[0].addr, servers[1].addr] {
-        eventually("/ready again", || async move {
-            common::status(addr, "/ready").await == 200
-        })
-        .await;
-    }
+    ready_becomes(&[servers[0].addr, servers[1].addr], 200).await;
 }
 
 #[tokio::test]
@@ -430,14 +442,7 @@ async fn files_and_owner_actions_reach_every_server() {
     // Made view-only through one server: the other's editors are closed (4001).
     let editor = YClient::connect(b, &room.room).await;
     editor.wait_for("synced", |c| c.frames_received() > 0).await;
-    let patched = http
-        .patch(format!("http://{a}/api/rooms/{}", room.room))
-        .header("Pairpad-Owner-Key", &room.owner_key)
-        .json(&serde_json::json!({"access": "view"}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(patched.status(), 200);
+    make_view_only(a, &room).await;
     assert_eq!(closed(&editor).await.0, 4001);
 }
 
@@ -506,21 +511,9 @@ async fn owner_actions_while_redis_is_down_still_reach_every_server() {
     let doomed = YClient::connect(b, &other.room).await;
     doomed.wait_for("synced", |c| c.frames_received() > 0).await;
     redis.stop();
-    for addr in [a, b] {
-        eventually("/ready says Redis is gone", || async move {
-            common::status(addr, "/ready").await == 503
-        })
-        .await;
-    }
+    ready_becomes(&[a, b], 503).await;
     let http = reqwest::Client::new();
-    let patched = http
-        .patch(format!("http://{a}/api/rooms/{}", room.room))
-        .header("Pairpad-Owner-Key", &room.owner_key)
-        .json(&serde_json::json!({"access": "view"}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(patched.status(), 200);
+    make_view_only(a, &room).await;
     let deleted = http
         .delete(format!("http://{a}/api/rooms/{}", other.room))
         .header("Pairpad-Owner-Key", &other.owner_key)

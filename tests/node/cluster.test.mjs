@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
-import { createRoom, startServer } from './server.mjs';
+import { createRoom, startServer, until as untilWithin } from './server.mjs';
 
 const WAIT_MS = 20_000;
 const postgres = process.env.PAIRPAD_TEST_POSTGRES_URL;
@@ -81,23 +81,8 @@ function connectTo(server, room) {
 
 /** Resolves when `check()` holds, re-checking on every update or presence change. */
 function until(what, check, providers) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), WAIT_MS);
-    const listeners = [];
-    const done = () => {
-      if (!check()) return;
-      clearTimeout(timer);
-      for (const [emitter, event, fn] of listeners) emitter.off(event, fn);
-      resolve();
-    };
-    for (const provider of providers) {
-      for (const [emitter, event] of [[provider.doc, 'update'], [provider.awareness, 'change'], [provider, 'sync']]) {
-        emitter.on(event, done);
-        listeners.push([emitter, event, done]);
-      }
-    }
-    done();
-  });
+  const emitters = providers.flatMap((p) => [[p.doc, 'update'], [p.awareness, 'change'], [p, 'sync']]);
+  return untilWithin(what, check, emitters, WAIT_MS);
 }
 
 const text = (provider) => provider.doc.getText('code').toString();

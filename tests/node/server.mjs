@@ -67,3 +67,25 @@ export async function createRoomFull(base, body) {
 export async function mainFileOf(base, roomId) {
   return (await (await fetch(`${base}/api/rooms/${roomId}`)).json()).fileId;
 }
+
+/**
+ * Resolves when `check()` holds, re-checking on every event of `emitters` (`[emitter,
+ * event]` pairs); rejects after `waitMs`.
+ */
+export function until(what, check, emitters, waitMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), waitMs);
+    const listeners = [];
+    const done = () => {
+      if (!check()) return;
+      clearTimeout(timer);
+      for (const [emitter, event, fn] of listeners) emitter.off(event, fn);
+      resolve();
+    };
+    for (const [emitter, event] of emitters) {
+      emitter.on(event, done);
+      listeners.push([emitter, event, done]);
+    }
+    done();
+  });
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
-import { createRoom as createServerRoom, startServer } from './server.mjs';
+import { createRoom as createServerRoom, startServer, until as untilWithin } from './server.mjs';
 
 const WAIT_MS = 20_000;
 
@@ -28,24 +28,8 @@ after(async () => {
   await server.stop();
 });
 
-/** Resolves when `check()` holds, re-checking on every event of `emitters`. */
-function until(what, check, emitters) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), WAIT_MS);
-    const listeners = [];
-    const done = () => {
-      if (!check()) return;
-      clearTimeout(timer);
-      for (const [emitter, event, fn] of listeners) emitter.off(event, fn);
-      resolve();
-    };
-    for (const [emitter, event] of emitters) {
-      emitter.on(event, done);
-      listeners.push([emitter, event, done]);
-    }
-    done();
-  });
-}
+
+const until = (what, check, emitters) => untilWithin(what, check, emitters, WAIT_MS);
 
 const createRoom = (title) => createServerRoom(base, { title, language: 'javascript' });
 

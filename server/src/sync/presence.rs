@@ -201,7 +201,7 @@ impl Presence {
             }
         }
         let awareness = &self.awareness;
-        let lone = (update.clients.len() == 1).then_some(());
+        let lone = update.clients.len() == 1;
         let peer = self.peers.entry(conn).or_default();
         let mut dropped = HashSet::new();
         for (client, entry) in &mut update.clients {
@@ -248,7 +248,7 @@ impl Presence {
                     // Someone on another server, passed back by a stock client here (which
                     // sends everyone's presence when it connects): taken only from a
                     // connection that brings it alone, as its first (someone who moved).
-                    if elsewhere(id) && (lone.is_none() || !peer.clients.is_empty()) {
+                    if elsewhere(id) && (!lone || !peer.clients.is_empty()) {
                         dropped.insert(*client);
                         continue;
                     }
